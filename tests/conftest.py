@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-DATA_DIR = Path(os.environ.get("INVERSE3D_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get(
+        "INVERSE3D_TEST_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

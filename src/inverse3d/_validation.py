@@ -123,7 +123,9 @@ def check_finite(value: torch.Tensor, name: str) -> None:
 
 def check_same_device(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.device != b.device:
-        raise ValueError(f"{name_a} and {name_b} must be on the same device; got {a.device} and {b.device}")
+        raise ValueError(
+            f"{name_a} and {name_b} must be on the same device; got {a.device} and {b.device}"
+        )
 
 
 def _is_int(value: Any) -> bool:
