@@ -1,0 +1,66 @@
+"""Rotations, SO(3)/SE(3) maps and batched 3D transforms (PyTorch3D-compatible API)."""
+
+from inverse3d.transforms.math import acos_linear_extrapolation
+from inverse3d.transforms.rotation_conversions import (
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    euler_angles_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_euler_angles,
+    matrix_to_quaternion,
+    matrix_to_rotation_6d,
+    quaternion_apply,
+    quaternion_invert,
+    quaternion_multiply,
+    quaternion_raw_multiply,
+    quaternion_to_axis_angle,
+    quaternion_to_matrix,
+    random_quaternions,
+    random_rotation,
+    random_rotations,
+    rotation_6d_to_matrix,
+    standardize_quaternion,
+)
+from inverse3d.transforms.se3 import se3_exp_map, se3_log_map
+from inverse3d.transforms.so3 import (
+    so3_exp_map,
+    so3_exponential_map,
+    so3_log_map,
+    so3_relative_angle,
+    so3_rotation_angle,
+)
+from inverse3d.transforms.transform3d import Rotate, RotateAxisAngle, Scale, Transform3d, Translate
+
+__all__ = [
+    "acos_linear_extrapolation",
+    "axis_angle_to_matrix",
+    "axis_angle_to_quaternion",
+    "euler_angles_to_matrix",
+    "matrix_to_axis_angle",
+    "matrix_to_euler_angles",
+    "matrix_to_quaternion",
+    "matrix_to_rotation_6d",
+    "quaternion_apply",
+    "quaternion_invert",
+    "quaternion_multiply",
+    "quaternion_raw_multiply",
+    "quaternion_to_axis_angle",
+    "quaternion_to_matrix",
+    "random_quaternions",
+    "random_rotation",
+    "random_rotations",
+    "rotation_6d_to_matrix",
+    "standardize_quaternion",
+    "se3_exp_map",
+    "se3_log_map",
+    "so3_exp_map",
+    "so3_exponential_map",
+    "so3_log_map",
+    "so3_relative_angle",
+    "so3_rotation_angle",
+    "Transform3d",
+    "Translate",
+    "Scale",
+    "Rotate",
+    "RotateAxisAngle",
+]
