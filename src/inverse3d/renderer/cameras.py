@@ -1,0 +1,804 @@
+"""Cameras: world -> view -> NDC / screen projections, PyTorch3D conventions.
+
+Conventions (see docs/cameras.md):
+- Row vectors. World to view: X_view = X_world @ R + T, R: (N, 3, 3), T: (N, 3).
+- View space: +X left, +Y up, +Z into the screen.
+- NDC: +X left, +Y up; [-1, 1] on the shorter image side, the longer side extends past 1.
+- Screen: pixels, origin at the top-left corner of the top-left pixel, +x right, +y down;
+  the centre of pixel (row i, column j) is (j + 0.5, i + 0.5).
+- image_size is (H, W) (one pair, or one pair per camera).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+
+from inverse3d.renderer.look_at import (
+    camera_position_from_spherical_angles,
+    look_at_rotation,
+    look_at_view_transform,
+)
+from inverse3d.renderer.utils import (
+    Device,
+    TensorProperties,
+    convert_to_tensors_and_broadcast,
+)
+from inverse3d.transforms.transform3d import Transform3d
+
+__all__ = [
+    "CamerasBase",
+    "FoVOrthographicCameras",
+    "FoVPerspectiveCameras",
+    "OpenGLOrthographicCameras",
+    "OpenGLPerspectiveCameras",
+    "OrthographicCameras",
+    "PerspectiveCameras",
+    "SfMOrthographicCameras",
+    "SfMPerspectiveCameras",
+    "camera_position_from_spherical_angles",
+    "get_ndc_to_screen_transform",
+    "get_screen_to_ndc_transform",
+    "get_world_to_view_transform",
+    "look_at_rotation",
+    "look_at_view_transform",
+]
+
+_R = torch.eye(3)[None]  # (1, 3, 3)
+_T = torch.zeros(1, 3)  # (1, 3)
+
+
+def _check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if not torch.is_tensor(R):
+        raise TypeError(f"R must be a torch.Tensor of shape (N, 3, 3); got {type(R).__name__}")
+    if not torch.is_tensor(T):
+        raise TypeError(f"T must be a torch.Tensor of shape (N, 3); got {type(T).__name__}")
+    if R.dim() != 3 or tuple(R.shape[1:]) != (3, 3):
+        raise ValueError(f"R must have shape (N, 3, 3); got {tuple(R.shape)}")
+    if T.dim() != 2 or T.shape[1] != 3:
+        raise ValueError(f"T must have shape (N, 3); got {tuple(T.shape)}")
+    if R.shape[0] != T.shape[0]:
+        raise ValueError(
+            f"R and T must have the same batch size; got R: {tuple(R.shape)}, T: {tuple(T.shape)}"
+        )
+    return R, T
+
+
+def _transform(matrix: torch.Tensor) -> Transform3d:
+    """A Transform3d from a row-vector matrix (N, 4, 4)."""
+    return Transform3d(matrix=matrix, dtype=matrix.dtype, device=matrix.device)
+
+
+def _from_column(K: torch.Tensor) -> Transform3d:
+    """A Transform3d from a column-vector (N, 4, 4) projection matrix K (x' = K x)."""
+    return _transform(K.transpose(1, 2).contiguous())
+
+
+def get_world_to_view_transform(R: torch.Tensor = _R, T: torch.Tensor = _T) -> Transform3d:
+    """The world-to-view transform X_view = X_world @ R + T.
+
+    Args:
+        R: (N, 3, 3) float rotations (row-vector convention).
+        T: (N, 3) float translations.
+
+    Returns:
+        Transform3d of batch size N.
+    """
+    R, T = _check_RT(R, T)
+    N = R.shape[0]
+    dtype = torch.promote_types(R.dtype, T.dtype)
+    M = torch.zeros(N, 4, 4, dtype=dtype, device=R.device)
+    M[:, :3, :3] = R
+    M[:, 3, :3] = T
+    M[:, 3, 3] = 1.0
+    return _transform(M)
+
+
+def _image_size_tensor(image_size: Any, name: str = "image_size") -> torch.Tensor:
+    """image_size as a (B, 2) tensor of (H, W) pairs, B = 1 or N."""
+    if image_size is None:
+        raise ValueError(
+            f"{name} must be given as (H, W) (a camera attribute or a keyword argument) to "
+            "convert between NDC and screen space; got None"
+        )
+    size = torch.as_tensor(image_size) if not torch.is_tensor(image_size) else image_size
+    if size.dim() == 0 or size.shape[-1] != 2 or size.dim() > 2:
+        raise ValueError(f"{name} must be (H, W) or (N, 2) pairs (H, W); got {tuple(size.shape)}")
+    size = size.reshape(-1, 2)
+    if bool((size <= 0).any()):
+        raise ValueError(f"{name} must hold sizes > 0; got {size.tolist()}")
+    return size
+
+
+def _ndc_to_screen_matrix(cameras: CamerasBase, image_size: Any, with_xyflip: bool) -> torch.Tensor:
+    """(N, 4, 4) row-vector matrix taking NDC to screen (xyflip) or to negated screen (no flip)."""
+    size = _image_size_tensor(image_size)
+    dtype = cameras._dtype()
+    size = size.to(device=cameras.device, dtype=dtype)
+    N = max(cameras._N, size.shape[0])
+    height, width = size[:, 0], size[:, 1]
+    scale = torch.minimum(height, width) / 2.0
+    M = torch.zeros(size.shape[0], 4, 4, dtype=dtype, device=cameras.device)
+    sign = -1.0 if with_xyflip else 1.0
+    M[:, 0, 0] = sign * scale
+    M[:, 1, 1] = sign * scale
+    M[:, 3, 0] = -sign * width / 2.0
+    M[:, 3, 1] = -sign * height / 2.0
+    M[:, 2, 2] = 1.0
+    M[:, 3, 3] = 1.0
+    return M.expand(N, 4, 4) if M.shape[0] != N else M
+
+
+def get_ndc_to_screen_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: Any = None
+) -> Transform3d:
+    """NDC -> screen transform for images of size (H, W).
+
+    With with_xyflip=True: x_screen = W / 2 - s x_ndc, y_screen = H / 2 - s y_ndc with
+    s = min(H, W) / 2 (PyTorch3D NDC +X left, +Y up; screen +x right, +y down). Without the flip
+    the x and y outputs are negated. z is unchanged.
+    """
+    return _transform(_ndc_to_screen_matrix(cameras, image_size, with_xyflip))
+
+
+def get_screen_to_ndc_transform(
+    cameras: CamerasBase, with_xyflip: bool = False, image_size: Any = None
+) -> Transform3d:
+    """Inverse of `get_ndc_to_screen_transform` (same arguments)."""
+    M = _ndc_to_screen_matrix(cameras, image_size, with_xyflip)
+    return _transform(torch.linalg.inv(M))
+
+
+class CamerasBase(TensorProperties):
+    """Base class of the cameras: world-to-view (R, T) then a projection to NDC or screen.
+
+    Subclasses implement `get_projection_transform`, `unproject_points`, `is_perspective` and
+    list their constructor fields in `_FIELDS` (those equal across a batch in `_SHARED_FIELDS`).
+    Every method taking **kwargs accepts per-call overrides of the camera's fields (R=, T=, ...),
+    which do not modify the camera.
+    """
+
+    _FIELDS: tuple[str, ...] = ()
+    _SHARED_FIELDS: tuple[str, ...] = ()
+
+    def _post_init(self) -> None:
+        _check_RT(self.R, self.T)
+        image_size = getattr(self, "image_size", None)
+        if image_size is not None:
+            if image_size.dim() != 2 or image_size.shape[-1] != 2:
+                raise ValueError(
+                    f"image_size must be (H, W) or (N, 2) pairs (H, W); "
+                    f"got {tuple(image_size.shape)}"
+                )
+            if bool((image_size < 1).any()):
+                raise ValueError(f"image_size must hold sizes >= 1; got {image_size.tolist()}")
+
+    def _dtype(self) -> torch.dtype:
+        R = getattr(self, "R", None)
+        return R.dtype if torch.is_tensor(R) and R.is_floating_point() else torch.float32
+
+    # ---- abstract -------------------------------------------------------------------------
+    def get_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """The view -> NDC (or screen, for in_ndc=False cameras) projection."""
+        raise NotImplementedError
+
+    def unproject_points(self, xy_depth: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Points (..., 3) in world (or view) space from projected xy and a depth."""
+        raise NotImplementedError
+
+    def is_perspective(self) -> bool:
+        raise NotImplementedError
+
+    # ---- common ---------------------------------------------------------------------------
+    def in_ndc(self) -> bool:
+        """True if the camera's projection goes to NDC, False if to screen (pixels)."""
+        return True
+
+    def get_znear(self) -> torch.Tensor | None:
+        return getattr(self, "znear", None)
+
+    def get_image_size(self) -> torch.Tensor | None:
+        return getattr(self, "image_size", None)
+
+    def get_camera_center(self, **kwargs: Any) -> torch.Tensor:
+        """(N, 3) float camera centres in world space: C = -T @ R^T."""
+        R = kwargs.get("R", self.R)
+        T = kwargs.get("T", self.T)
+        R, T = _check_RT(R, T)
+        return -torch.bmm(R, T[:, :, None])[:, :, 0]
+
+    def get_world_to_view_transform(self, **kwargs: Any) -> Transform3d:
+        """World -> view Transform3d (R=, T= override the camera's)."""
+        return get_world_to_view_transform(R=kwargs.get("R", self.R), T=kwargs.get("T", self.T))
+
+    def get_full_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """World -> NDC (or screen) Transform3d: world-to-view composed with the projection."""
+        w2v = self.get_world_to_view_transform(**kwargs)
+        return w2v.compose(self.get_projection_transform(**kwargs))
+
+    def transform_points(
+        self, points: torch.Tensor, eps: float | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Project world points (P, 3) or (N, P, 3) with the full projection.
+
+        eps: if given, the homogeneous divisor is clamped away from 0 by eps (keeping its sign).
+        Returns points of the input's shape: projected x, y and a depth coordinate (for
+        perspective screen/SfM cameras 1/Z, for FoV cameras depth in [0, 1]).
+        """
+        full = self.get_full_projection_transform(**kwargs)
+        return full.transform_points(points, eps=eps)
+
+    def get_ndc_camera_transform(self, **kwargs: Any) -> Transform3d:
+        """Transform from the camera's projection space to NDC (identity for NDC cameras)."""
+        if self.in_ndc():
+            return Transform3d(device=self.device, dtype=self._dtype())
+        image_size = kwargs.get("image_size", self.get_image_size())
+        return get_screen_to_ndc_transform(self, with_xyflip=False, image_size=image_size)
+
+    def transform_points_ndc(
+        self, points: torch.Tensor, eps: float | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """Project world points (P, 3) or (N, P, 3) to NDC (+X left, +Y up)."""
+        full = self.get_full_projection_transform(**kwargs)
+        to_ndc = full.compose(self.get_ndc_camera_transform(**kwargs))
+        return to_ndc.transform_points(points, eps=eps)
+
+    def transform_points_screen(
+        self,
+        points: torch.Tensor,
+        eps: float | None = None,
+        with_xyflip: bool = True,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Project world points (P, 3) or (N, P, 3) to screen space (pixels, origin top-left).
+
+        Needs image_size (camera attribute or keyword). with_xyflip=False returns -x, -y.
+        """
+        points_ndc = self.transform_points_ndc(points, eps=eps, **kwargs)
+        image_size = kwargs.get("image_size", self.get_image_size())
+        to_screen = get_ndc_to_screen_transform(
+            self, with_xyflip=with_xyflip, image_size=image_size
+        )
+        return to_screen.transform_points(points_ndc, eps=eps)
+
+    def clone(self) -> CamerasBase:  # type: ignore[override]
+        other = self.__class__(device=self.device)
+        return super().clone(other)
+
+    def __getitem__(self, index: int | slice | list | torch.Tensor) -> CamerasBase:  # type: ignore[override]
+        """A camera of the same class holding the selected batch items.
+
+        index: int, slice, list of ints, (M,) int64 or (N,) bool tensor.
+        """
+        if isinstance(index, int):
+            if not -self._N <= index < self._N:
+                raise IndexError(f"index {index} is out of range for {self._N} cameras")
+            index = [index]
+        elif torch.is_tensor(index):
+            if index.dtype == torch.bool:
+                if index.shape != (self._N,):
+                    raise ValueError(
+                        f"index must have shape ({self._N},) when bool; got {tuple(index.shape)}"
+                    )
+                index = index.nonzero()[:, 0]
+            elif index.dtype not in (torch.int64, torch.int32):
+                raise TypeError(f"index tensor must be int64 or bool; got {index.dtype}")
+            index = index.to(self.device)
+        elif not isinstance(index, (list, slice)):
+            raise TypeError(f"index must be int, slice, list or tensor; got {type(index).__name__}")
+        kwargs: dict[str, Any] = {}
+        for field in self._FIELDS:
+            value = getattr(self, field, None)
+            if value is None:
+                continue
+            key = "in_ndc" if field == "_in_ndc" else field
+            if field in self._SHARED_FIELDS or not torch.is_tensor(value):
+                kwargs[key] = value
+            elif value.shape[0] == self._N:
+                kwargs[key] = value[index]
+            else:
+                kwargs[key] = value
+        return self.__class__(device=self.device, **kwargs)
+
+
+def _check_K(K: torch.Tensor, N: int) -> torch.Tensor:
+    if not torch.is_tensor(K) or K.dim() != 3 or tuple(K.shape[1:]) != (4, 4):
+        shape = tuple(K.shape) if torch.is_tensor(K) else type(K).__name__
+        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {shape}")
+    if K.shape[0] not in (1, N):
+        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {tuple(K.shape)}")
+    return K
+
+
+class FoVPerspectiveCameras(CamerasBase):
+    """OpenGL-style perspective cameras given by a vertical field of view.
+
+    The projection maps the view frustum to NDC x, y and depth z in [0, 1] (znear -> 0,
+    zfar -> 1): with s = 1 / tan(fov / 2), x_ndc = s X / (aspect_ratio Z), y_ndc = s Y / Z,
+    z_ndc = zfar (Z - znear) / ((zfar - znear) Z).
+    """
+
+    _FIELDS = ("K", "znear", "zfar", "aspect_ratio", "fov", "R", "T", "degrees")
+    _SHARED_FIELDS = ("degrees",)
+
+    def __init__(
+        self,
+        znear=1.0,
+        zfar=100.0,
+        aspect_ratio=1.0,
+        fov=60.0,
+        degrees: bool = True,
+        R: torch.Tensor = _R,
+        T: torch.Tensor = _T,
+        K: torch.Tensor | None = None,
+        device: Device = "cpu",
+    ) -> None:
+        super().__init__(
+            device=device,
+            znear=znear,
+            zfar=zfar,
+            aspect_ratio=aspect_ratio,
+            fov=fov,
+            R=R,
+            T=T,
+            K=K,
+        )
+        self.degrees = degrees
+        self._post_init()
+        if self.K is not None:
+            _check_K(self.K, self._N)
+
+    def compute_projection_matrix(
+        self, znear, zfar, fov, aspect_ratio, degrees: bool
+    ) -> torch.Tensor:
+        """(N, 4, 4) column-vector projection matrix (see the class docstring)."""
+        znear, zfar, fov, aspect_ratio = convert_to_tensors_and_broadcast(
+            znear, zfar, fov, aspect_ratio, device=self.device
+        )
+        if degrees:
+            fov = fov * (math.pi / 180.0)
+        tan_half = torch.tan(fov / 2)
+        N = max(self._N, fov.shape[0])
+        dtype = fov.dtype
+        K = torch.zeros(N, 4, 4, dtype=dtype, device=fov.device)
+        K[:, 0, 0] = 1.0 / (tan_half * aspect_ratio)
+        K[:, 1, 1] = 1.0 / tan_half
+        K[:, 3, 2] = 1.0
+        K[:, 2, 2] = zfar / (zfar - znear)
+        K[:, 2, 3] = -(zfar * znear) / (zfar - znear)
+        return K
+
+    def get_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """View -> NDC projection (K=, znear=, zfar=, fov=, aspect_ratio=, degrees= override)."""
+        K = kwargs.get("K", self.K)
+        if K is not None:
+            K = _check_K(K, self._N)
+        else:
+            K = self.compute_projection_matrix(
+                kwargs.get("znear", self.znear),
+                kwargs.get("zfar", self.zfar),
+                kwargs.get("fov", self.fov),
+                kwargs.get("aspect_ratio", self.aspect_ratio),
+                kwargs.get("degrees", self.degrees),
+            )
+        return _from_column(K)
+
+    def unproject_points(
+        self,
+        xy_depth: torch.Tensor,
+        world_coordinates: bool = True,
+        scaled_depth_input: bool = False,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Invert the projection.
+
+        Args:
+            xy_depth: (N, P, 3) or (P, 3) float NDC x, y and the view-space depth Z (or, with
+                scaled_depth_input=True, the NDC depth in [0, 1]).
+            world_coordinates: return world points (else view-space points).
+
+        Returns:
+            points of the shape of xy_depth.
+        """
+        to_ndc = (
+            self.get_full_projection_transform(**kwargs)
+            if world_coordinates
+            else self.get_projection_transform(**kwargs)
+        )
+        if not scaled_depth_input:
+            M = self.get_projection_transform(**kwargs).get_matrix()
+            shape = [M.shape[0]] + [1] * (xy_depth.dim() - 1)
+            f1 = M[:, 2, 2].reshape(shape)
+            f2 = M[:, 3, 2].reshape(shape)
+            depth = xy_depth[..., 2:3]
+            xy_depth = torch.cat((xy_depth[..., :2], (f1 * depth + f2) / depth), dim=-1)
+        return to_ndc.inverse().transform_points(xy_depth)
+
+    def is_perspective(self) -> bool:
+        return True
+
+
+class FoVOrthographicCameras(CamerasBase):
+    """OpenGL-style orthographic cameras given by the view box [min_x, max_x] x [min_y, max_y].
+
+    x_ndc = 2 X sx / (max_x - min_x) - (max_x + min_x) / (max_x - min_x) (same for y) and
+    z_ndc = (Z sz - znear) / (zfar - znear), with (sx, sy, sz) = scale_xyz.
+    """
+
+    _FIELDS = ("K", "znear", "zfar", "R", "T", "max_y", "min_y", "max_x", "min_x", "scale_xyz")
+
+    def __init__(
+        self,
+        znear=1.0,
+        zfar=100.0,
+        max_y=1.0,
+        min_y=-1.0,
+        max_x=1.0,
+        min_x=-1.0,
+        scale_xyz=((1.0, 1.0, 1.0),),
+        R: torch.Tensor = _R,
+        T: torch.Tensor = _T,
+        K: torch.Tensor | None = None,
+        device: Device = "cpu",
+    ) -> None:
+        super().__init__(
+            device=device,
+            znear=znear,
+            zfar=zfar,
+            max_y=max_y,
+            min_y=min_y,
+            max_x=max_x,
+            min_x=min_x,
+            scale_xyz=scale_xyz,
+            R=R,
+            T=T,
+            K=K,
+        )
+        self._post_init()
+        if self.scale_xyz.dim() != 2 or self.scale_xyz.shape[-1] != 3:
+            raise ValueError(f"scale_xyz must have shape (N, 3); got {tuple(self.scale_xyz.shape)}")
+        if self.K is not None:
+            _check_K(self.K, self._N)
+
+    def compute_projection_matrix(
+        self, znear, zfar, max_x, min_x, max_y, min_y, scale_xyz
+    ) -> torch.Tensor:
+        """(N, 4, 4) column-vector projection matrix (see the class docstring)."""
+        znear, zfar, max_x, min_x, max_y, min_y, scale_xyz = convert_to_tensors_and_broadcast(
+            znear, zfar, max_x, min_x, max_y, min_y, scale_xyz, device=self.device
+        )
+        N = znear.shape[0]
+        K = torch.zeros(N, 4, 4, dtype=scale_xyz.dtype, device=scale_xyz.device)
+        K[:, 0, 0] = 2.0 / (max_x - min_x) * scale_xyz[:, 0]
+        K[:, 1, 1] = 2.0 / (max_y - min_y) * scale_xyz[:, 1]
+        K[:, 0, 3] = -(max_x + min_x) / (max_x - min_x)
+        K[:, 1, 3] = -(max_y + min_y) / (max_y - min_y)
+        K[:, 2, 2] = scale_xyz[:, 2] / (zfar - znear)
+        K[:, 2, 3] = -znear / (zfar - znear)
+        K[:, 3, 3] = 1.0
+        return K
+
+    def get_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """View -> NDC projection (K=, znear=, zfar=, max_x=, ..., scale_xyz= override)."""
+        K = kwargs.get("K", self.K)
+        if K is not None:
+            K = _check_K(K, self._N)
+        else:
+            K = self.compute_projection_matrix(
+                *(
+                    kwargs.get(k, getattr(self, k))
+                    for k in ("znear", "zfar", "max_x", "min_x", "max_y", "min_y", "scale_xyz")
+                )
+            )
+        return _from_column(K)
+
+    def unproject_points(
+        self,
+        xy_depth: torch.Tensor,
+        world_coordinates: bool = True,
+        scaled_depth_input: bool = False,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Invert the projection; xy_depth: (N, P, 3) or (P, 3) NDC x, y and view depth Z
+        (or NDC depth with scaled_depth_input=True). Returns world (or view) points."""
+        to_ndc = (
+            self.get_full_projection_transform(**kwargs)
+            if world_coordinates
+            else self.get_projection_transform(**kwargs)
+        )
+        if not scaled_depth_input:
+            M = self.get_projection_transform(**kwargs).get_matrix()
+            shape = [M.shape[0]] + [1] * (xy_depth.dim() - 1)
+            scale_z = M[:, 2, 2].reshape(shape)
+            mid_z = M[:, 3, 2].reshape(shape)
+            depth = scale_z * xy_depth[..., 2:3] + mid_z
+            xy_depth = torch.cat((xy_depth[..., :2], depth), dim=-1)
+        return to_ndc.inverse().transform_points(xy_depth)
+
+    def is_perspective(self) -> bool:
+        return False
+
+
+def _sfm_calibration_matrix(
+    N: int,
+    focal_length: torch.Tensor,
+    principal_point: torch.Tensor,
+    orthographic: bool,
+) -> torch.Tensor:
+    """(N, 4, 4) column-vector calibration matrix of SfM-style cameras."""
+    if not torch.is_tensor(focal_length):
+        focal_length = torch.as_tensor(focal_length, dtype=torch.float32)
+    if not torch.is_tensor(principal_point):
+        principal_point = torch.as_tensor(principal_point, dtype=focal_length.dtype)
+    if focal_length.dim() == 0:
+        focal_length = focal_length.reshape(1)
+    if focal_length.dim() == 1 or focal_length.shape[-1] == 1:
+        fx = fy = focal_length.reshape(-1)
+    elif focal_length.dim() == 2 and focal_length.shape[-1] == 2:
+        fx, fy = focal_length.unbind(1)
+    else:
+        raise ValueError(
+            f"focal_length must have shape (N,), (N, 1) or (N, 2); got {tuple(focal_length.shape)}"
+        )
+    principal_point = principal_point.reshape(-1, 2).to(fx)
+    px, py = principal_point.unbind(1)
+    N = max(N, fx.shape[0], px.shape[0])
+    K = torch.zeros(N, 4, 4, dtype=fx.dtype, device=fx.device)
+    K[:, 0, 0] = fx
+    K[:, 1, 1] = fy
+    if orthographic:
+        K[:, 0, 3] = px
+        K[:, 1, 3] = py
+        K[:, 2, 2] = 1.0
+        K[:, 3, 3] = 1.0
+    else:
+        K[:, 0, 2] = px
+        K[:, 1, 2] = py
+        K[:, 3, 2] = 1.0
+        K[:, 2, 3] = 1.0
+    return K
+
+
+def _normalise_image_size(image_size: Any) -> Any:
+    """Accept a single (H, W) pair as well as ((H, W),) / (N, 2)."""
+    if image_size is None:
+        return None
+    if torch.is_tensor(image_size):
+        return image_size[None] if image_size.dim() == 1 else image_size
+    if (
+        isinstance(image_size, (list, tuple))
+        and len(image_size) == 2
+        and all(isinstance(s, (int, float)) for s in image_size)
+    ):
+        return (tuple(image_size),)
+    return image_size
+
+
+class _SfMCameras(CamerasBase):
+    """Shared code of PerspectiveCameras and OrthographicCameras."""
+
+    _FIELDS = ("K", "R", "T", "focal_length", "principal_point", "_in_ndc", "image_size")
+    _SHARED_FIELDS = ("_in_ndc",)
+    _ORTHOGRAPHIC = False
+
+    def __init__(
+        self,
+        focal_length=1.0,
+        principal_point=((0.0, 0.0),),
+        R: torch.Tensor = _R,
+        T: torch.Tensor = _T,
+        K: torch.Tensor | None = None,
+        device: Device = "cpu",
+        in_ndc: bool = True,
+        image_size=None,
+    ) -> None:
+        image_size = _normalise_image_size(image_size)
+        extra = {"image_size": image_size} if image_size is not None else {}
+        super().__init__(
+            device=device,
+            focal_length=focal_length,
+            principal_point=principal_point,
+            R=R,
+            T=T,
+            K=K,
+            _in_ndc=bool(in_ndc),
+            **extra,
+        )
+        if image_size is None:
+            self.image_size = None
+        self._post_init()
+        if self.principal_point.shape[-1] != 2:
+            raise ValueError(
+                f"principal_point must have shape (N, 2); got {tuple(self.principal_point.shape)}"
+            )
+        if self.K is not None:
+            _check_K(self.K, self._N)
+
+    def in_ndc(self) -> bool:
+        return self._in_ndc
+
+    def get_projection_transform(self, **kwargs: Any) -> Transform3d:
+        """View -> NDC (in_ndc=True) or view -> screen (in_ndc=False) projection.
+
+        K=, focal_length=, principal_point= override the camera's.
+        """
+        K = kwargs.get("K", self.K)
+        if K is not None:
+            K = _check_K(K, self._N)
+        else:
+            K = _sfm_calibration_matrix(
+                self._N,
+                kwargs.get("focal_length", self.focal_length),
+                kwargs.get("principal_point", self.principal_point),
+                orthographic=self._ORTHOGRAPHIC,
+            )
+        return _from_column(K)
+
+    def get_principal_point(self, **kwargs: Any) -> torch.Tensor:
+        """(N, 2) float principal point, read from the projection matrix."""
+        M = self.get_projection_transform(**kwargs).get_matrix()
+        return M[:, 3 if self._ORTHOGRAPHIC else 2, :2]
+
+    def get_ndc_camera_transform(self, **kwargs: Any) -> Transform3d:
+        """Projection space -> NDC: identity for NDC cameras; for screen cameras the principal
+        point (given in image coordinates, +x right, +y down) is mirrored into PyTorch3D's
+        +X left, +Y up convention before the screen -> NDC conversion."""
+        if self.in_ndc():
+            return Transform3d(device=self.device, dtype=self._dtype())
+        pp = self.get_principal_point(**kwargs)
+        fix = torch.eye(4, dtype=pp.dtype, device=pp.device).repeat(pp.shape[0], 1, 1)
+        fix[:, 3, :2] = -2.0 * pp
+        image_size = kwargs.get("image_size", self.get_image_size())
+        to_ndc = get_screen_to_ndc_transform(self, with_xyflip=False, image_size=image_size)
+        return _transform(fix).compose(to_ndc)
+
+    def unproject_points(
+        self,
+        xy_depth: torch.Tensor,
+        world_coordinates: bool = True,
+        from_ndc: bool = False,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Invert the projection.
+
+        Args:
+            xy_depth: (N, P, 3) or (P, 3) float: projected x, y (in the camera's projection
+                space: NDC if in_ndc else pixels as returned by transform_points; with
+                from_ndc=True, NDC in any case) and the view-space depth Z.
+            world_coordinates: return world points (else view-space points).
+            from_ndc: xy are NDC coordinates even for a screen-space camera.
+
+        Returns:
+            points of the shape of xy_depth.
+        """
+        to_camera = (
+            self.get_full_projection_transform(**kwargs)
+            if world_coordinates
+            else self.get_projection_transform(**kwargs)
+        )
+        if from_ndc:
+            to_camera = to_camera.compose(self.get_ndc_camera_transform(**kwargs))
+        if not self._ORTHOGRAPHIC:
+            xy_depth = torch.cat((xy_depth[..., :2], 1.0 / xy_depth[..., 2:3]), dim=-1)
+        return to_camera.inverse().transform_points(xy_depth)
+
+
+class PerspectiveCameras(_SfMCameras):
+    """Pinhole cameras given by focal length and principal point.
+
+    Projection: x = fx X / Z + px, y = fy Y / Z + py, z = 1 / Z. With in_ndc=True (default)
+    these are NDC units; with in_ndc=False they are pixels and image_size=(H, W) is needed to
+    go to NDC / screen (transform_points_screen then returns x_screen = px - fx X / Z, since
+    +X of view space points left).
+
+    Args:
+        focal_length: (N,), (N, 1) or (N, 2) float (fx, fy).
+        principal_point: (N, 2) float (px, py).
+        R: (N, 3, 3) float, T: (N, 3) float world-to-view.
+        K: optional (N, 4, 4) float column-vector projection matrix replacing the above.
+        in_ndc: whether focal_length / principal_point are in NDC (True) or pixels (False).
+        image_size: (H, W) or (N, 2) ints.
+    """
+
+    _ORTHOGRAPHIC = False
+
+    def is_perspective(self) -> bool:
+        return True
+
+
+class OrthographicCameras(_SfMCameras):
+    """Orthographic cameras: x = fx X + px, y = fy Y + py, z = Z (see PerspectiveCameras)."""
+
+    _ORTHOGRAPHIC = True
+
+    def is_perspective(self) -> bool:
+        return False
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is deprecated; use {new} instead.", PendingDeprecationWarning, stacklevel=3
+    )
+
+
+def OpenGLPerspectiveCameras(
+    znear=1.0,
+    zfar=100.0,
+    aspect_ratio=1.0,
+    fov=60.0,
+    degrees: bool = True,
+    R: torch.Tensor = _R,
+    T: torch.Tensor = _T,
+    device: Device = "cpu",
+) -> FoVPerspectiveCameras:
+    """Deprecated alias of FoVPerspectiveCameras."""
+    _deprecated("OpenGLPerspectiveCameras", "FoVPerspectiveCameras")
+    return FoVPerspectiveCameras(
+        znear=znear,
+        zfar=zfar,
+        aspect_ratio=aspect_ratio,
+        fov=fov,
+        degrees=degrees,
+        R=R,
+        T=T,
+        device=device,
+    )
+
+
+def OpenGLOrthographicCameras(
+    znear=1.0,
+    zfar=100.0,
+    top=1.0,
+    bottom=-1.0,
+    left=-1.0,
+    right=1.0,
+    scale_xyz=((1.0, 1.0, 1.0),),
+    R: torch.Tensor = _R,
+    T: torch.Tensor = _T,
+    device: Device = "cpu",
+) -> FoVOrthographicCameras:
+    """Deprecated alias of FoVOrthographicCameras (top/bottom/left/right = max_y/min_y/min_x/max_x)."""
+    _deprecated("OpenGLOrthographicCameras", "FoVOrthographicCameras")
+    return FoVOrthographicCameras(
+        znear=znear,
+        zfar=zfar,
+        max_y=top,
+        min_y=bottom,
+        max_x=right,
+        min_x=left,
+        scale_xyz=scale_xyz,
+        R=R,
+        T=T,
+        device=device,
+    )
+
+
+def SfMPerspectiveCameras(
+    focal_length=1.0,
+    principal_point=((0.0, 0.0),),
+    R: torch.Tensor = _R,
+    T: torch.Tensor = _T,
+    device: Device = "cpu",
+) -> PerspectiveCameras:
+    """Deprecated alias of PerspectiveCameras (NDC)."""
+    _deprecated("SfMPerspectiveCameras", "PerspectiveCameras")
+    return PerspectiveCameras(
+        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
+    )
+
+
+def SfMOrthographicCameras(
+    focal_length=1.0,
+    principal_point=((0.0, 0.0),),
+    R: torch.Tensor = _R,
+    T: torch.Tensor = _T,
+    device: Device = "cpu",
+) -> OrthographicCameras:
+    """Deprecated alias of OrthographicCameras (NDC)."""
+    _deprecated("SfMOrthographicCameras", "OrthographicCameras")
+    return OrthographicCameras(
+        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
+    )
