@@ -66,7 +66,7 @@ def se3_log_map(
         raise TypeError(f"transform must be a torch.Tensor; got {type(transform).__name__}")
     if transform.dim() != 3 or transform.shape[1:] != (4, 4):
         raise ValueError(f"transform must have shape (N, 4, 4); got {tuple(transform.shape)}")
-    if transform.numel() and float(transform[:, :3, 3].abs().max()) > eps:
+    if transform.numel() and float(transform[:, :3, 3].detach().abs().max()) > eps:
         raise ValueError(
             "transform[:, :3, 3] must be 0 (row-vector layout: translation in the last row)"
         )

@@ -71,7 +71,7 @@ def hat_inv(h: torch.Tensor) -> torch.Tensor:
     """
     _check_rot_batch(h, "h")
     if h.numel():
-        asym = float((h + h.transpose(1, 2)).abs().max())
+        asym = float((h + h.transpose(1, 2)).detach().abs().max())
         if asym > HAT_INV_SKEW_SYMMETRIC_TOL:
             raise ValueError(f"h must be skew-symmetric; max |h + h^T| is {asym:.3g}")
     return torch.stack([h[:, 2, 1], h[:, 0, 2], h[:, 1, 0]], dim=1)
