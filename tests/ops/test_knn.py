@@ -1,0 +1,160 @@
+"""knn_points / knn_gather against brute force loops, scipy cKDTree and gradcheck."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import inverse3d.ops.knn as knn_mod
+from inverse3d.ops.knn import knn_gather, knn_points
+
+
+def _brute(p1, p2, l1, l2, K, norm):
+    """Loop reference: per query sorted distances (ties by index)."""
+    N, P1, _ = p1.shape
+    d_out = torch.zeros(N, P1, K, dtype=p1.dtype)
+    i_out = torch.zeros(N, P1, K, dtype=torch.int64)
+    for n in range(N):
+        for i in range(int(l1[n])):
+            diff = p1[n, i][None] - p2[n, : int(l2[n])]
+            d = (diff**2).sum(-1) if norm == 2 else diff.abs().sum(-1)
+            order = sorted(range(len(d)), key=lambda j: (float(d[j]), j))[:K]
+            for k, j in enumerate(order):
+                d_out[n, i, k] = d[j]
+                i_out[n, i, k] = j
+    return d_out, i_out
+
+
+class TestKnnPoints:
+    def test_smoke(self):
+        out = knn_points(torch.rand(2, 10, 3), torch.rand(2, 7, 3), K=3, return_nn=True)
+        assert out.dists.shape == (2, 10, 3) and out.idx.shape == (2, 10, 3)
+        assert out.knn.shape == (2, 10, 3, 3)
+        assert out._fields == ("dists", "idx", "knn")
+
+    @pytest.mark.parametrize("norm", [1, 2])
+    def test_matches_reference_ragged(self, norm):
+        p1 = torch.rand(3, 20, 3, dtype=torch.float64)
+        p2 = torch.rand(3, 15, 3, dtype=torch.float64)
+        l1 = torch.tensor([20, 5, 0])
+        l2 = torch.tensor([15, 3, 9])
+        out = knn_points(p1, p2, l1, l2, norm=norm, K=4, return_nn=True)
+        d, i = _brute(p1, p2, l1, l2, 4, norm)
+        torch.testing.assert_close(out.dists, d)
+        assert torch.equal(out.idx, i)
+        # nn are the indexed points, zero where padded
+        exp_nn = knn_gather(p2, i, l2)
+        exp_nn[torch.arange(20)[None, :] >= l1[:, None]] = 0
+        torch.testing.assert_close(out.knn, exp_nn)
+
+    def test_ties_and_duplicates(self):
+        # integer grid: many exactly equal distances; duplicates in p2
+        p2 = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [-1, 0, 0]]])
+        p1 = torch.tensor([[[0.0, 0, 0], [0.5, 0.5, 0]]])
+        out = knn_points(p1, p2, K=5)
+        d, i = _brute(p1, p2, torch.tensor([2]), torch.tensor([5]), 5, 2)
+        torch.testing.assert_close(out.dists, d)
+        assert torch.equal(out.idx, i)  # ties broken by the smaller index
+
+    def test_matches_scipy(self):
+        spatial = pytest.importorskip("scipy.spatial")
+        p1 = torch.rand(2, 500, 3)
+        p2 = torch.rand(2, 400, 3)
+        for norm, pnorm in ((2, 2), (1, 1)):
+            out = knn_points(p1, p2, norm=norm, K=6)
+            for n in range(2):
+                dd, ii = spatial.cKDTree(p2[n].numpy()).query(p1[n].numpy(), k=6, p=pnorm)
+                exp = torch.from_numpy(dd).float()
+                exp = exp**2 if norm == 2 else exp
+                torch.testing.assert_close(out.dists[n], exp, rtol=1e-4, atol=1e-5)
+                same = out.idx[n] == torch.from_numpy(ii)
+                assert same.float().mean() > 0.999
+
+    def test_chunking_matches_unchunked(self, monkeypatch):
+        p1 = torch.rand(2, 300, 3) * 100 + 1000  # far from the origin: cancellation test
+        p2 = torch.rand(2, 250, 3) * 100 + 1000
+        full = knn_points(p1, p2, K=5)
+        monkeypatch.setattr(knn_mod, "KNN_CHUNK_ELEMENTS", 700)  # tiny blocks in both axes
+        chunked = knn_points(p1, p2, K=5)
+        assert torch.equal(full.idx, chunked.idx)
+        p1d, p2d = p1.double(), p2.double()
+        d, i = _brute(p1d[:1, :40], p2d[:1], torch.tensor([40]), torch.tensor([250]), 5, 2)
+        torch.testing.assert_close(chunked.dists[:1, :40].double(), d, rtol=1e-5, atol=1e-3)
+
+    def test_k_larger_than_cloud(self):
+        p1 = torch.rand(2, 4, 3)
+        p2 = torch.rand(2, 3, 3)
+        out = knn_points(p1, p2, lengths2=torch.tensor([3, 1]), K=5, return_nn=True)
+        assert (out.dists[0, :, 3:] == 0).all() and (out.idx[0, :, 3:] == 0).all()
+        assert (out.dists[1, :, 1:] == 0).all() and (out.knn[1, :, 1:] == 0).all()
+        assert (out.idx[1, :, 0] == 0).all()
+
+    def test_empty_clouds(self):
+        out = knn_points(torch.rand(2, 5, 3), torch.rand(2, 0, 3), K=2)
+        assert out.dists.shape == (2, 5, 2) and (out.dists == 0).all()
+        out = knn_points(torch.rand(0, 5, 3), torch.rand(0, 4, 3), K=2)
+        assert out.dists.shape == (0, 5, 2)
+        out = knn_points(torch.rand(1, 0, 3), torch.rand(1, 4, 3), K=2)
+        assert out.idx.shape == (1, 0, 2)
+
+    def test_exceptions(self):
+        a = torch.rand(2, 5, 3)
+        with pytest.raises(ValueError, match="batch size"):
+            knn_points(a, torch.rand(3, 5, 3))
+        with pytest.raises(ValueError, match="point dimension"):
+            knn_points(a, torch.rand(2, 5, 2))
+        with pytest.raises(ValueError, match="K must be >= 1"):
+            knn_points(a, a, K=0)
+        with pytest.raises(ValueError, match="lengths2"):
+            knn_points(a, a, lengths2=torch.tensor([6, 2]))
+        with pytest.raises(ValueError, match="lengths1"):
+            knn_points(a, a, lengths1=torch.tensor([1]))
+        with pytest.raises(ValueError, match="norm"):
+            knn_points(a, a, norm=3)
+        with pytest.raises(ValueError, match="p1 must have shape"):
+            knn_points(torch.rand(5, 3), a)
+        with pytest.raises(TypeError):
+            knn_points(a, a, K=1.5)
+
+    @pytest.mark.parametrize("norm", [1, 2])
+    def test_gradcheck(self, norm):
+        p1 = torch.rand(2, 6, 3, dtype=torch.float64, requires_grad=True)
+        p2 = torch.rand(2, 5, 3, dtype=torch.float64, requires_grad=True)
+        l2 = torch.tensor([5, 3])
+
+        def f(a, b):
+            return knn_points(a, b, lengths2=l2, norm=norm, K=2, return_nn=True)[0]
+
+        assert torch.autograd.gradcheck(f, (p1, p2))
+
+    def test_grad_matches_dense(self):
+        p1 = torch.rand(1, 30, 3, requires_grad=True)
+        p2 = torch.rand(1, 20, 3, requires_grad=True)
+        knn_points(p1, p2, K=3).dists.sum().backward()
+        g1, g2 = p1.grad.clone(), p2.grad.clone()
+        p1.grad = p2.grad = None
+        d = ((p1[:, :, None] - p2[:, None]) ** 2).sum(-1)
+        d.topk(3, dim=-1, largest=False).values.sum().backward()
+        torch.testing.assert_close(g1, p1.grad)
+        torch.testing.assert_close(g2, p2.grad)
+
+
+class TestKnnGather:
+    def test_shapes(self):
+        x = torch.rand(2, 6, 4)
+        idx = torch.randint(0, 6, (2, 3, 2))
+        out = knn_gather(x, idx)
+        assert out.shape == (2, 3, 2, 4)
+        assert torch.equal(out[1, 2, 1], x[1, idx[1, 2, 1]])
+
+    def test_lengths_mask(self):
+        x = torch.rand(2, 6, 4)
+        idx = torch.zeros(2, 3, 4, dtype=torch.long)
+        out = knn_gather(x, idx, torch.tensor([6, 2]))
+        assert (out[1, :, 2:] == 0).all() and (out[1, :, :2] != 0).all()
+
+    def test_exceptions(self):
+        with pytest.raises(ValueError):
+            knn_gather(torch.rand(2, 6, 4), torch.full((2, 3, 1), 6))
+        with pytest.raises(ValueError):
+            knn_gather(torch.rand(2, 6, 4), torch.zeros(3, 3, 1, dtype=torch.long))
