@@ -58,6 +58,10 @@ class TestTransform3d:
             Translate(torch.randn(2, 3)).transform_points(torch.randn(3, 4, 3))
         with pytest.raises(ValueError, match="Transform3d objects only"):
             t.stack(3)
+        with pytest.raises(TypeError, match="points must have the transform's dtype"):
+            t.transform_points(torch.zeros(4, 3, dtype=torch.float64))
+        with pytest.raises(TypeError, match="normals must have the transform's dtype"):
+            t.transform_normals(torch.zeros(4, 3, dtype=torch.float64))
 
     def test_transform_points_matches_reference(self):
         M = torch.randn(3, 4, 4, dtype=torch.float64)
@@ -170,6 +174,12 @@ class TestTransform3d:
         # Translate / Scale indexing keep their class
         assert isinstance(a[1], Translate)
         torch.testing.assert_close(a[1].get_matrix(), a.get_matrix()[1:2])
+        r = RotateAxisAngle(torch.tensor([10.0, 20.0, 30.0]), axis="Z", dtype=torch.float64)
+        assert isinstance(r[1], Rotate) and r[1].dtype == torch.float64
+        torch.testing.assert_close(r[1:].get_matrix(), r.get_matrix()[1:])
+        assert Translate(torch.randn(2, 3, dtype=torch.float64), dtype=torch.float64)[0].dtype == (
+            torch.float64
+        )
         sc = Scale(torch.rand(3, 3))
         assert isinstance(sc[0], Scale)
         torch.testing.assert_close(sc[[0, 2]].get_matrix(), sc.get_matrix()[[0, 2]])

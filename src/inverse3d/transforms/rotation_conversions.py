@@ -266,7 +266,7 @@ def _check_convention(convention: str) -> tuple[int, int, int]:
     return i, j, k
 
 
-def _axis_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
+def _axis_angle_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
     """(...) angles -> (..., 3, 3) column-vector rotation about the named axis."""
     c, s = torch.cos(angle), torch.sin(angle)
     one, zero = torch.ones_like(angle), torch.zeros_like(angle)
@@ -293,7 +293,7 @@ def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch
     """
     _check_last(euler_angles, "euler_angles", (3,))
     _check_convention(convention)
-    mats = [_axis_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1))]
+    mats = [_axis_angle_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1))]
     return mats[0] @ mats[1] @ mats[2]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from inverse3d.transforms.rotation_conversions import _axis_rotation
+from inverse3d.transforms.rotation_conversions import _axis_angle_rotation
 from inverse3d.transforms.se3 import se3_log_map
 
 __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
@@ -169,6 +169,7 @@ class Transform3d:
             raise ValueError(
                 f"points must have shape (P, 3) or (N, P, 3); got {tuple(points.shape)}"
             )
+        self._check_operand(points, "points")
         pts = points[None] if points.dim() == 2 else points
         N, P, _ = pts.shape
         ones = torch.ones(N, P, 1, dtype=pts.dtype, device=pts.device)
@@ -197,11 +198,22 @@ class Transform3d:
             raise ValueError(
                 f"normals must have shape (P, 3) or (N, P, 3); got {tuple(normals.shape)}"
             )
+        self._check_operand(normals, "normals")
         mat = self.get_matrix()[:, :3, :3]
         out = _broadcast_bmm(normals, mat.transpose(1, 2).inverse())
         if out.shape[0] == 1 and normals.dim() == 2:
             out = out.reshape(normals.shape)
         return out
+
+    def _check_operand(self, x: torch.Tensor, name: str) -> None:
+        m = self._matrix
+        if x.dtype != m.dtype:
+            raise TypeError(
+                f"{name} must have the transform's dtype {m.dtype}; got {x.dtype} "
+                "(convert one side, e.g. transform.to(device, dtype=...))"
+            )
+        if x.device != m.device:
+            raise ValueError(f"{name} must be on the transform's device {m.device}; got {x.device}")
 
     def get_se3_log(self, eps: float = 1e-4, cos_bound: float = 1e-4) -> torch.Tensor:
         """se(3) logarithm of the composed matrix: (N, 6) [translation, rotation]."""
@@ -354,7 +366,7 @@ class Translate(Transform3d):
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Translate:
         if isinstance(index, int):
             index = [index]
-        return self.__class__(self.get_matrix()[index, 3, :3])
+        return self.__class__(self.get_matrix()[index, 3, :3], dtype=self.dtype)
 
 
 class Scale(Transform3d):
@@ -390,7 +402,7 @@ class Scale(Transform3d):
         if isinstance(index, int):
             index = [index]
         mat = self.get_matrix()[index]
-        return self.__class__(torch.diagonal(mat, dim1=1, dim2=2)[:, :3].clone())
+        return self.__class__(torch.diagonal(mat, dim1=1, dim2=2)[:, :3].clone(), dtype=self.dtype)
 
 
 class Rotate(Transform3d):
@@ -432,6 +444,12 @@ class Rotate(Transform3d):
     def _get_matrix_inverse(self) -> torch.Tensor:
         return self._matrix.transpose(1, 2).contiguous()
 
+    def __getitem__(self, index: int | slice | list | torch.Tensor) -> Rotate:
+        """Select rotations (returns a Rotate; PyTorch3D's Rotate[i] raises a TypeError)."""
+        if isinstance(index, int):
+            index = [index]
+        return Rotate(self.get_matrix()[index][:, :3, :3], dtype=self.dtype)
+
 
 class RotateAxisAngle(Rotate):
     """Rotation by `angle` about a coordinate axis (counter-clockwise looking down the axis).
@@ -459,5 +477,5 @@ class RotateAxisAngle(Rotate):
         angle = _handle_angle_input(angle, dtype, device, "RotateAxisAngle")
         if degrees:
             angle = angle / 180.0 * math.pi
-        R = _axis_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
+        R = _axis_angle_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
         super().__init__(device=angle.device, R=R, dtype=dtype)
