@@ -396,6 +396,48 @@ class TestTexturesUV:
         )
         torch.testing.assert_close(got[0], image[0, 700, 40])
 
+    def test_centers_for_image(self):
+        # the PyTorch3D docstring examples: uv (0.4, 0.3) on (1001, 101) with align_corners,
+        # uv (0.405, 0.2995) on (1000, 100) without, both hit row 700, column 40
+        for shape, uv, align in (
+            ((1001, 101), (0.4, 0.3), True),
+            ((1000, 100), (0.405, 0.2995), False),
+        ):
+            tex = TexturesUV(
+                torch.zeros(1, *shape, 3),
+                QUAD_FACES[None],
+                torch.tensor([[uv, uv, uv, uv]]),
+                align_corners=align,
+            )
+            torch.testing.assert_close(tex.centers_for_image(0), torch.tensor([[40.0, 700.0]] * 4))
+        with pytest.raises(ValueError, match="one mesh"):
+            TexturesUV(*_hetero_uv()).centers_for_image(0)
+
+    def test_device_follows_inputs(self, device):
+        maps, faces, verts = _hetero_uv()
+        tex = TexturesUV(maps, faces, verts)
+        frags = _random_frags(3, [3, 5, 2], offsets=[0, 3, 8])
+        ref = tex.sample_textures(frags)
+        moved = tex.clone().to(device)
+        assert moved.maps_padded().device.type == device.type
+        on_dev = _frags(frags.pix_to_face.to(device), frags.bary_coords.to(device))
+        out = moved.sample_textures(on_dev)
+        assert out.device.type == device.type
+        torch.testing.assert_close(out.cpu(), ref)
+        vtex = TexturesVertex([torch.rand(4, 3, device=device), torch.rand(4, 3, device=device)])
+        out = vtex.sample_textures(
+            _frags(on_dev.pix_to_face[:2].clamp(max=1), on_dev.bary_coords[:2]),
+            faces_packed=torch.tensor([[0, 1, 2], [4, 5, 6]], device=device),
+        )
+        assert out.device.type == device.type
+        atex = TexturesAtlas(torch.rand(2, 2, 3, 3, 3, device=device))
+        assert (
+            atex.sample_textures(
+                _frags(on_dev.pix_to_face[:2].clamp(max=1), on_dev.bary_coords[:2])
+            ).device.type
+            == device.type
+        )
+
     def test_padding_modes(self):
         H, W = 4, 5
         image = torch.rand(1, H, W, 3, dtype=torch.float64) + 0.5
@@ -557,6 +599,12 @@ class TestTexturesUV:
         ref = vtex.sample_textures(frags, faces_packed=m2.faces_packed())
         torch.testing.assert_close(m2.sample_textures(frags), ref)
         assert m2[1].textures._N == 1 and m2.extend(2).textures._N == 4
+        sub = m2.submeshes([[torch.tensor([1])], [torch.tensor([0])]])
+        for i in range(2):  # each kept vertex keeps its feature
+            idx = [int((verts[i] == p).all(-1).nonzero()) for p in sub.verts_list()[i]]
+            torch.testing.assert_close(
+                sub.textures.verts_features_list()[i], vtex.verts_features_list()[i][idx]
+            )
         # joins through Meshes: the scene samples like the batch at offset face ids
         scene = meshes_mod.join_meshes_as_scene(meshes)
         p2f = frags.pix_to_face.reshape(1, 6, 4, 2)

@@ -482,6 +482,24 @@ class TexturesUV(TexturesBase):
             new_verts.append(torch.stack((U, V), dim=-1))
         return self._from_lists([single], [faces_j], [torch.cat(new_verts, 0)])
 
+    def centers_for_image(self, index: int) -> torch.Tensor:
+        """(V, 2) float on the CPU: the (column, row) texel position hit by each verts_uvs of
+        mesh `index` (for plotting the uvs over the map); only for a batch of one mesh."""
+        if self._N != 1:
+            raise ValueError(f"centers_for_image needs a batch of one mesh; got N={self._N}")
+        maps = self.maps_padded()
+        H, W = int(maps.shape[-3]), int(maps.shape[-2])
+        rows, cols = torch.meshgrid(
+            torch.arange(H, device=maps.device), torch.arange(W, device=maps.device), indexing="ij"
+        )
+        coords = torch.stack((cols, rows), -1)[None].to(maps.dtype)  # (1, H, W, 2)
+        uvs = self.verts_uvs_list()[index][None, None]  # (1, 1, V, 2)
+        with torch.no_grad():
+            centers = _sample_maps(
+                coords, uvs, self.sampling_mode, self.padding_mode, self.align_corners
+            )  # (1, 2, 1, V)
+        return centers[0, :, 0].T.cpu()
+
     def check_shapes(self, batch_size: int, max_num_verts: int, max_num_faces: int) -> bool:
         """True when faces_uvs is (batch_size, max_num_faces, 3) and verts_uvs has N items."""
         return tuple(self.faces_uvs_padded().shape[:2]) == (batch_size, max_num_faces) and (
