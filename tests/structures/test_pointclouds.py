@@ -434,6 +434,13 @@ class TestPointcloudsUpdatePadded:
             zero_padding=False,
         )
 
+    def test_adds_features(self):
+        pc = Pointclouds([torch.rand(3, 3), torch.rand(1, 3)])
+        feat = torch.rand(2, 3, 4)
+        new = pc.update_padded(pc.points_padded(), new_features_padded=feat)
+        assert new._C == 4
+        assert torch.equal(new.features_packed(), torch.cat([feat[0], feat[1, :1]]))
+
     def test_exceptions(self):
         pc, _ = make_clouds()
         with pytest.raises(ValueError, match="new_points_padded"):
@@ -469,3 +476,27 @@ class TestJoinPointclouds:
             join_pointclouds_as_batch(a)
         with pytest.raises(ValueError, match="pointclouds"):
             join_pointclouds_as_batch([])
+
+
+@pytest.mark.cuda
+class TestPointcloudsCuda:
+    def test_smoke(self):
+        pc, (pts, nrm, feat) = make_clouds()
+        gpu = pc.cuda()
+        assert gpu.device.type == "cuda" and gpu.points_padded().is_cuda
+        check_views(gpu.cpu(), pts, nrm, feat)
+        built = Pointclouds([p.cuda() for p in pts], features=[f.cuda() for f in feat])
+        assert built.points_packed().is_cuda and built.padded_to_packed_idx().is_cuda
+        assert built.packed_to_cloud_idx().is_cuda and built.get_bounding_boxes().is_cuda
+        assert built.subsample(2).points_packed().is_cuda
+        box = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]], device="cuda")
+        inside = built.inside_box(box)
+        assert inside.is_cuda
+        assert inside.tolist() == Pointclouds(pts).inside_box(box.cpu()).tolist()
+        sphere = Pointclouds([_sphere(500).cuda(), torch.zeros(0, 3, dtype=torch.float64).cuda()])
+        normals = sphere.estimate_normals(neighborhood_size=10)
+        assert normals.is_cuda
+        ref = Pointclouds([p.cpu() for p in sphere.points_list()]).estimate_normals(10)
+        assert torch.allclose(normals.cpu(), ref, atol=1e-6)
+        joined = join_pointclouds_as_scene([built, built])
+        assert joined.points_packed().is_cuda

@@ -667,7 +667,8 @@ class Pointclouds:
             points=new_points_padded, normals=new_normals_padded, features=new_features_padded
         )
         new.equisized = self.equisized
-        new._C = self._C
+        if new_features_padded is None:
+            new._C = self._C
         if new_normals_padded is None:
             new._normals_list = self._normals_list
             new._normals_padded = self._normals_padded
