@@ -154,6 +154,14 @@ class TestPointcloudsViews:
         x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(from_padded, (x,))
 
+        def normals_views(n):
+            pc = Pointclouds(torch.zeros(2, 3, 3, dtype=torch.float64), normals=n)
+            pc = pc.update_padded(pc.points_padded())  # shares the normals
+            return pc[1].normals_packed(), torch.cat(pc.normals_list()), pc.normals_padded()
+
+        n = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(normals_views, (n,))
+
 
 class TestPointcloudsGetitem:
     def test_matches_reference(self):

@@ -25,7 +25,7 @@ from inverse3d.structures.utils import (
 __all__ = ["Pointclouds", "join_pointclouds_as_batch", "join_pointclouds_as_scene"]
 
 # Upper bound on the number of entries of one distance block in `_estimate_normals_padded`.
-_KNN_BLOCK = 1 << 22
+_KNN_BLOCK = 1 << 24
 
 
 class _ArgTypeError(TypeError, ValueError):
@@ -56,19 +56,10 @@ class Pointclouds:
     `_N` (clouds), `_P` (largest P_n), `_C` (feature channels or None).
     """
 
-    _INTERNAL_TENSORS = (
-        "_points_packed",
-        "_points_padded",
-        "_normals_packed",
-        "_normals_padded",
-        "_features_packed",
-        "_features_padded",
-        "_packed_to_cloud_idx",
-        "_cloud_to_packed_first_idx",
-        "_num_points_per_cloud",
-        "_padded_to_packed_idx",
-        "valid",
-    )
+    _INTERNAL_TENSORS = tuple(
+        f"_{a}_{b}" for a in ("points", "normals", "features") for b in ("packed", "padded")
+    ) + ("_packed_to_cloud_idx", "_cloud_to_packed_first_idx", "_num_points_per_cloud")
+    _INTERNAL_TENSORS += ("_padded_to_packed_idx", "valid")
     _INTERNAL_LISTS = ("_points_list", "_normals_list", "_features_list")
 
     def __init__(
@@ -83,19 +74,13 @@ class Pointclouds:
         self._N = 0
         self._P = 0
         self._C: int | None = None
-        self._points_list: list[torch.Tensor] | None = None
-        self._normals_list: list[torch.Tensor] | None = None
-        self._features_list: list[torch.Tensor] | None = None
-        self._num_points_per_cloud: torch.Tensor | None = None
-        self._points_packed: torch.Tensor | None = None
-        self._normals_packed: torch.Tensor | None = None
-        self._features_packed: torch.Tensor | None = None
-        self._packed_to_cloud_idx: torch.Tensor | None = None
-        self._cloud_to_packed_first_idx: torch.Tensor | None = None
-        self._points_padded: torch.Tensor | None = None
-        self._normals_padded: torch.Tensor | None = None
-        self._features_padded: torch.Tensor | None = None
-        self._padded_to_packed_idx: torch.Tensor | None = None
+        # list / packed / padded forms, each computed lazily from another and cached
+        self._points_list = self._normals_list = self._features_list = None
+        self._points_packed = self._normals_packed = self._features_packed = None
+        self._points_padded = self._normals_padded = self._features_padded = None
+        self._num_points_per_cloud = None  # (N,) int64
+        self._packed_to_cloud_idx = self._padded_to_packed_idx = None  # (sum P_n,) int64
+        self._cloud_to_packed_first_idx = None  # (N,) int64
 
         if isinstance(points, (list, tuple)):
             self._init_from_list(list(points))
@@ -524,10 +509,8 @@ class Pointclouds:
         inf = torch.tensor(float("inf"), dtype=padded.dtype, device=padded.device)
         mins = torch.where(mask, padded, inf).amin(1) if self._P else padded.new_zeros(self._N, 3)
         maxs = torch.where(mask, padded, -inf).amax(1) if self._P else padded.new_zeros(self._N, 3)
-        valid = self.valid.to(self.device)[:, None]
-        mins = torch.where(valid, mins, torch.zeros_like(mins))
-        maxs = torch.where(valid, maxs, torch.zeros_like(maxs))
-        return torch.stack([mins, maxs], dim=2)
+        box = torch.stack([mins, maxs], dim=2)  # (N, 3, 2)
+        return torch.where(self.valid.to(self.device)[:, None, None], box, torch.zeros_like(box))
 
     def subsample(self, max_points: int | Sequence[int]) -> Pointclouds:
         """Keep at most max_points (an int, or one per cloud) points of each cloud, drawn at
