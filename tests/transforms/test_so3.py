@@ -121,8 +121,8 @@ class TestSo3LogMap:
     def test_exceptions(self):
         with pytest.raises(ValueError, match=r"R must have shape \(N, 3, 3\)"):
             so3_log_map(torch.eye(3))
-        with pytest.raises(ValueError, match="trace"):
-            so3_log_map(5 * torch.eye(3)[None])
+        with pytest.raises(TypeError):
+            so3_log_map(None)
 
     def test_gradcheck(self):
         v = torch.cat([_axes(2) * 0.7, _axes(1) * 1e-4, _axes(1) * (math.pi - 1e-3)])

@@ -1,9 +1,9 @@
 """The rotation group SO(3): exponential and logarithm maps, angles, hat operator.
 
 Matrices here are column-vector rotation matrices (as in rotation_conversions); batches are
-(N, 3, 3). Unlike PyTorch3D 0.7.9, `so3_exp_map` is exact near the identity (series instead of
-clamping the squared angle at `eps`) and `so3_log_map` is accurate with finite gradients both near
-the identity and near a half turn (it goes through the best-conditioned quaternion formula).
+(N, 3, 3). As in PyTorch3D 0.7.9, `so3_exp_map` is Rodrigues' formula (here with series for
+small angles, so gradients are finite at exactly zero) and `so3_log_map` goes through the
+best-conditioned quaternion formula, accurate with finite gradients near 0 and near pi.
 """
 
 from __future__ import annotations
@@ -170,17 +170,15 @@ def so3_log_map(R: torch.Tensor, eps: float = 0.0001, cos_bound: float = 1e-4) -
     """Logarithm of rotation matrices: axis-angle vectors with angle in [0, pi].
 
     Computed through the best-conditioned quaternion, so it is accurate and has finite
-    gradients for every angle, including near 0 and near pi (where PyTorch3D's
+    gradients for every angle, including near 0 and near pi (where the older
     (R - R^T) / (2 sin t) formula loses precision). At exactly pi the axis sign is arbitrary.
 
     Args:
         R: (N, 3, 3) float rotation matrices.
-        eps: tolerance of the trace check (see `so3_rotation_angle`).
-        cos_bound: kept for PyTorch3D compatibility; not needed here.
+        eps, cos_bound: unused, kept for compatibility (as in PyTorch3D 0.7.9).
 
     Returns:
         (N, 3) float axis-angle vectors.
     """
     _check_rot_batch(R, "R")
-    so3_rotation_angle(R.detach(), eps=eps, cos_angle=True)  # validates the trace
     return quaternion_to_axis_angle(matrix_to_quaternion(R))
