@@ -112,6 +112,14 @@ class TestSo3LogMap:
         so3_exp_map(v2).sum().backward()
         assert torch.isfinite(v2.grad).all()
 
+    def test_gradient_at_identity(self):
+        # d log(R) / dR at R = I is the skew part: log_x = (R21 - R12) / 2, ...
+        R = torch.eye(3, dtype=torch.float64)[None].requires_grad_()
+        w = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+        (so3_log_map(R) * w).sum().backward()
+        torch.testing.assert_close(R.grad[0], 0.5 * hat(w)[0])
+        assert torch.autograd.gradcheck(so3_log_map, (R,))
+
     @pytest.mark.parametrize("angle", [1e-4, 1e-3, math.pi - 1e-3])
     def test_near_singularities_float32(self, angle):
         v = (_axes(8) * angle).float()
