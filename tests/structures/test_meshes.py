@@ -562,3 +562,60 @@ class TestExceptions:
             Meshes([v], [f], verts_normals=[torch.rand(3, 3)])
         with pytest.raises(ValueError, match="vert_offsets_packed"):
             Meshes([v], [f]).offset_verts(torch.rand(3, 3))
+
+
+class TestTexturesVertex:
+    """The same flows with the real TexturesVertex (skipped while textures.py is absent)."""
+
+    def test_matches_reference(self):
+        textures = pytest.importorskip("inverse3d.renderer.mesh.textures")
+        verts, faces = _random_lists([(4, 2), (0, 0), (3, 1)])
+        feats = [torch.rand(v.shape[0], 2) for v in verts]
+        m = Meshes(verts, faces, textures=textures.TexturesVertex(feats))
+        sub = m[[2, 0]]
+        assert torch.equal(sub.textures.verts_features_list()[0], feats[2])
+        ext = m.extend(2)
+        assert torch.equal(ext.textures.verts_features_list()[5], feats[2])
+        j = join_meshes_as_batch([m, m[0]])
+        assert len(j.textures.verts_features_list()) == 4
+        s = join_meshes_as_scene(m)
+        assert torch.equal(s.textures.verts_features_packed(), torch.cat(feats))
+        c = m.clone()
+        assert torch.equal(c.textures.verts_features_packed(), torch.cat(feats))
+        sm = m.submeshes([[torch.tensor([1])], [], [torch.tensor([0])]])
+        kept = torch.unique(faces[0][1])
+        assert torch.equal(sm.textures.verts_features_list()[0], feats[0][kept])
+        assert torch.equal(sm.verts_list()[0], verts[0][kept])
+        assert len(sm) == 2
+
+
+@pytest.mark.cuda
+class TestCuda:
+    def test_matches_cpu(self):
+        verts, faces = _random_lists()
+        cpu = Meshes(verts, faces)
+        gpu = Meshes([v.cuda() for v in verts], [f.cuda() for f in faces])
+        _check_views(gpu.cpu(), verts, faces)
+        for name in (
+            "verts_packed",
+            "verts_padded",
+            "faces_padded",
+            "edges_packed",
+            "edges_packed_to_mesh_idx",
+            "faces_packed_to_edges_packed",
+            "num_edges_per_mesh",
+            "verts_normals_padded",
+            "faces_areas_packed",
+            "get_bounding_boxes",
+            "verts_padded_to_packed_idx",
+        ):
+            want, got = getattr(cpu, name)(), getattr(gpu, name)()
+            assert got.is_cuda, name
+            torch.testing.assert_close(got.cpu(), want, msg=name)
+        torch.testing.assert_close(
+            gpu.laplacian_packed().to_dense().cpu(), cpu.laplacian_packed().to_dense()
+        )
+        sub = gpu.submeshes([[torch.tensor([0, 1], device="cuda")], [], [], [], [], []])
+        assert sub.verts_packed().is_cuda
+        assert join_meshes_as_scene(gpu).verts_packed().is_cuda
+        assert gpu[torch.tensor([True] * 6, device="cuda")].device.type == "cuda"

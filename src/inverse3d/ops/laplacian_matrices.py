@@ -36,7 +36,7 @@ def _check_graph(verts, elems, name: str, k: int) -> None:
 
 
 def _sparse(idx: torch.Tensor, val: torch.Tensor, V: int) -> torch.Tensor:
-    return torch.sparse_coo_tensor(idx, val, (V, V), check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(idx, val, (V, V), check_invariants=True).coalesce()
 
 
 def laplacian(verts: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
