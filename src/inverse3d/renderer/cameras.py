@@ -72,8 +72,9 @@ def _transform(matrix: torch.Tensor) -> Transform3d:
     return Transform3d(matrix=matrix, dtype=matrix.dtype, device=matrix.device)
 
 
-def _from_column(K: torch.Tensor) -> Transform3d:
+def _from_column(K: torch.Tensor, dtype: torch.dtype | None = None) -> Transform3d:
     """A Transform3d from a column-vector (N, 4, 4) projection matrix K (x' = K x)."""
+    K = K if dtype is None else K.to(dtype)
     return _transform(K.transpose(1, 2).contiguous())
 
 
@@ -384,7 +385,7 @@ class FoVPerspectiveCameras(CamerasBase):
                 kwargs.get("aspect_ratio", self.aspect_ratio),
                 kwargs.get("degrees", self.degrees),
             )
-        return _from_column(K)
+        return _from_column(K, self._dtype())
 
     def unproject_points(
         self,
@@ -493,7 +494,7 @@ class FoVOrthographicCameras(CamerasBase):
                     for k in ("znear", "zfar", "max_x", "min_x", "max_y", "min_y", "scale_xyz")
                 )
             )
-        return _from_column(K)
+        return _from_column(K, self._dtype())
 
     def unproject_points(
         self,
@@ -635,7 +636,7 @@ class _SfMCameras(CamerasBase):
                 kwargs.get("principal_point", self.principal_point),
                 orthographic=self._ORTHOGRAPHIC,
             )
-        return _from_column(K)
+        return _from_column(K, self._dtype())
 
     def get_principal_point(self, **kwargs: Any) -> torch.Tensor:
         """(N, 2) float principal point, read from the projection matrix."""

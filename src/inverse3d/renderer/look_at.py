@@ -15,6 +15,15 @@ from inverse3d.renderer.utils import Device, convert_to_tensors_and_broadcast
 __all__ = ["camera_position_from_spherical_angles", "look_at_rotation", "look_at_view_transform"]
 
 
+def _common_dtype(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Cast to one floating dtype (float64 wins over float32; non-float inputs become float32)."""
+    dtype = torch.float32
+    for t in tensors:
+        if t.is_floating_point():
+            dtype = torch.promote_types(dtype, t.dtype)
+    return [t.to(dtype) for t in tensors]
+
+
 def camera_position_from_spherical_angles(
     distance, elevation, azimuth, degrees: bool = True, device: Device = "cpu"
 ) -> torch.Tensor:
@@ -24,7 +33,9 @@ def camera_position_from_spherical_angles(
         distance, elevation, azimuth: numbers or (N,) / (1,) tensors (broadcast).
         degrees: angles in degrees (else radians).
     """
-    dist, elev, azim = convert_to_tensors_and_broadcast(distance, elevation, azimuth, device=device)
+    dist, elev, azim = _common_dtype(
+        *convert_to_tensors_and_broadcast(distance, elevation, azimuth, device=device)
+    )
     if degrees:
         elev = elev * (math.pi / 180.0)
         azim = azim * (math.pi / 180.0)
@@ -46,8 +57,8 @@ def look_at_rotation(
     Args:
         camera_position, at, up: (N, 3) or (1, 3) float (broadcast).
     """
-    camera_position, at, up = convert_to_tensors_and_broadcast(
-        camera_position, at, up, device=device
+    camera_position, at, up = _common_dtype(
+        *convert_to_tensors_and_broadcast(camera_position, at, up, device=device)
     )
     for name, value in (("camera_position", camera_position), ("at", at), ("up", up)):
         if value.dim() != 2 or value.shape[-1] != 3:
@@ -83,11 +94,11 @@ def look_at_view_transform(
         R: (N, 3, 3) float, T: (N, 3) float.
     """
     if eye is not None:
-        eye, at, up = convert_to_tensors_and_broadcast(eye, at, up, device=device)
+        eye, at, up = _common_dtype(*convert_to_tensors_and_broadcast(eye, at, up, device=device))
         C = eye
     else:
-        dist, elev, azim, at, up = convert_to_tensors_and_broadcast(
-            dist, elev, azim, at, up, device=device
+        dist, elev, azim, at, up = _common_dtype(
+            *convert_to_tensors_and_broadcast(dist, elev, azim, at, up, device=device)
         )
         C = camera_position_from_spherical_angles(dist, elev, azim, degrees=degrees, device=device)
         C = C + at
