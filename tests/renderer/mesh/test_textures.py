@@ -625,6 +625,8 @@ class TestTexturesUV:
         with pytest.raises(ValueError, match="faces_uvs"):
             TexturesUV(torch.rand(1, 4, 4, 3), torch.tensor([[[0, 1, 4]]]), torch.rand(1, 4, 2))
         with pytest.raises(ValueError, match="faces_uvs"):
+            TexturesUV(maps, [faces[0], faces[1] - 5, faces[2]], verts)
+        with pytest.raises(ValueError, match="faces_uvs"):
             TexturesUV(maps, [f[:, :2] for f in faces], verts)
         with pytest.raises(TypeError, match="faces_uvs"):
             TexturesUV(maps, [f.float() for f in faces], verts)

@@ -54,7 +54,8 @@ class TexturesUV(TexturesBase):
             the padded form). With `maps_ids`: M images per mesh, list of N (M_i, H_i, W_i, C)
             or padded (N, M, H, W, C) (missing maps are zero).
         faces_uvs: list of N (F_i, 3) int or padded (N, F, 3) int, index into verts_uvs of each
-            vertex of each face.
+            vertex of each face (in [-1, V_i); -1, load_obj's mark of a face without uvs, reads
+            the last uv as in PyTorch3D).
         verts_uvs: list of N (V_i, 2) float or padded (N, V, 2) float uv coordinates, u to the
             right, v upwards, [0, 1] covering the image.
         padding_mode: "border" (default), "zeros" or "reflection": what uvs outside [0, 1] read
@@ -144,8 +145,9 @@ class TexturesUV(TexturesBase):
             if self._verts_uvs_list is not None
             else [int(self._verts_uvs_padded.shape[1])] * self._N
         )
-        low = -1 if self._faces_uvs_padded is not None else 0  # -1 may pad a padded tensor
-        check_index_range(faces, n_verts, "faces_uvs", "verts_uvs", low=low)
+        # -1 pads a padded tensor, and load_obj marks faces without uvs with it: as in
+        # PyTorch3D such a face reads the last uv (negative indexing).
+        check_index_range(faces, n_verts, "faces_uvs", "verts_uvs", low=-1)
         if not self.is_multi_map():
             return
         ids_items = self._maps_ids_list or list(self._maps_ids_padded.unbind(0))
