@@ -198,3 +198,23 @@ class TestAcosLinearExtrapolation:
     def test_gradcheck(self):
         x = torch.tensor([-1.2, -0.5, 0.0, 0.7, 1.0, 1.3], dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(acos_linear_extrapolation, (x,))
+
+
+class TestDevices:
+    def test_device(self, device):
+        from inverse3d.transforms.rotation_conversions import (
+            matrix_to_euler_angles,
+            matrix_to_quaternion,
+            quaternion_to_matrix,
+        )
+        from inverse3d.transforms.se3 import se3_exp_map, se3_log_map
+
+        R = random_rotations(16, dtype=torch.float64, device=device)
+        assert R.device.type == device.type
+        torch.testing.assert_close(so3_exp_map(so3_log_map(R)), R)
+        torch.testing.assert_close(quaternion_to_matrix(matrix_to_quaternion(R)), R)
+        assert matrix_to_euler_angles(R, "ZYX").device.type == device.type
+        x = torch.randn(8, 6, dtype=torch.float64, device=device)
+        torch.testing.assert_close(se3_log_map(se3_exp_map(x)), x)
+        if device.type == "cuda":
+            torch.testing.assert_close(so3_log_map(R).cpu(), so3_log_map(R.cpu()))

@@ -445,7 +445,7 @@ class Rotate(Transform3d):
         return self._matrix.transpose(1, 2).contiguous()
 
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Rotate:
-        """Select rotations (returns a Rotate; PyTorch3D's Rotate[i] raises a TypeError)."""
+        """Select rotations; a Rotate, also for RotateAxisAngle (where PyTorch3D's fails)."""
         if isinstance(index, int):
             index = [index]
         return Rotate(self.get_matrix()[index][:, :3, :3], dtype=self.dtype)
