@@ -88,6 +88,8 @@ class TestSo3Se3Parity:
             _close(T.so3_relative_angle(R, R2, **kw), p3t.so3_relative_angle(R, R2, **kw))
             _close(T.so3_rotation_angle(R, **kw), p3t.so3_rotation_angle(R, **kw))
         _close(our_so3.hat(aa), p3t.so3.hat(aa))
+        for a, b in zip(our_so3._so3_exp_map(aa), p3t.so3._so3_exp_map(aa)):
+            _close(a, b)
         _close(our_so3.hat_inv(our_so3.hat(aa)), p3t.so3.hat_inv(p3t.so3.hat(aa)))
         x = torch.linspace(-1.3, 1.3, 53, dtype=torch.float64)
         _close(T.acos_linear_extrapolation(x), p3t.acos_linear_extrapolation(x))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from inverse3d.transforms.rotation_conversions import _angle_ratios, _skew
-from inverse3d.transforms.so3 import _check_vec_batch, so3_exp_map, so3_log_map
+from inverse3d.transforms.so3 import _check_vec_batch, hat, so3_exp_map, so3_log_map  # noqa: F401
 
 __all__ = ["se3_exp_map", "se3_log_map"]
 

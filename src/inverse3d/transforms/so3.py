@@ -156,6 +156,16 @@ def so3_exp_map(log_rot: torch.Tensor, eps: float = 0.0001) -> torch.Tensor:
     return eye + a[:, None, None] * K + b[:, None, None] * torch.bmm(K, K)
 
 
+def _so3_exp_map(
+    log_rot: torch.Tensor, eps: float = 0.0001
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PyTorch3D's private helper: (R, angles clamped at sqrt(eps), hat(log_rot), hat^2)."""
+    R = so3_exp_map(log_rot, eps)
+    angles = (log_rot * log_rot).sum(1).clamp(min=eps).sqrt()
+    skews = _skew(log_rot)
+    return R, angles, skews, torch.bmm(skews, skews)
+
+
 def so3_exponential_map(log_rot: torch.Tensor, eps: float = 0.0001) -> torch.Tensor:
     """Deprecated alias of `so3_exp_map`."""
     warnings.warn(
