@@ -184,26 +184,31 @@ class Meshes:
                         f"all verts and faces must be on one device; {name}[{i}] is on "
                         f"{t.device}, verts[0] on {self.device}"
                     )
-        # rows with a negative index are padding: drop them
-        faces = [f[(f >= 0).all(1)].long() if f.shape[0] > 0 else f.long() for f in faces]
-        nv = torch.tensor([v.shape[0] for v in verts], dtype=torch.int64, device=self.device)
-        nf = torch.tensor([f.shape[0] for f in faces], dtype=torch.int64, device=self.device)
-        fmax = [f.max() if f.shape[0] > 0 else f.new_full((), -1) for f in faces]
-        bad = (torch.stack(fmax) >= nv).nonzero()
-        if bad.numel() > 0:
-            i = int(bad[0, 0])
-            raise ValueError(
-                f"faces[{i}] indexes vertex {int(fmax[i])} but verts[{i}] has shape "
-                f"{tuple(verts[i].shape)}"
-            )
+        faces = [f.long() for f in faces]
+        f_all = torch.cat(faces)  # (sum F_n, 3), checked at once: two syncs whatever N is
+        if f_all.shape[0] > 0 and bool((f_all < 0).any()):
+            # rows with a negative index are padding: drop them
+            faces = [f[(f >= 0).all(1)] for f in faces]
+            f_all = torch.cat(faces)
+        nv_l, nf_l = [v.shape[0] for v in verts], [f.shape[0] for f in faces]
+        nv = torch.tensor(nv_l, dtype=torch.int64, device=self.device)
+        nf = torch.tensor(nf_l, dtype=torch.int64, device=self.device)
+        if f_all.shape[0] > 0:
+            mesh = torch.repeat_interleave(torch.arange(self._N, device=self.device), nf)
+            over = f_all.amax(1) >= nv[mesh]  # (sum F_n,)
+            if bool(over.any()):
+                i = int(mesh[over.nonzero()[0, 0]])
+                raise ValueError(
+                    f"faces[{i}] indexes vertex {int(faces[i].max())} but verts[{i}] has "
+                    f"shape {tuple(verts[i].shape)}"
+                )
         self._verts_list = list(verts)
         self._faces_list = faces
         self._num_verts_per_mesh = nv
         self._num_faces_per_mesh = nf
-        self._V = int(nv.max())
-        self._F = int(nf.max())
+        self._V, self._F = max(nv_l), max(nf_l)
         self.valid = (nv > 0) & (nf > 0)
-        self.equisized = bool((nv == nv[0]).all()) and bool((nf == nf[0]).all())
+        self.equisized = len(set(nv_l)) == 1 and len(set(nf_l)) == 1
 
     def _init_from_padded(self, verts: torch.Tensor, faces: torch.Tensor) -> None:
         dims: dict[str, int] = {}

@@ -90,6 +90,26 @@ def list_to_padded(
             )
 
     x_padded = x[0].new_full((len(x), *pad_dims), pad_value)
+    trailing = tuple(pad_dims[1:])
+    if all(
+        tuple(y.shape[1:]) == trailing and y.dtype == x[0].dtype and y.device == x[0].device
+        for y in x
+    ):
+        # common case (rows of equal shape): one scatter instead of one copy per item
+        sizes = [int(y.shape[0]) for y in x]
+        if max(sizes) > pad_dims[0]:
+            i = max(range(len(x)), key=lambda k: sizes[k])
+            raise ValueError(
+                f"x[{i}] has shape {tuple(x[i].shape)}, larger than pad_size {tuple(pad_dims)}"
+            )
+        counts = torch.tensor(sizes, dtype=torch.int64, device=x_padded.device)
+        item = torch.repeat_interleave(torch.arange(len(x), device=x_padded.device), counts)
+        row = (
+            torch.arange(item.shape[0], device=item.device)
+            - (torch.cumsum(counts, 0) - counts)[item]
+        )
+        x_padded[item, row] = torch.cat(x, 0)
+        return x_padded
     for i, y in enumerate(x):  # loop over batch items, not over rows
         if y.shape[0] == 0:
             continue
