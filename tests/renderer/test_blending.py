@@ -158,3 +158,15 @@ class TestSoftmaxRgbBlend:
             return softmax_rgb_blend(c, frags._replace(dists=d, zbuf=z), params, 0.5, 8.0)
 
         assert torch.autograd.gradcheck(fn, (colors, dists, zbuf))
+
+
+class TestDevice:
+    def test_blends_follow_device(self, device):
+        frags = make_fragments(dtype=torch.float32)
+        colors = torch.rand(2, 3, 4, 3, 3)
+        params = BlendParams(sigma=0.1, gamma=0.1)
+        frags_d = Frags(*(t.to(device) for t in frags))
+        for fn in (hard_rgb_blend, sigmoid_alpha_blend, softmax_rgb_blend):
+            out = fn(colors.to(device), frags_d, params)
+            assert out.device.type == device.type
+            assert torch.allclose(out.cpu(), fn(colors, frags, params), atol=1e-5)

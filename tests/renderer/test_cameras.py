@@ -447,3 +447,22 @@ class TestExceptions:
     def test_abstract_base(self):
         with pytest.raises(NotImplementedError):
             CamerasBase(R=torch.eye(3)[None], T=torch.zeros(1, 3)).get_projection_transform()
+
+
+class TestDevice:
+    """Everything follows the camera's device (CUDA runs on the GPU machine only)."""
+
+    @pytest.mark.parametrize("cls,kwargs", ALL_CLASSES)
+    def test_transform_and_unproject(self, device, cls, kwargs):
+        cams = _random_cameras(cls, dtype=torch.float32, **kwargs)
+        pts = _points(dtype=torch.float32)
+        ref = cams.transform_points_screen(pts, image_size=(30, 50))
+        cams_d = cams.clone().to(device)
+        assert cams_d.R.device.type == device.type
+        out = cams_d.transform_points_screen(pts.to(device), image_size=(30, 50))
+        assert out.device.type == device.type
+        assert torch.allclose(out.cpu(), ref, rtol=1e-4, atol=1e-3)
+        R, T = look_at_view_transform(2.0, 10.0, 20.0, device=device)
+        assert R.device.type == device.type and T.device.type == device.type
+        cam = cls(R=R, T=T, device=device, **kwargs)
+        assert cam.get_camera_center().device.type == device.type

@@ -208,3 +208,20 @@ class TestMaterials:
             Materials(shininess=((1.0, 2.0),))
         with pytest.raises(ValueError, match="batch size"):
             Materials(diffuse_color=torch.rand(2, 3), specular_color=torch.rand(3, 3))
+
+
+class TestDevice:
+    def test_lights_follow_device(self, device):
+        lights = PointLights(location=((0.0, 1.0, 2.0),), device=device)
+        assert lights.location.device.type == device.type
+        nrm = torch.randn(2, 5, 3, device=device)
+        pts = torch.randn(2, 5, 3, device=device)
+        cam = torch.zeros(2, 3, device=device)
+        mat = Materials(device=device)
+        out = lights.diffuse(nrm, pts) + lights.specular(nrm, pts, cam, mat.shininess)
+        assert out.device.type == device.type
+        ref = PointLights(location=((0.0, 1.0, 2.0),))
+        ref_out = ref.diffuse(nrm.cpu(), pts.cpu()) + ref.specular(
+            nrm.cpu(), pts.cpu(), cam.cpu(), torch.tensor([64.0])
+        )
+        assert torch.allclose(out.cpu(), ref_out, atol=1e-5)

@@ -90,3 +90,18 @@ class TestOpencvConversions:
             cameras_from_opencv_projection(R, tvec, K, image_size * 0)
         with pytest.raises(TypeError, match="cameras"):
             opencv_from_cameras_projection("cam", image_size)
+
+
+class TestAgainstOpenCV:
+    def test_matches_cv2_project_points(self):
+        cv2 = pytest.importorskip("cv2")
+        import numpy as np
+
+        R, tvec, K, image_size = _opencv_setup()
+        cams = cameras_from_opencv_projection(R, tvec, K, image_size)
+        pts = torch.randn(3, 10, 3, dtype=F64)
+        ours = cams.transform_points_screen(pts)[..., :2]
+        for i in range(3):
+            rvec, _ = cv2.Rodrigues(R[i].numpy())
+            uv, _ = cv2.projectPoints(pts[i].numpy(), rvec, tvec[i].numpy(), K[i].numpy(), None)
+            assert np.allclose(uv[:, 0], ours[i].numpy(), atol=1e-6)
