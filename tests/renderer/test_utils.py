@@ -66,6 +66,15 @@ class TestTensorProperties:
         assert torch.equal(tp.z, torch.tensor([2.0, 2.0, 1.0]))
         assert torch.equal(tp.c, torch.full((3, 1), 5.0))  # broadcast to N=2, then gathered
 
+    def test_parameters(self):
+        p = torch.nn.Parameter(torch.rand(3, 2))
+        tp = TensorProperties(p=p, q=torch.zeros(3))
+        assert tp.p is p and len(list(tp.parameters())) == 1
+        tp.gather_props(torch.tensor([2, 0]))
+        assert torch.equal(tp.p, p[[2, 0]])
+        tp.p.sum().backward()
+        assert torch.equal(p.grad, torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]))
+
     def test_numpy_input(self):
         tp = TensorProperties(z=np.array([[1.0, 2.0]]))
         assert tp.z.shape == (1, 2)

@@ -140,6 +140,12 @@ class TensorProperties(nn.Module):
                 out.append((k, v))
         return out
 
+    def _set_tensor(self, name: str, value: torch.Tensor) -> None:
+        """Set a tensor property; a Parameter replaced by a derived tensor becomes plain."""
+        if name in self._parameters and not isinstance(value, nn.Parameter):
+            del self._parameters[name]
+        setattr(self, name, value)
+
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> dict[str, Any]:
         """The tensor properties indexed along the batch dimension, as a dict.
 
@@ -157,7 +163,7 @@ class TensorProperties(nn.Module):
         device = make_device(device)
         for k, v in self._tensor_items():
             if v.device != device:
-                setattr(self, k, v.to(device))
+                self._set_tensor(k, v.to(device))
         self.device = device
         return self
 
@@ -193,7 +199,7 @@ class TensorProperties(nn.Module):
             return self
         for k, v in self._tensor_items():
             if v.shape[0] > 1:
-                setattr(self, k, v[batch_idx])
+                self._set_tensor(k, v[batch_idx])
         return self
 
 
