@@ -1,0 +1,204 @@
+"""Shaders: turn Fragments of a rasterized mesh into images (PyTorch3D API).
+
+Every shader is called as ``shader(fragments, meshes, **kwargs)``; cameras=, lights=,
+materials=, blend_params= (and znear=/zfar= where used) override the shader's own for one call.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from inverse3d.renderer.blending import (
+    BlendParams,
+    hard_rgb_blend,
+    sigmoid_alpha_blend,
+    softmax_rgb_blend,
+)
+from inverse3d.renderer.lighting import PointLights
+from inverse3d.renderer.materials import Materials
+from inverse3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
+
+__all__ = [
+    "ShaderBase",
+    "HardPhongShader",
+    "SoftPhongShader",
+    "HardGouraudShader",
+    "SoftGouraudShader",
+    "HardFlatShader",
+    "SoftSilhouetteShader",
+    "HardDepthShader",
+    "SoftDepthShader",
+    "TexturedSoftPhongShader",
+]
+
+
+def _zrange(cameras, kwargs, name, default):
+    """znear / zfar: keyword, else the camera's attribute, else the default; tensors (N,)."""
+    value = kwargs.get(name, getattr(cameras, name, default))
+    return default if value is None else value
+
+
+def _as_n1(value, like: torch.Tensor):
+    """A float or (N,) tensor shaped to broadcast against (N, H, W, 1)."""
+    if torch.is_tensor(value):
+        return value.to(like).reshape(-1, 1, 1, 1)
+    return value
+
+
+class ShaderBase(nn.Module):
+    """Holds cameras, lights (default PointLights), materials (default Materials) and
+    blend_params (default BlendParams) of a shader."""
+
+    def __init__(
+        self,
+        device="cpu",
+        cameras=None,
+        lights=None,
+        materials=None,
+        blend_params: BlendParams | None = None,
+    ) -> None:
+        super().__init__()
+        self.lights = lights if lights is not None else PointLights(device=device)
+        self.materials = materials if materials is not None else Materials(device=device)
+        self.cameras = cameras
+        self.blend_params = blend_params if blend_params is not None else BlendParams()
+
+    def _get_cameras(self, **kwargs):
+        cameras = kwargs.get("cameras", self.cameras)
+        if cameras is None:
+            raise ValueError(
+                "cameras must be given to the shader at initialization or in forward "
+                "(cameras=...); got None"
+            )
+        return cameras
+
+    def _props(self, kwargs):
+        return (
+            kwargs.get("lights", self.lights),
+            kwargs.get("materials", self.materials),
+            kwargs.get("blend_params", self.blend_params),
+        )
+
+    def to(self, device):  # type: ignore[override]
+        if self.cameras is not None:
+            self.cameras = self.cameras.to(device)
+        self.materials = self.materials.to(device)
+        self.lights = self.lights.to(device)
+        return self
+
+
+class HardPhongShader(ShaderBase):
+    """Phong shading, colour of the nearest face: images (N, H, W, C + 1)."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        texels = meshes.sample_textures(fragments)
+        lights, materials, blend_params = self._props(kwargs)
+        colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
+        return hard_rgb_blend(colors, fragments, blend_params)
+
+
+class SoftPhongShader(ShaderBase):
+    """Phong shading blended over the K faces with softmax_rgb_blend (znear/zfar from the
+    camera, else 1 and 100): images (N, H, W, C + 1)."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        texels = meshes.sample_textures(fragments)
+        lights, materials, blend_params = self._props(kwargs)
+        colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
+        znear = _zrange(cameras, kwargs, "znear", 1.0)
+        zfar = _zrange(cameras, kwargs, "zfar", 100.0)
+        return softmax_rgb_blend(colors, fragments, blend_params, znear=znear, zfar=zfar)
+
+
+class HardGouraudShader(ShaderBase):
+    """Gouraud shading (TexturesVertex), colour of the nearest face."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        lights, materials, blend_params = self._props(kwargs)
+        colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
+        return hard_rgb_blend(colors, fragments, blend_params)
+
+
+class SoftGouraudShader(ShaderBase):
+    """Gouraud shading (TexturesVertex) blended with softmax_rgb_blend."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        lights, materials, blend_params = self._props(kwargs)
+        colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
+        znear = _zrange(cameras, kwargs, "znear", 1.0)
+        zfar = _zrange(cameras, kwargs, "zfar", 100.0)
+        return softmax_rgb_blend(colors, fragments, blend_params, znear=znear, zfar=zfar)
+
+
+class HardFlatShader(ShaderBase):
+    """Flat (per-face) shading, colour of the nearest face."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        texels = meshes.sample_textures(fragments)
+        lights, materials, blend_params = self._props(kwargs)
+        colors = flat_shading(meshes, fragments, lights, cameras, materials, texels)
+        return hard_rgb_blend(colors, fragments, blend_params)
+
+
+class SoftSilhouetteShader(nn.Module):
+    """Silhouette: RGB of ones and alpha = 1 - prod_k (1 - sigmoid(-dist_k / sigma))."""
+
+    def __init__(self, blend_params: BlendParams | None = None) -> None:
+        super().__init__()
+        self.blend_params = blend_params if blend_params is not None else BlendParams()
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        colors = torch.ones_like(fragments.bary_coords)
+        blend_params = kwargs.get("blend_params", self.blend_params)
+        return sigmoid_alpha_blend(colors, fragments, blend_params)
+
+
+class HardDepthShader(ShaderBase):
+    """Depth (zbuf) of the nearest face, zfar (camera's, else 100) where empty: (N, H, W, 1)."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        zbuf = fragments.zbuf[..., 0:1]
+        zfar = _as_n1(_zrange(cameras, kwargs, "zfar", 100.0), zbuf)
+        empty = fragments.pix_to_face[..., 0:1] < 0
+        return torch.where(empty, torch.as_tensor(zfar, dtype=zbuf.dtype), zbuf)
+
+
+class SoftDepthShader(ShaderBase):
+    """Soft depth: the K depths and zfar weighted by the cumulative coverage probabilities
+    sigmoid(-dist / sigma) (nearest first, clamped to 1): (N, H, W, 1)."""
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        if fragments.dists is None:
+            raise ValueError("SoftDepthShader needs fragments.dists; got None")
+        cameras = self._get_cameras(**kwargs)
+        N, H, W, K = fragments.pix_to_face.shape
+        zbuf = fragments.zbuf
+        zfar = _as_n1(_zrange(cameras, kwargs, "zfar", 100.0), zbuf)
+        mask = fragments.pix_to_face >= 0
+        prob = torch.sigmoid(-fragments.dists / self.blend_params.sigma) * mask
+        ones = torch.ones((N, H, W, 1), dtype=zbuf.dtype, device=zbuf.device)
+        depths = torch.cat((zbuf, ones * zfar), dim=3)
+        probs = torch.cat((prob, ones), dim=3).cumsum(dim=3).clamp(max=1)
+        probs = probs.diff(dim=3, prepend=torch.zeros_like(ones))
+        return (probs * depths).sum(dim=3, keepdim=True)
+
+
+class TexturedSoftPhongShader(SoftPhongShader):
+    """Deprecated alias of SoftPhongShader."""
+
+    def __init__(self, device="cpu", cameras=None, lights=None, materials=None, blend_params=None):
+        warnings.warn(
+            "TexturedSoftPhongShader is deprecated, use SoftPhongShader instead.",
+            PendingDeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(device, cameras, lights, materials, blend_params)
