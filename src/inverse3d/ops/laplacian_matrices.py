@@ -12,6 +12,8 @@ respect to `verts` where they depend on it (cotangent and norm weights).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from inverse3d._validation import check_tensor
@@ -36,7 +38,9 @@ def _check_graph(verts, elems, name: str, k: int) -> None:
 
 
 def _sparse(idx: torch.Tensor, val: torch.Tensor, V: int) -> torch.Tensor:
-    return torch.sparse_coo_tensor(idx, val, (V, V), check_invariants=True).coalesce()
+    with warnings.catch_warnings():  # recent torch warns about invariant checks on every build
+        warnings.filterwarnings("ignore", message="Sparse invariant checks")
+        return torch.sparse_coo_tensor(idx, val, (V, V), check_invariants=False).coalesce()
 
 
 def laplacian(verts: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
