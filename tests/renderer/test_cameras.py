@@ -19,6 +19,8 @@ from inverse3d.renderer.cameras import (
     SfMOrthographicCameras,
     SfMPerspectiveCameras,
     camera_position_from_spherical_angles,
+    get_ndc_to_screen_transform,
+    get_screen_to_ndc_transform,
     get_world_to_view_transform,
     look_at_rotation,
     look_at_view_transform,
@@ -381,6 +383,20 @@ class TestCameraMethods:
             assert isinstance(SfMPerspectiveCameras(), PerspectiveCameras)
         with pytest.warns(PendingDeprecationWarning):
             assert isinstance(SfMOrthographicCameras(), OrthographicCameras)
+
+    @pytest.mark.parametrize("flip", [True, False])
+    def test_ndc_screen_transforms_are_inverse(self, flip):
+        cams = PerspectiveCameras(R=random_rotations(2))
+        size = ((10, 20), (30, 7))
+        a = get_ndc_to_screen_transform(cams, with_xyflip=flip, image_size=size).get_matrix()
+        b = get_screen_to_ndc_transform(cams, with_xyflip=flip, image_size=size).get_matrix()
+        assert torch.allclose(a @ b, torch.eye(4).expand(2, 4, 4), atol=1e-6)
+        # NDC (1, 1) (top-left of the shorter side) -> screen (W/2 - s, H/2 - s)
+        p = torch.tensor([[1.0, 1.0, 3.0]])
+        out = get_ndc_to_screen_transform(cams, True, size).transform_points(
+            p[None].expand(2, 1, 3)
+        )
+        assert torch.allclose(out[:, 0], torch.tensor([[5.0, 0.0, 3.0], [0.0, 11.5, 3.0]]))
 
     def test_get_world_to_view_transform(self):
         R = random_rotations(2, dtype=F64)

@@ -120,8 +120,14 @@ def get_screen_to_ndc_transform(
     cameras: Any, with_xyflip: bool = False, image_size: Any = None
 ) -> Transform3d:
     """Inverse of `get_ndc_to_screen_transform` (same arguments)."""
-    M = _ndc_to_screen_matrix(cameras, image_size, with_xyflip)
-    return _transform(torch.linalg.inv(M))
+    M = _ndc_to_screen_matrix(cameras, image_size, with_xyflip)  # screen = a ndc + b per axis
+    inv = torch.zeros_like(M)
+    inv[:, 0, 0] = 1.0 / M[:, 0, 0]
+    inv[:, 1, 1] = 1.0 / M[:, 1, 1]
+    inv[:, 3, :2] = -M[:, 3, :2] / torch.stack([M[:, 0, 0], M[:, 1, 1]], dim=-1)
+    inv[:, 2, 2] = 1.0
+    inv[:, 3, 3] = 1.0
+    return _transform(inv)
 
 
 def _check_K(K: torch.Tensor, N: int) -> torch.Tensor:
