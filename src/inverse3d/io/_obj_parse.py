@@ -137,7 +137,7 @@ def _face_tokens_slow(tokens, counts, line_nos, name):
                 vt[j] = int(parts[1])
             if len(parts) > 2 and parts[2] != "":
                 vn[j] = int(parts[2])
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ParseError(name, f"non-numeric face index in {t!r}", line=no) from None
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     for arr, what in ((vt, "texture"), (vn, "normal")):

@@ -274,6 +274,9 @@ def _binary_element(el: PlyElement, data: bytes, off: int, bo: str, name: str) -
                 k = int(np.frombuffer(data, cdt, 1, pos)[0])
                 if k < 0:
                     raise ParseError(name, f"negative list length {k} in '{el.name}'", offset=pos)
+                item = np.dtype(p.dtype).itemsize
+                if pos + cdt.itemsize + k * item > size:
+                    raise _short(name, el, pos + cdt.itemsize, k * item, size - pos - cdt.itemsize)
             fields.append((f"c{i}", cdt))
             if k:
                 fields.append((f"p{i}", bo + p.dtype, (k,)))

@@ -1,0 +1,175 @@
+"""Property test: random corruptions of valid OBJ / PLY (ASCII, binary LE and BE) / OFF files.
+
+Every loader must either return consistent data (face indices inside the vertex range) or raise
+ValueError (our ParseError, UnicodeDecodeError included) / FileNotFoundError; nothing else may
+escape, and nothing may hang.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+
+import pytest
+import torch
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from inverse3d.io.obj_io import load_obj  # noqa: E402
+from inverse3d.io.off_io import load_off, save_off  # noqa: E402
+from inverse3d.io.pluggable import IO  # noqa: E402
+from inverse3d.io.ply_io import _load_ply, _save_ply  # noqa: E402
+
+ALLOWED = (ValueError, FileNotFoundError)
+TOKENS = [
+    b"x", b"-1", b"0", b"1e999", b"nan", b"inf", b"999999", b"-999999", b"", b"1/2/3", b"//",
+    b"\xff", b"4294967295", b"1.5", b"-0", b"f", b"v", b"vt", b"element", b"property", b"list",
+    b"99999999999999999999999", b"end_header", b"OFF", b"usemtl", b"#",
+]  # fmt: skip
+
+
+def _obj() -> bytes:
+    return (
+        b"# test\nmtllib none.mtl\no thing\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1\n"
+        b"vt 0 0\nvt 1 0\nvt 1 1\nvn 0 0 1\ng a\nusemtl m\ns 1\n"
+        b"f 1/1/1 2/2/1 3/3/1\nf 1//1 3//1 4//1 5//1\nf -1 -2 -3\nf 2/1 3/2 4/3\r\n"
+    )
+
+
+def _ply(mode: str) -> bytes:
+    g = torch.Generator().manual_seed(3)
+    buf = io.BytesIO()
+    _save_ply(
+        buf,
+        verts=torch.rand(6, 3, generator=g),
+        faces=torch.randint(0, 6, (5, 3), generator=g),
+        verts_normals=torch.rand(6, 3, generator=g),
+        verts_colors=torch.rand(6, 3, generator=g),
+        ascii=mode == "ascii",
+        big_endian=mode == "be",
+        colors_as_uint8=mode == "be",
+    )
+    return buf.getvalue()
+
+
+def _off() -> bytes:
+    buf = io.BytesIO()
+    save_off(buf, torch.rand(5, 3), torch.randint(0, 5, (4, 3)), verts_colors=torch.rand(5, 3))
+    return buf.getvalue()
+
+
+@st.composite
+def corrupted(draw, data: bytes) -> bytes:
+    kind = draw(st.sampled_from(["truncate", "flip", "token", "delete", "duplicate", "insert"]))
+    n_edits = draw(st.integers(1, 3))
+    for _ in range(n_edits):
+        if not data:
+            break
+        if kind == "truncate":
+            data = data[: draw(st.integers(0, len(data) - 1))]
+        elif kind == "flip":
+            i = draw(st.integers(0, len(data) - 1))
+            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
+        elif kind == "insert":
+            i = draw(st.integers(0, len(data)))
+            data = data[:i] + draw(st.binary(min_size=1, max_size=6)) + data[i:]
+        else:
+            lines = data.split(b"\n")
+            j = draw(st.integers(0, len(lines) - 1))
+            if kind == "delete":
+                del lines[j]
+            elif kind == "duplicate":
+                lines.insert(j, lines[j])
+            else:
+                toks = lines[j].split(b" ")
+                k = draw(st.integers(0, len(toks) - 1))
+                toks[k] = draw(st.sampled_from(TOKENS))
+                lines[j] = b" ".join(toks)
+            data = b"\n".join(lines)
+    return data
+
+
+def _check_faces(faces: torch.Tensor, n_verts: int) -> None:
+    if faces is not None and faces.numel():
+        assert int(faces.min()) >= 0 and int(faces.max()) < n_verts
+
+
+def _run(loader, data: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            loader(data)
+        except ALLOWED:
+            pass
+
+
+def _obj_loader(data: bytes) -> None:
+    verts, faces, aux = load_obj(io.BytesIO(data))
+    _check_faces(faces.verts_idx, len(verts))
+    assert faces.verts_idx.shape[0] == faces.materials_idx.shape[0]
+
+
+def _ply_loader(data: bytes) -> None:
+    out = _load_ply(io.BytesIO(data))
+    _check_faces(out.faces, len(out.verts))
+
+
+def _off_loader(data: bytes) -> None:
+    out = load_off(io.BytesIO(data))
+    _check_faces(torch.as_tensor(out.get("faces", torch.zeros(0, 3))), len(out["verts"]))
+
+
+def _io_loader(suffix: str):
+    def load(data: bytes) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m" + suffix)
+            with open(path, "wb") as fh:
+                fh.write(data)
+            mesh = IO().load_mesh(path)
+            _check_faces(mesh.faces_packed(), len(mesh.verts_packed()))
+
+    return load
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)  # fmt: skip
+
+CASES = [
+    ("obj", _obj(), _obj_loader),
+    ("ply-ascii", _ply("ascii"), _ply_loader),
+    ("ply-le", _ply("le"), _ply_loader),
+    ("ply-be", _ply("be"), _ply_loader),
+    ("off", _off(), _off_loader),
+]
+
+
+class TestCorruptedFiles:
+    def test_originals_load(self):
+        for _, data, loader in CASES:
+            loader(data)  # the uncorrupted files are valid
+
+    @pytest.mark.parametrize("name,original,loader", CASES, ids=[c[0] for c in CASES])
+    def test_only_value_errors(self, name, original, loader):
+        @SETTINGS
+        @given(corrupted(original))
+        def check(data):
+            _run(loader, data)
+
+        check()
+
+    @pytest.mark.parametrize(
+        "suffix,original", [(".obj", _obj()), (".ply", _ply("le")), (".off", _off())]
+    )
+    def test_io_facade(self, suffix, original):
+        @settings(max_examples=15, deadline=None, derandomize=True)
+        @given(corrupted(original))
+        def check(data):
+            _run(_io_loader(suffix), data)
+
+        check()
