@@ -301,6 +301,12 @@ class TestNormalsAreas:
         m2 = Meshes(verts, faces, verts_normals=padded)
         assert torch.equal(m2.verts_normals_list()[1], padded[1, :3])
         assert not Meshes(verts, faces).has_verts_normals()
+        # a translation keeps given normals, a per-vertex offset recomputes them from geometry
+        moved = m.offset_verts(torch.tensor([1.0, 2.0, 3.0]))
+        assert torch.equal(moved.verts_normals_packed(), torch.cat(normals))
+        bent = m.offset_verts(torch.randn(7, 3))
+        want = Meshes(bent.verts_list(), faces).verts_normals_packed()
+        torch.testing.assert_close(bent.verts_normals_packed(), want)
 
     def test_gradcheck(self):
         verts = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
