@@ -1,14 +1,9 @@
 """`Meshes`: a batch of triangle meshes held in list, padded and packed forms.
 
-Forms (N meshes, mesh n with V_n verts and F_n faces):
-- list:   verts_list()[n] (V_n, 3), faces_list()[n] (F_n, 3) indices into that mesh's verts;
-- padded: verts_padded() (N, max V_n, 3) zero padded, faces_padded() (N, max F_n, 3) padded
-  with -1, indices per mesh;
-- packed: verts_packed() (sum V_n, 3), faces_packed() (sum F_n, 3) indices into verts_packed,
-  with maps packed -> mesh and mesh -> first packed index.
-
-Forms are computed lazily from whichever one the mesh was built from and cached. Every view
-is built with differentiable tensor ops, so gradients flow between them.
+list: N tensors (V_n, 3) / (F_n, 3); padded: (N, max V_n, 3) zero padded / (N, max F_n, 3)
+padded with -1; packed: (sum V_n, 3) / (sum F_n, 3) with faces indexing the packed verts.
+Forms are computed lazily from whichever one the mesh was built from and cached; every view is
+built with differentiable tensor ops, so gradients flow between them.
 
 Behaviour follows PyTorch3D 0.7.9, with these deliberate differences:
 - every form is computed from the data even when no mesh has faces (PyTorch3D returns empty
@@ -258,11 +253,7 @@ class Meshes:
                 )
             for i, n in enumerate(verts_normals):
                 check_tensor(n, f"verts_normals[{i}]", (nv[i], 3), dtype="float")
-            packed = (
-                torch.cat(list(verts_normals), 0)
-                if self._N > 0
-                else torch.zeros(0, 3, device=self.device)
-            )
+            packed = torch.cat(list(verts_normals)) if self._N else torch.zeros(0, 3)
         elif torch.is_tensor(verts_normals):
             check_tensor(verts_normals, "verts_normals", (self._N, self._V, 3), dtype="float")
             packed = struct_utils.padded_to_packed(verts_normals, split_size=nv)
