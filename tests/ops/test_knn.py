@@ -158,3 +158,79 @@ class TestKnnGather:
             knn_gather(torch.rand(2, 6, 4), torch.full((2, 3, 1), 6))
         with pytest.raises(ValueError):
             knn_gather(torch.rand(2, 6, 4), torch.zeros(3, 3, 1, dtype=torch.long))
+
+
+def _dense_knn(p1, p2, l1, l2, K, norm):
+    """Dense reference (one distance matrix per cloud), sorted by distance then index."""
+    N, P1, _ = p1.shape
+    d_out = torch.zeros(N, P1, K, dtype=p1.dtype)
+    for n in range(N):
+        a, b = p1[n, : int(l1[n])].double(), p2[n, : int(l2[n])].double()
+        if len(a) == 0 or len(b) == 0:
+            continue
+        d = torch.cdist(a, b, p=norm)
+        d = d**2 if norm == 2 else d
+        k = min(K, len(b))
+        d_out[n, : len(a), :k] = d.topk(k, dim=1, largest=False).values.to(p1.dtype)
+    return d_out
+
+
+class TestKnnPointsGrid:
+    """The uniform-grid search used for D <= 3 and large inputs, forced on small inputs."""
+
+    @pytest.fixture(autouse=True)
+    def _force_grid(self, monkeypatch):
+        monkeypatch.setattr(knn_mod, "GRID_MIN_PAIRS", 0)
+
+    def _check(self, p1, p2, l1=None, l2=None, K=4, norm=2):
+        N, P1, _ = p1.shape
+        l1 = torch.full((N,), P1) if l1 is None else l1
+        l2 = torch.full((N,), p2.shape[1]) if l2 is None else l2
+        out = knn_points(p1, p2, l1, l2, norm=norm, K=K)
+        exp = _dense_knn(p1, p2, l1, l2, K, norm)
+        torch.testing.assert_close(out.dists, exp, rtol=1e-5, atol=1e-6)
+        # the indices point at points with exactly those distances
+        nn = knn_gather(p2, out.idx)
+        diff = p1[:, :, None] - nn
+        d = (diff**2).sum(-1) if norm == 2 else diff.abs().sum(-1)
+        mask = out.dists > 0
+        torch.testing.assert_close(d[mask], out.dists[mask])
+
+    @pytest.mark.parametrize("norm", [1, 2])
+    @pytest.mark.parametrize("K", [1, 5, 20])
+    def test_uniform_ragged(self, norm, K):
+        p1, p2 = torch.rand(3, 400, 3), torch.rand(3, 300, 3)
+        self._check(p1, p2, torch.tensor([400, 17, 0]), torch.tensor([300, 3, 250]), K, norm)
+
+    def test_surface_and_clusters(self):
+        s = torch.nn.functional.normalize(torch.randn(2, 500, 3), dim=-1)
+        self._check(s, torch.nn.functional.normalize(torch.randn(2, 600, 3), dim=-1), K=8)
+        c = torch.cat([torch.rand(1, 300, 3) * 0.01, torch.rand(1, 300, 3) * 0.01 + 100], 1)
+        self._check(c, c.flip(1) + 0.001, K=6)
+
+    def test_far_queries_and_degenerate(self):
+        p2 = torch.rand(1, 300, 3)
+        self._check(torch.rand(1, 50, 3) * 40 - 20, p2, K=3)  # mostly far outside the grid
+        same = torch.ones(1, 200, 3)
+        self._check(torch.rand(1, 30, 3), same, K=5)  # all reference points identical
+        line = torch.zeros(1, 300, 3)
+        line[0, :, 0] = torch.rand(300)
+        self._check(torch.rand(1, 40, 3), line, K=4)  # collinear
+
+    @pytest.mark.parametrize("D", [1, 2])
+    def test_low_dimension(self, D):
+        self._check(torch.rand(2, 200, D), torch.rand(2, 150, D), K=5)
+
+    def test_ties_on_integer_grid(self):
+        g = torch.stack(torch.meshgrid(*[torch.arange(6.0)] * 3, indexing="ij"), -1)
+        p = g.reshape(1, -1, 3)
+        self._check(p, p, K=7)  # 6 neighbours at distance 1 tie for places 2..7
+
+    def test_small_chunks(self, monkeypatch):
+        monkeypatch.setattr(knn_mod, "GRID_CHUNK_PAIRS", 50)
+        self._check(torch.rand(2, 300, 3), torch.rand(2, 200, 3), K=6)
+
+    def test_gradcheck(self):
+        p1 = torch.rand(1, 12, 3, dtype=torch.float64, requires_grad=True)
+        p2 = torch.rand(1, 10, 3, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda a, b: knn_points(a, b, K=3).dists, (p1, p2))

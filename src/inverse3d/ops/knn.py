@@ -112,6 +112,154 @@ def _knn_search(
     return idx_out
 
 
+# --- uniform-grid search (D <= 3) -------------------------------------------------------------
+# Reference points are bucketed in cubic cells of side h (about GRID_OCCUPANCY * K points per
+# non-empty cell). A query looks at the (2r+1)^3 cells around its own, takes the K best
+# candidates, and keeps them only if the K-th distance is <= the L_inf distance from the query
+# to the boundary of that block of cells: then no point outside can be closer, so the result is
+# exact. Queries that fail with r = 1 retry with r = 2, the rest fall back to brute force.
+GRID_CHUNK_PAIRS = 1 << 20
+GRID_OCCUPANCY = 0.5
+GRID_MIN_PAIRS = 1 << 21  # below P1 * P2 of this, brute force is as fast
+
+
+def _grid_cell_size(r: torch.Tensor, lo: torch.Tensor, ext: torch.Tensor, K: int) -> float:
+    """Cell side giving about max(1, GRID_OCCUPANCY * K) points per non-empty cell."""
+    P = r.shape[0]
+    target = max(1.0, GRID_OCCUPANCY * K)
+    span = ext.clamp(min=float(ext.max()) * 1e-3 + 1e-12)
+    h = float((span.prod() * target / P) ** (1.0 / 3.0))
+    best_h, best_err = h, float("inf")
+    for _ in range(4):
+        G = (span / h).floor().clamp(max=(1 << 16) - 1) + 1
+        cells = ((r - lo) / h).floor().clamp(min=0)
+        cells = torch.minimum(cells, G - 1).long()
+        key = (cells[:, 0] * int(G[1]) + cells[:, 1]) * int(G[2]) + cells[:, 2]
+        occ = P / max(1, int(torch.unique(key).numel()))
+        err = abs(torch.tensor(occ / target).log().item())
+        if err < best_err:
+            best_h, best_err = h, err
+        if err < 0.4:
+            break
+        h = h * (target / occ) ** 0.5  # surfaces: occupancy ~ h^2
+    return max(best_h, float(span.max()) / ((1 << 16) - 2))
+
+
+def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.Tensor:
+    """Exact K nearest neighbours (indices (Q, min(K, R)), ascending not guaranteed) of q in r."""
+    Q, R = q.shape[0], r.shape[0]
+    need = min(K, R)
+    dev = q.device
+    out = torch.full((Q, need), -1, dtype=torch.int64, device=dev)
+    lo = r.min(0).values
+    ext = r.max(0).values - lo
+    h = _grid_cell_size(r, lo, ext, K)
+    G = ((ext / h).floor() + 1).long()
+    g1, g2 = int(G[1]), int(G[2])
+    cr = torch.minimum(((r - lo) / h).floor().long().clamp(min=0), G - 1)
+    key_r = (cr[:, 0] * g1 + cr[:, 1]) * g2 + cr[:, 2]
+    key_sorted, order = key_r.sort()
+    r_sorted = r[order]
+    n_cells = int(G[0]) * g1 * g2
+    cell_end = cell_cnt = None
+    if n_cells <= 8 * R + 4096:
+        cell_cnt = torch.bincount(key_r, minlength=n_cells)
+        cell_end = torch.cumsum(cell_cnt, 0)
+    cq_all = ((q - lo) / h).floor().long()
+    rem = torch.arange(Q, device=dev)
+    for rad in (1, 2):
+        if rem.numel() == 0:
+            break
+        # cells (x+dx, y+dy, z-rad..z+rad) are consecutive keys, hence one contiguous run of
+        # the sorted reference points: (2 rad + 1)^2 runs per query
+        rng = torch.arange(-rad, rad + 1, device=dev)
+        offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
+        qq = q[rem]
+        cq = cq_all[rem]
+        nxy = cq[:, None, :2] + offs[None]  # (Qr, M, 2)
+        inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
+        inb &= (cq[:, 2:] + rad >= 0) & (cq[:, 2:] - rad < g2)
+        z0 = (cq[:, 2] - rad).clamp(0, g2 - 1)[:, None]
+        z1 = (cq[:, 2] + rad).clamp(0, g2 - 1)[:, None]
+        base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
+        lo_key = (base + z0).clamp(0, n_cells - 1)
+        hi_key = (base + z1).clamp(0, n_cells - 1)
+        if cell_end is not None:  # dense table: O(1) lookups
+            st = cell_end[lo_key] - cell_cnt[lo_key]
+            en = cell_end[hi_key]
+        else:
+            st = torch.searchsorted(key_sorted, lo_key)
+            en = torch.searchsorted(key_sorted, hi_key + 1)
+        cnt = torch.where(inb, en - st, torch.zeros_like(st))
+        total = cnt.sum(1)
+        cell_lo = lo + cq.to(q.dtype) * h
+        margin = torch.minimum(qq - (cell_lo - rad * h), (cell_lo + (rad + 1) * h) - qq)
+        margin = margin.min(-1).values  # L_inf distance to the block boundary
+        total_sorted, qorder = total.sort()
+        ts = total_sorted.tolist()
+        ok_all = torch.zeros(rem.numel(), dtype=torch.bool, device=dev)
+        i, n_rem = 0, rem.numel()
+        while i < n_rem:
+            j = min(n_rem, i + max(1, GRID_CHUNK_PAIRS // max(1, ts[i])))
+            cmax = ts[j - 1]
+            if (j - i) * cmax > GRID_CHUNK_PAIRS:
+                j = i + max(1, GRID_CHUNK_PAIRS // max(1, cmax))
+                cmax = ts[j - 1]
+            sel = qorder[i:j]
+            i = j
+            if cmax < need:
+                continue  # too few candidates: these queries retry
+            # ragged list of all candidates of the chunk, then scattered into a padded
+            # (Qc, cmax) distance matrix for top-K
+            # int32 index arithmetic (a chunk holds < 2^31 candidates): half the traffic
+            i32 = torch.int32
+            c_tot = total[sel].to(i32)
+            cntf = cnt[sel].reshape(-1).to(i32)
+            n_c = int(c_tot.sum())
+            run_off = torch.cumsum(cntf, 0, dtype=i32) - cntf
+            flat = torch.arange(n_c, device=dev, dtype=i32)
+            rpos = flat + torch.repeat_interleave(
+                st[sel].reshape(-1).to(i32) - run_off, cntf, output_size=n_c
+            )
+            qoff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
+            qloc = torch.repeat_interleave(c_tot, output_size=n_c)  # query of each candidate
+            diff = r_sorted[rpos] - qq[sel].index_select(0, qloc)  # (n_c, 3)
+            d = (diff * diff).sum(-1) if norm == 2 else diff.abs().sum(-1)
+            dm = d.new_full((sel.numel() * cmax,), float("inf"))
+            shift = torch.arange(sel.numel(), device=dev, dtype=i32) * cmax - qoff
+            dm[flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)] = d
+            bd, bi = torch.topk(dm.view(-1, cmax), need, dim=1, largest=False, sorted=True)
+            dk = bd[:, -1].sqrt() if norm == 2 else bd[:, -1]
+            ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[sel]) | (c_tot == R))
+            sel_pos = rpos[(qoff[:, None] + bi).clamp(max=max(n_c - 1, 0))].long()
+            ok_all[sel] = ok
+            out[rem[sel[ok]]] = order[sel_pos[ok]]
+        rem = rem[~ok_all]
+    if rem.numel():
+        fb = _knn_search(q[rem][None], r[None], torch.tensor([R], device=dev), need, norm)
+        out[rem] = fb[0]
+    return out
+
+
+def _grid_knn_search(p1, p2, lengths1, lengths2, K, norm):
+    """Same contract as _knn_search (D <= 3), using the grid per cloud."""
+    N, P1, D = p1.shape
+    idx_out = torch.full((N, P1, K), -1, dtype=torch.int64, device=p1.device)
+    with torch.no_grad():
+        if D < 3:
+            pad = (0, 3 - D)
+            p1 = torch.nn.functional.pad(p1.detach(), pad)
+            p2 = torch.nn.functional.pad(p2.detach(), pad)
+        l1s, l2s = lengths1.tolist(), lengths2.tolist()
+        for n in range(N):
+            l1, l2 = l1s[n], l2s[n]
+            if l1 == 0 or l2 == 0:
+                continue
+            res = _grid_knn_one(p1[n, :l1].detach(), p2[n, :l2].detach(), K, norm)
+            idx_out[n, :l1, : res.shape[1]] = res
+    return idx_out
+
+
 def _pair_dists(p1: torch.Tensor, nn: torch.Tensor, norm: int) -> torch.Tensor:
     diff = p1[:, :, None, :] - nn  # (N, P1, K, D)
     if norm == 2:
@@ -175,7 +323,10 @@ def knn_points(
     if p2.dtype != p1.dtype:
         p2 = p2.to(p1.dtype)
 
-    idx = _knn_search(p1, p2, lengths2, K, norm)
+    if p1.shape[2] <= 3 and P1 * P2 >= GRID_MIN_PAIRS and not p1.is_cuda:
+        idx = _grid_knn_search(p1, p2, lengths1, lengths2, K, norm)
+    else:
+        idx = _knn_search(p1, p2, lengths2, K, norm)
     valid = idx >= 0
     valid = valid & (torch.arange(P1, device=p1.device)[None, :, None] < lengths1[:, None, None])
     idx = torch.where(valid, idx, torch.zeros_like(idx))
