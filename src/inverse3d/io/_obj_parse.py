@@ -248,7 +248,7 @@ def parse_obj(text: str, name: str) -> ObjData:
             np.zeros(0, dtype=np.int64), material_names, mtllib,
         )  # fmt: skip
     rest = [lines[i][1:] for i in f_idx]
-    joined, counts, starts = count_tokens(rest)
+    joined, counts, starts = count_tokens(rest, want_starts=True)
     line_nos = f_idx + 1
     short = np.nonzero(counts < 3)[0]
     if len(short):

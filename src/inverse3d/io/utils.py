@@ -140,11 +140,13 @@ _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 32]] = True
 
 
-def count_tokens(lines: list[str]) -> tuple[str, np.ndarray, np.ndarray | None]:
+def count_tokens(
+    lines: list[str], want_starts: bool = False
+) -> tuple[str, np.ndarray, np.ndarray | None]:
     """Join `lines` with newlines and count the whitespace-separated tokens of each line.
 
-    Returns (joined text, token count per line (n,) int64, byte position of each token start or
-    None when the text is not pure ASCII). Computed on the bytes with numpy, no Python loop.
+    Returns (joined text, token count per line (n,) int64, byte position of each token start
+    when `want_starts` and the text is pure ASCII, else None). Computed on the bytes with numpy.
     """
     n = len(lines)
     joined = "\n".join(lines)
@@ -152,17 +154,17 @@ def count_tokens(lines: list[str]) -> tuple[str, np.ndarray, np.ndarray | None]:
         return joined, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     raw = joined.encode("utf-8", errors="surrogatepass")
     b = np.frombuffer(raw, dtype=np.uint8)
-    ws = _WS[b]
+    ws = (b == 32) | ((b >= 9) & (b <= 13))
     is_start = ~ws
     is_start[1:] &= ws[:-1]
     starts = np.flatnonzero(is_start)
-    newlines = np.flatnonzero(b == 10)
-    counts = np.bincount(np.searchsorted(newlines, starts), minlength=n).astype(np.int64)
-    if len(raw) != len(joined) or bool((b[~ws] < 33).any()):
+    line_starts = np.concatenate([[0], np.flatnonzero(b == 10) + 1])
+    counts = np.diff(np.searchsorted(starts, line_starts), append=len(starts)).astype(np.int64)
+    if len(raw) != len(joined) or bool(((b < 32) & ~ws).any()):
         # non-ASCII or unusual control characters: count as str.split does
         counts = np.fromiter((len(ln.split()) for ln in lines), dtype=np.int64, count=n)
         return joined, counts, None
-    return joined, counts, starts
+    return joined, counts, (starts if want_starts else None)
 
 
 def parse_numbers(text: str, expected: int, dtype) -> np.ndarray | None:
