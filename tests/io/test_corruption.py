@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import tempfile
 import warnings
 
@@ -19,6 +20,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from inverse3d.io.mtl_io import load_mtl  # noqa: E402
 from inverse3d.io.obj_io import load_obj  # noqa: E402
 from inverse3d.io.off_io import load_off, save_off  # noqa: E402
 from inverse3d.io.pluggable import IO  # noqa: E402
@@ -54,6 +56,25 @@ def _ply(mode: str) -> bytes:
         colors_as_uint8=mode == "be",
     )
     return buf.getvalue()
+
+
+def _ply_mixed_polygons() -> bytes:
+    header = (
+        "ply\nformat binary_little_endian 1.0\nelement vertex 5\nproperty float x\n"
+        "property float y\nproperty float z\nelement face 3\n"
+        "property list uchar uint vertex_indices\nproperty uchar flag\nend_header\n"
+    )
+    body = b"".join(struct.pack("<3f", i, i * 2, i * 3) for i in range(5))
+    for poly in ([0, 1, 2], [0, 1, 2, 3], [4, 3, 2, 1, 0]):
+        body += struct.pack("<B%dIB" % len(poly), len(poly), *poly, 1)
+    return header.encode() + body
+
+
+def _mtl() -> bytes:
+    return (
+        b"# materials\nnewmtl a\nKa 0.1 0.2 0.3\nKd 0.4 0.5 0.6\nKs 0 0 0\nNs 10\nd 1\n"
+        b"illum 2\nmap_Kd missing.png\nnewmtl b\nKd 1 1 1\n"
+    )
 
 
 def _off() -> bytes:
@@ -118,6 +139,14 @@ def _ply_loader(data: bytes) -> None:
     _check_faces(out.faces, len(out.verts))
 
 
+def _mtl_loader(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        colors, images = load_mtl(io.BytesIO(data), material_names=["a", "b"], data_dir=d)
+    for props in colors.values():
+        for value in props.values():
+            assert isinstance(value, torch.Tensor)
+
+
 def _off_loader(data: bytes) -> None:
     out = load_off(io.BytesIO(data))
     _check_faces(torch.as_tensor(out.get("faces", torch.zeros(0, 3))), len(out["verts"]))
@@ -145,14 +174,18 @@ CASES = [
     ("ply-ascii", _ply("ascii"), _ply_loader),
     ("ply-le", _ply("le"), _ply_loader),
     ("ply-be", _ply("be"), _ply_loader),
+    ("ply-mixed", _ply_mixed_polygons(), _ply_loader),
     ("off", _off(), _off_loader),
+    ("mtl", _mtl(), _mtl_loader),
 ]
 
 
 class TestCorruptedFiles:
     def test_originals_load(self):
         for _, data, loader in CASES:
-            loader(data)  # the uncorrupted files are valid
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # none.mtl / missing.png are absent on purpose
+                loader(data)  # the uncorrupted files are valid
 
     @pytest.mark.parametrize("name,original,loader", CASES, ids=[c[0] for c in CASES])
     def test_only_value_errors(self, name, original, loader):
