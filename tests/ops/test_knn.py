@@ -228,6 +228,7 @@ class TestKnnPointsGrid:
 
     def test_small_chunks(self, monkeypatch):
         monkeypatch.setattr(knn_mod, "GRID_CHUNK_PAIRS", 50)
+        monkeypatch.setattr(knn_mod, "GRID_QUERY_BLOCK", 64)
         self._check(torch.rand(2, 300, 3), torch.rand(2, 200, 3), K=6)
 
     def test_gradcheck(self):

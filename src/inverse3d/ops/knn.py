@@ -121,6 +121,7 @@ def _knn_search(
 GRID_CHUNK_PAIRS = 1 << 20
 GRID_OCCUPANCY = 0.5
 GRID_MIN_PAIRS = 1 << 21  # below P1 * P2 of this, brute force is as fast
+GRID_QUERY_BLOCK = 1 << 17  # queries handled together (~ 0.5 KB of bookkeeping each)
 
 
 def _grid_cell_size(r: torch.Tensor, lo: torch.Tensor, ext: torch.Tensor, K: int) -> float:
@@ -165,79 +166,85 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
     if n_cells <= 8 * R + 4096:
         cell_cnt = torch.bincount(key_r, minlength=n_cells)
         cell_end = torch.cumsum(cell_cnt, 0)
-    cq_all = ((q - lo) / h).floor().long()
-    rem = torch.arange(Q, device=dev)
-    for rad in (1, 2):
-        if rem.numel() == 0:
-            break
-        # cells (x+dx, y+dy, z-rad..z+rad) are consecutive keys, hence one contiguous run of
-        # the sorted reference points: (2 rad + 1)^2 runs per query
-        rng = torch.arange(-rad, rad + 1, device=dev)
-        offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
-        qq = q[rem]
-        cq = cq_all[rem]
-        nxy = cq[:, None, :2] + offs[None]  # (Qr, M, 2)
-        inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
-        inb &= (cq[:, 2:] + rad >= 0) & (cq[:, 2:] - rad < g2)
-        z0 = (cq[:, 2] - rad).clamp(0, g2 - 1)[:, None]
-        z1 = (cq[:, 2] + rad).clamp(0, g2 - 1)[:, None]
-        base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
-        lo_key = (base + z0).clamp(0, n_cells - 1)
-        hi_key = (base + z1).clamp(0, n_cells - 1)
-        if cell_end is not None:  # dense table: O(1) lookups
-            st = cell_end[lo_key] - cell_cnt[lo_key]
-            en = cell_end[hi_key]
-        else:
-            st = torch.searchsorted(key_sorted, lo_key)
-            en = torch.searchsorted(key_sorted, hi_key + 1)
-        cnt = torch.where(inb, en - st, torch.zeros_like(st))
-        total = cnt.sum(1)
-        cell_lo = lo + cq.to(q.dtype) * h
-        margin = torch.minimum(qq - (cell_lo - rad * h), (cell_lo + (rad + 1) * h) - qq)
-        margin = margin.min(-1).values  # L_inf distance to the block boundary
-        total_sorted, qorder = total.sort()
-        ts = total_sorted.tolist()
-        ok_all = torch.zeros(rem.numel(), dtype=torch.bool, device=dev)
-        i, n_rem = 0, rem.numel()
-        while i < n_rem:
-            j = min(n_rem, i + max(1, GRID_CHUNK_PAIRS // max(1, ts[i])))
-            cmax = ts[j - 1]
-            if (j - i) * cmax > GRID_CHUNK_PAIRS:
-                j = i + max(1, GRID_CHUNK_PAIRS // max(1, cmax))
+
+    def run(q: torch.Tensor, out: torch.Tensor) -> None:
+        Q = q.shape[0]
+        cq_all = ((q - lo) / h).floor().long()
+        rem = torch.arange(Q, device=dev)
+        for rad in (1, 2):
+            if rem.numel() == 0:
+                break
+            # cells (x+dx, y+dy, z-rad..z+rad) are consecutive keys, hence one contiguous run of
+            # the sorted reference points: (2 rad + 1)^2 runs per query
+            rng = torch.arange(-rad, rad + 1, device=dev)
+            offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
+            qq = q[rem]
+            cq = cq_all[rem]
+            nxy = cq[:, None, :2] + offs[None]  # (Qr, M, 2)
+            inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
+            inb &= (cq[:, 2:] + rad >= 0) & (cq[:, 2:] - rad < g2)
+            z0 = (cq[:, 2] - rad).clamp(0, g2 - 1)[:, None]
+            z1 = (cq[:, 2] + rad).clamp(0, g2 - 1)[:, None]
+            base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
+            lo_key = (base + z0).clamp(0, n_cells - 1)
+            hi_key = (base + z1).clamp(0, n_cells - 1)
+            if cell_end is not None:  # dense table: O(1) lookups
+                st = cell_end[lo_key] - cell_cnt[lo_key]
+                en = cell_end[hi_key]
+            else:
+                st = torch.searchsorted(key_sorted, lo_key)
+                en = torch.searchsorted(key_sorted, hi_key + 1)
+            cnt = torch.where(inb, en - st, torch.zeros_like(st))
+            total = cnt.sum(1)
+            cell_lo = lo + cq.to(q.dtype) * h
+            margin = torch.minimum(qq - (cell_lo - rad * h), (cell_lo + (rad + 1) * h) - qq)
+            margin = margin.min(-1).values  # L_inf distance to the block boundary
+            total_sorted, qorder = total.sort()
+            ts = total_sorted.tolist()
+            ok_all = torch.zeros(rem.numel(), dtype=torch.bool, device=dev)
+            i, n_rem = 0, rem.numel()
+            while i < n_rem:
+                j = min(n_rem, i + max(1, GRID_CHUNK_PAIRS // max(1, ts[i])))
                 cmax = ts[j - 1]
-            sel = qorder[i:j]
-            i = j
-            if cmax < need:
-                continue  # too few candidates: these queries retry
-            # ragged list of all candidates of the chunk, then scattered into a padded
-            # (Qc, cmax) distance matrix for top-K
-            # int32 index arithmetic (a chunk holds < 2^31 candidates): half the traffic
-            i32 = torch.int32
-            c_tot = total[sel].to(i32)
-            cntf = cnt[sel].reshape(-1).to(i32)
-            n_c = int(c_tot.sum())
-            run_off = torch.cumsum(cntf, 0, dtype=i32) - cntf
-            flat = torch.arange(n_c, device=dev, dtype=i32)
-            rpos = flat + torch.repeat_interleave(
-                st[sel].reshape(-1).to(i32) - run_off, cntf, output_size=n_c
-            )
-            qoff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
-            qloc = torch.repeat_interleave(c_tot, output_size=n_c)  # query of each candidate
-            diff = r_sorted[rpos] - qq[sel].index_select(0, qloc)  # (n_c, 3)
-            d = (diff * diff).sum(-1) if norm == 2 else diff.abs().sum(-1)
-            dm = d.new_full((sel.numel() * cmax,), float("inf"))
-            shift = torch.arange(sel.numel(), device=dev, dtype=i32) * cmax - qoff
-            dm[flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)] = d
-            bd, bi = torch.topk(dm.view(-1, cmax), need, dim=1, largest=False, sorted=True)
-            dk = bd[:, -1].sqrt() if norm == 2 else bd[:, -1]
-            ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[sel]) | (c_tot == R))
-            sel_pos = rpos[(qoff[:, None] + bi).clamp(max=max(n_c - 1, 0))].long()
-            ok_all[sel] = ok
-            out[rem[sel[ok]]] = order[sel_pos[ok]]
-        rem = rem[~ok_all]
-    if rem.numel():
-        fb = _knn_search(q[rem][None], r[None], torch.tensor([R], device=dev), need, norm)
-        out[rem] = fb[0]
+                if (j - i) * cmax > GRID_CHUNK_PAIRS:
+                    j = i + max(1, GRID_CHUNK_PAIRS // max(1, cmax))
+                    cmax = ts[j - 1]
+                sel = qorder[i:j]
+                i = j
+                if cmax < need:
+                    continue  # too few candidates: these queries retry
+                # ragged list of all candidates of the chunk, then scattered into a padded
+                # (Qc, cmax) distance matrix for top-K
+                # int32 index arithmetic (a chunk holds < 2^31 candidates): half the traffic
+                i32 = torch.int32
+                c_tot = total[sel].to(i32)
+                cntf = cnt[sel].reshape(-1).to(i32)
+                n_c = int(c_tot.sum())
+                run_off = torch.cumsum(cntf, 0, dtype=i32) - cntf
+                flat = torch.arange(n_c, device=dev, dtype=i32)
+                rpos = flat + torch.repeat_interleave(
+                    st[sel].reshape(-1).to(i32) - run_off, cntf, output_size=n_c
+                )
+                qoff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
+                qloc = torch.repeat_interleave(c_tot, output_size=n_c)  # query of each candidate
+                diff = r_sorted[rpos] - qq[sel].index_select(0, qloc)  # (n_c, 3)
+                d = (diff * diff).sum(-1) if norm == 2 else diff.abs().sum(-1)
+                dm = d.new_full((sel.numel() * cmax,), float("inf"))
+                shift = torch.arange(sel.numel(), device=dev, dtype=i32) * cmax - qoff
+                dm[flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)] = d
+                bd, bi = torch.topk(dm.view(-1, cmax), need, dim=1, largest=False, sorted=True)
+                dk = bd[:, -1].sqrt() if norm == 2 else bd[:, -1]
+                ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[sel]) | (c_tot == R))
+                sel_pos = rpos[(qoff[:, None] + bi).clamp(max=max(n_c - 1, 0))].long()
+                ok_all[sel] = ok
+                out[rem[sel[ok]]] = order[sel_pos[ok]]
+            rem = rem[~ok_all]
+        if rem.numel():
+            fb = _knn_search(q[rem][None], r[None], torch.tensor([R], device=dev), need, norm)
+            out[rem] = fb[0]
+
+    for q0 in range(0, Q, GRID_QUERY_BLOCK):  # bounds the per-query bookkeeping
+        run(q[q0 : q0 + GRID_QUERY_BLOCK], out[q0 : q0 + GRID_QUERY_BLOCK])
     return out
 
 
