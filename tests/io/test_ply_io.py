@@ -262,3 +262,30 @@ class TestSavePly:
             save_ply(io.BytesIO(), torch.rand(3, 3), torch.tensor([[0, 1, 3]]))
         with pytest.raises(ValueError, match="verts_normals"):
             save_ply(io.BytesIO(), torch.rand(3, 3), verts_normals=torch.rand(2, 3))
+
+
+class TestBinaryVariableRecords:
+    @pytest.mark.parametrize("e", ["<", ">"])
+    def test_matches_reference(self, e):
+        fmt = "binary_little_endian" if e == "<" else "binary_big_endian"
+        header = (
+            f"ply\nformat {fmt} 1.0\nelement vertex 5\nproperty float x\nproperty float y\n"
+            "property float z\nelement face 4\nproperty short id\n"
+            "property list ushort int vertex_indices\nproperty double w\nend_header\n"
+        )
+        body = b"".join(struct.pack(e + "3f", i, 0, 0) for i in range(5))
+        polys = [[0, 1, 2], [0, 1, 2, 3], [4, 3, 2, 1, 0], [1, 2, 3]]
+        for j, poly in enumerate(polys):
+            body += struct.pack(e + "hH%did" % len(poly), -j, len(poly), *poly, j / 4)
+        data = _load_ply(io.BytesIO(header.encode() + body))
+        face = data.header.elements[1]
+        assert face.data["id"].tolist() == [0, -1, -2, -3]
+        assert face.data["w"].tolist() == [0, 0.25, 0.5, 0.75]
+        flat, lens = face.data["vertex_indices"]
+        assert lens.tolist() == [3, 4, 5, 3] and flat.tolist() == sum(polys, [])
+        assert data.faces.tolist() == [
+            [0, 1, 2], [0, 1, 2], [0, 2, 3], [4, 3, 2], [4, 2, 1], [4, 1, 0], [1, 2, 3],
+        ]  # fmt: skip
+        for cut in (len(body) - 3, len(body) - 20):
+            with pytest.raises(ValueError, match="byte offset .*ends inside element 'face'"):
+                _load_ply(io.BytesIO(header.encode() + body[:cut]))

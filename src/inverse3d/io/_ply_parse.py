@@ -8,6 +8,7 @@ read with one `np.frombuffer` on a structured dtype; ASCII elements with one num
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ PLY_TYPES = {
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
 }  # fmt: skip
+_STRUCT = {"i1": "b", "u1": "B", "i2": "h", "u2": "H", "i4": "i", "u4": "I"}
 FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
 
 
@@ -304,7 +306,61 @@ def _binary_element(el: PlyElement, data: bytes, off: int, bo: str, name: str) -
             return off + need
     if not has_list:
         raise _short(name, el, off, need, size - off)
+    if sum(p.count_dtype is not None for p in el.properties) == 1:
+        return _binary_single_list(el, data, off, bo, name)
     return _binary_element_slow(el, data, off, bo, name)
+
+
+def _gather(b: np.ndarray, pos: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Values of `dtype` stored at byte positions `pos` of the byte array `b`."""
+    idx = pos[:, None] + np.arange(dtype.itemsize)[None, :]
+    return np.ascontiguousarray(b[idx]).view(dtype).reshape(-1)
+
+
+def _binary_single_list(el: PlyElement, data: bytes, off: int, bo: str, name: str) -> int:
+    """Variable-size records with one list property: a light loop finds the record offsets,
+    numpy gathers the values."""
+    size, n = len(data), el.count
+    li = next(i for i, p in enumerate(el.properties) if p.count_dtype is not None)
+    lp = el.properties[li]
+    cdt, idt = np.dtype(bo + lp.count_dtype), np.dtype(bo + lp.dtype)
+    pre = sum(np.dtype(p.dtype).itemsize for p in el.properties[:li])
+    post = sum(np.dtype(p.dtype).itemsize for p in el.properties[li + 1 :])
+    csize, item = cdt.itemsize, idt.itemsize
+    read_count = struct.Struct(bo + _STRUCT[cdt.kind + str(csize)]).unpack_from
+    starts, ks = [0] * n, [0] * n
+    pos = off
+    for r in range(n):
+        starts[r] = pos
+        cpos = pos + pre
+        if cpos + csize > size:
+            raise _short(name, el, cpos, csize, size - cpos)
+        k = read_count(data, cpos)[0]
+        if k < 0:
+            raise ParseError(name, f"negative list length {k} in '{el.name}'", offset=cpos)
+        ks[r] = k
+        pos = cpos + csize + k * item + post
+        if pos > size:
+            raise _short(name, el, cpos + csize, k * item + post, size - cpos - csize)
+    b = np.frombuffer(data, dtype=np.uint8)
+    st = np.asarray(starts, dtype=np.int64)
+    kk = np.asarray(ks, dtype=np.int64)
+    o = 0
+    for p in el.properties[:li]:
+        dt = np.dtype(bo + p.dtype)
+        el.data[p.name] = _gather(b, st + o, dt).astype(p.dtype)
+        o += dt.itemsize
+    first = st + pre + csize
+    total = int(kk.sum())
+    before = np.concatenate([[0], np.cumsum(kk)[:-1]]).astype(np.int64)
+    item_pos = np.repeat(first - before * item, kk) + np.arange(total, dtype=np.int64) * item
+    el.data[lp.name] = (_gather(b, item_pos, idt).astype(lp.dtype), kk)
+    o = 0
+    for p in el.properties[li + 1 :]:
+        dt = np.dtype(bo + p.dtype)
+        el.data[p.name] = _gather(b, first + kk * item + o, dt).astype(p.dtype)
+        o += dt.itemsize
+    return pos
 
 
 def _binary_element_slow(el: PlyElement, data: bytes, off: int, bo: str, name: str) -> int:
