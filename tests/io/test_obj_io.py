@@ -305,3 +305,15 @@ class TestSaveObj:
                 io.BytesIO(), verts, faces, verts_uvs=torch.rand(3, 2),
                 faces_uvs=torch.zeros_like(faces), texture_map=torch.rand(2, 2, 3),
             )  # fmt: skip
+
+
+class TestDevice:
+    def test_shapes(self, book_dir, device):
+        d = book_dir / "chap1/obj_io"
+        verts, faces, aux = load_obj(
+            d / "cube_texture.obj", create_texture_atlas=True, device=device
+        )
+        tensors = [verts, *faces, aux.normals, aux.verts_uvs, aux.texture_atlas]
+        tensors += list(aux.texture_images.values()) + list(aux.material_colors["Skin"].values())
+        assert all(t.device.type == device.type for t in tensors)
+        assert aux.texture_atlas.shape == (12, 4, 4, 3)
