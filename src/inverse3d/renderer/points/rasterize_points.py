@@ -1,0 +1,237 @@
+"""Vectorized, chunked point rasterization (PyTorch3D 0.7.9 semantics, no bin overflow).
+
+Every point is a disk of radius r (NDC units) facing the camera. A pixel is covered by a point
+when the squared xy distance between the pixel centre and the point is < r**2 and the point's
+z is >= 0; each pixel keeps its K covering points of smallest z.
+
+How it works (loops only over chunks, never over points or pixels):
+
+1. Each point's disk is turned into a range of pixel rows and columns (bounding box).
+2. Points are grouped into chunks holding about ``_PAIR_BUDGET`` (point, pixel) candidate pairs;
+   for each chunk the pairs are enumerated, their squared distances evaluated and the covering
+   pairs kept. When the kept pairs pass the budget they are reduced to the K nearest per pixel
+   with one stable sort by depth then by pixel (ties go to the lower point index).
+3. The selected point indices are scattered into the dense (N, H, W, K) idx; zbuf and dists are
+   then gathered from the point positions with autograd, so gradients reach the points.
+
+``bin_size`` and ``max_points_per_bin`` are accepted for compatibility; they change nothing:
+the output is complete whatever they say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from inverse3d._validation import check_finite, check_nonneg_int, check_positive_int
+
+__all__ = ["rasterize_points"]
+
+# Candidate (point, pixel) pairs evaluated at once; bounds the working memory of a chunk.
+_PAIR_BUDGET = 1 << 21
+
+
+def _parse_image_size(image_size: Any) -> tuple[int, int]:
+    if isinstance(image_size, (tuple, list, torch.Size)):
+        if len(image_size) != 2:
+            raise ValueError(f"image_size must be an int or a pair (H, W); got {image_size!r}")
+        return (
+            check_positive_int(image_size[0], "image_size[0] (H)"),
+            check_positive_int(image_size[1], "image_size[1] (W)"),
+        )
+    s = check_positive_int(image_size, "image_size")
+    return s, s
+
+
+def _ndc_half_extents(H: int, W: int) -> tuple[float, float]:
+    """Half extents (along y, along x) of the image in NDC: the shorter side spans [-1, 1]."""
+    return (H / W if H > W else 1.0), (W / H if W > H else 1.0)
+
+
+def _pixel_centers(H: int, W: int, dtype: torch.dtype, device: torch.device):
+    """NDC centres ys: (H,) (row 0 at the top, +Y) and xs: (W,) (column 0 at the left, +X)."""
+    offy, offx = _ndc_half_extents(H, W)
+    i_row = torch.arange(H, dtype=dtype, device=device)
+    i_col = torch.arange(W, dtype=dtype, device=device)
+    ys = offy - offy * (2.0 * i_row + 1.0) / H
+    xs = offx - offx * (2.0 * i_col + 1.0) / W
+    return ys, xs
+
+
+def _format_radius(radius: Any, pointclouds: Any, points: torch.Tensor) -> torch.Tensor:
+    """(P_packed,) radius from a number, an (N, P_padded) / (P_packed,) tensor or a list."""
+    P = points.shape[0]
+    N = len(pointclouds)
+    if isinstance(radius, bool):
+        raise TypeError("radius must be a number, a tensor or a list; got bool")
+    if isinstance(radius, (int, float)):
+        r = float(radius)
+        if not r > 0 or r == float("inf"):
+            raise ValueError(f"radius must be a finite number > 0; got {r}")
+        return points.new_full((P,), r)
+    if isinstance(radius, (list, tuple)):
+        if len(radius) and all(torch.is_tensor(x) for x in radius):
+            if len(radius) != N:
+                raise ValueError(f"radius as a list must hold one tensor per cloud ({N})")
+            counts = pointclouds.num_points_per_cloud().tolist()
+            for i, (x, c) in enumerate(zip(radius, counts)):
+                if x.shape != (c,):
+                    raise ValueError(f"radius[{i}] must have shape ({c},); got {tuple(x.shape)}")
+            radius = torch.cat([x.reshape(-1) for x in radius]) if N else points.new_zeros(0)
+        else:
+            radius = torch.tensor(radius, dtype=points.dtype, device=points.device)
+    if not torch.is_tensor(radius):
+        raise TypeError(f"radius must be a number, a tensor or a list; got {type(radius).__name__}")
+    radius = radius.to(device=points.device, dtype=points.dtype)
+    if radius.dim() == 1 and radius.shape[0] == P:
+        packed = radius
+    elif radius.dim() == 2 and radius.shape[0] == N:
+        P_padded = int(pointclouds.num_points_per_cloud().max()) if N else 0
+        if radius.shape[1] != P_padded:
+            raise ValueError(
+                f"radius must have shape (N, P) = ({N}, {P_padded}) or ({P},); "
+                f"got {tuple(radius.shape)}"
+            )
+        packed = radius.reshape(-1)[pointclouds.padded_to_packed_idx()]
+    else:
+        raise ValueError(
+            f"radius must be a number or have shape (N, P) or ({P},); got {tuple(radius.shape)}"
+        )
+    if packed.numel() and not bool((packed > 0).all() & torch.isfinite(packed).all()):
+        raise ValueError(f"radius must be finite and > 0; got a minimum of {float(packed.min())}")
+    return packed
+
+
+def _reduce_topk(
+    pix: torch.Tensor, z: torch.Tensor, pt: torch.Tensor, K: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep, per pixel, the K pairs of smallest z (stable: ties keep the input order)."""
+    order = torch.sort(z, stable=True).indices
+    order = order[torch.sort(pix[order], stable=True).indices]
+    pix, z, pt = pix[order], z[order], pt[order]
+    new_group = torch.ones_like(pix, dtype=torch.bool)
+    new_group[1:] = pix[1:] != pix[:-1]
+    pos = torch.arange(pix.shape[0], device=pix.device)
+    group_start = torch.cummax(torch.where(new_group, pos, torch.zeros_like(pos)), dim=0).values
+    keep = (pos - group_start) < K
+    return pix[keep], z[keep], pt[keep]
+
+
+def rasterize_points(
+    pointclouds: Any,
+    image_size: int | Sequence[int] = 256,
+    radius: float | list | tuple | torch.Tensor = 0.01,
+    points_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_points_per_bin: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rasterize a batch of point clouds given in NDC (x, y) and view depth z.
+
+    Args:
+        pointclouds: `Pointclouds` of N clouds whose points are (x_ndc, y_ndc, z).
+        image_size: S or (H, W); the shorter side spans NDC [-1, 1].
+        radius: disk radius in NDC units: a number, a (N, P) padded or (P_packed,) tensor, or a
+            list of N (P_i,) tensors (one radius per point), all > 0.
+        points_per_pixel: K, points kept per pixel (nearest in z first).
+        bin_size, max_points_per_bin: accepted for compatibility; they do not affect anything.
+
+    Returns:
+        idx: (N, H, W, K) int64 packed point indices, in ascending z; -1 where fewer than K.
+        zbuf: (N, H, W, K) float z of those points; -1 where empty.
+        dists: (N, H, W, K) float squared NDC xy distance pixel centre <-> point; -1 where
+            empty. zbuf and dists are differentiable with respect to the point positions.
+    """
+    H, W = _parse_image_size(image_size)
+    K = check_positive_int(points_per_pixel, "points_per_pixel")
+    if bin_size is not None:
+        check_nonneg_int(bin_size, "bin_size")
+    if max_points_per_bin is not None:
+        check_positive_int(max_points_per_bin, "max_points_per_bin")
+    if not hasattr(pointclouds, "points_packed"):
+        raise TypeError(f"pointclouds must be a Pointclouds; got {type(pointclouds).__name__}")
+    points = pointclouds.points_packed()  # (P, 3)
+    check_finite(points.detach(), "pointclouds points")
+    N = len(pointclouds)
+    device, dtype = points.device, points.dtype
+    r = _format_radius(radius, pointclouds, points)  # (P,)
+
+    idx_flat = torch.full((N * H * W * K,), -1, dtype=torch.int64, device=device)
+    P = points.shape[0]
+    if P > 0:
+        with torch.no_grad():
+            pts = points.detach()
+            cloud = pointclouds.packed_to_cloud_idx().to(device)
+            offy, offx = _ndc_half_extents(H, W)
+            px, py, pz = pts[:, 0], pts[:, 1], pts[:, 2]
+            # pixel i has centre x_i = offx - offx (2 i + 1) / W: invert for the disk's span
+            c0 = torch.floor((W * (offx - px - r) / offx - 1.0) / 2.0).clamp(0, W - 1)
+            c1 = torch.ceil((W * (offx - px + r) / offx - 1.0) / 2.0).clamp(0, W - 1)
+            r0 = torch.floor((H * (offy - py - r) / offy - 1.0) / 2.0).clamp(0, H - 1)
+            r1 = torch.ceil((H * (offy - py + r) / offy - 1.0) / 2.0).clamp(0, H - 1)
+            c0, c1, r0, r1 = (t.long() for t in (c0, c1, r0, r1))
+            outside = (px - r >= offx) | (px + r <= -offx) | (py - r >= offy) | (py + r <= -offy)
+            valid = (pz >= 0) & ~outside
+            ncol = (c1 - c0 + 1).clamp(min=0)
+            counts = torch.where(valid, ncol * (r1 - r0 + 1).clamp(min=0), 0)
+            ys, xs = _pixel_centers(H, W, dtype, device)
+            ends = torch.cumsum(counts, 0)
+            total = int(ends[-1])
+            # chunk boundaries (in points) so that each chunk has about _PAIR_BUDGET pairs
+            bounds = [0, P]
+            if total > _PAIR_BUDGET:
+                marks = torch.arange(_PAIR_BUDGET, total, _PAIR_BUDGET, device=device)
+                bounds += torch.searchsorted(ends, marks, right=True).tolist()
+            bounds = sorted(set(bounds))
+            keep_pix: list[torch.Tensor] = []
+            keep_z: list[torch.Tensor] = []
+            keep_pt: list[torch.Tensor] = []
+            n_kept = 0
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                cnt = counts[a:b]
+                n_pairs = int(cnt.sum())
+                if n_pairs == 0:
+                    continue
+                pt = torch.repeat_interleave(torch.arange(a, b, device=device), cnt)
+                start = torch.cumsum(cnt, 0) - cnt
+                off = torch.arange(n_pairs, device=device) - start[pt - a]
+                col = c0[pt] + off % ncol[pt]
+                row = r0[pt] + off // ncol[pt]
+                d2 = (px[pt] - xs[col]) ** 2 + (py[pt] - ys[row]) ** 2
+                hit = d2 < r[pt] ** 2
+                pt, col, row = pt[hit], col[hit], row[hit]
+                keep_pix.append((cloud[pt] * H + row) * W + col)
+                keep_z.append(pz[pt])
+                keep_pt.append(pt)
+                n_kept += pt.shape[0]
+                if n_kept > _PAIR_BUDGET:
+                    sel = _reduce_topk(
+                        torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
+                    )
+                    keep_pix, keep_z, keep_pt = [sel[0]], [sel[1]], [sel[2]]
+                    n_kept = sel[0].shape[0]
+            if keep_pix:
+                pix, _, pt = _reduce_topk(
+                    torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
+                )
+                # rank of each kept pair within its pixel (pairs are grouped by pixel)
+                new_group = torch.ones_like(pix, dtype=torch.bool)
+                new_group[1:] = pix[1:] != pix[:-1]
+                pos = torch.arange(pix.shape[0], device=device)
+                first = torch.cummax(torch.where(new_group, pos, 0), dim=0).values
+                idx_flat[pix * K + (pos - first)] = pt
+    idx = idx_flat.reshape(N, H, W, K)
+    hit = idx >= 0
+    safe = idx.clamp(min=0)
+    ys, xs = _pixel_centers(H, W, dtype, device)
+    if P > 0:
+        p = points[safe]  # (N, H, W, K, 3), differentiable
+        dx = p[..., 0] - xs[None, None, :, None]
+        dy = p[..., 1] - ys[None, :, None, None]
+        zbuf = torch.where(hit, p[..., 2], -1.0)
+        dists = torch.where(hit, dx * dx + dy * dy, -1.0)
+    else:
+        zbuf = torch.full((N, H, W, K), -1.0, dtype=dtype, device=device)
+        dists = zbuf.clone()
+    return idx, zbuf, dists
