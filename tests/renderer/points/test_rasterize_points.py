@@ -50,17 +50,18 @@ def _clouds(seed=0):
 
 
 class TestRasterizePoints:
+    @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
     @pytest.mark.parametrize("H,W", [(9, 9), (7, 11), (12, 6)])
-    def test_matches_reference_loop(self, H, W):
-        pts = _clouds()
+    def test_matches_reference_loop(self, H, W, dtype):
+        pts = [p.to(dtype) for p in _clouds()]
         idx, zb, dd = rasterize_points(
             Pointclouds(points=pts), (H, W), radius=0.35, points_per_pixel=3
         )
         ridx, rzb, rdd = _brute(pts, H, W, 0.35, 3)
         assert idx.dtype == torch.int64 and idx.shape == (2, H, W, 3)
         torch.testing.assert_close(idx, ridx)
-        torch.testing.assert_close(zb, rzb)
-        torch.testing.assert_close(dd, rdd)
+        torch.testing.assert_close(zb, rzb.to(dtype))
+        torch.testing.assert_close(dd, rdd.to(dtype))
         assert int((idx >= 0).sum()) > 20
 
     def test_matches_reference_per_point_radius_and_chunks(self, monkeypatch):
@@ -111,6 +112,10 @@ class TestRasterizePoints:
         idx, zb, _ = rasterize_points(Pointclouds(points=[pts]), 4, radius=0.9, points_per_pixel=3)
         assert idx[0, 1, 1].tolist() == [3, 1, 2]
         torch.testing.assert_close(zb[0, 1, 1], torch.tensor([0.5, 1.0, 2.0]))
+        # equal depths: the lower point index first (as PyTorch3D's CPU reference)
+        pts = torch.tensor([[0.1, 0.0, 2.0], [0.0, 0.1, 1.0], [0.0, 0.0, 1.0]])
+        idx, _, _ = rasterize_points(Pointclouds(points=[pts]), 4, radius=0.9, points_per_pixel=3)
+        assert idx[0, 1, 1].tolist() == [1, 2, 0]
 
     def test_shapes_empty(self):
         clouds = Pointclouds(points=[torch.rand(3, 3), torch.zeros(0, 3)])

@@ -104,12 +104,23 @@ def _format_radius(radius: Any, pointclouds: Any, points: torch.Tensor) -> torch
     return packed
 
 
+def _sort_by_pixel_then_depth(pix: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Permutation ordering the pairs by pixel, then depth, then input order (stable)."""
+    if z.dtype in (torch.float32, torch.float16, torch.bfloat16) and z.numel():
+        # z >= 0 here, and the bits of a non-negative float32 sort like its value: one sort
+        # on (pixel << 32 | bits(z)) does both keys (+ 0.0 turns -0.0 into +0.0)
+        zbits = (z.float() + 0.0).view(torch.int32).to(torch.int64)
+        return torch.sort((pix << 32) | zbits, stable=True).indices
+    order = torch.sort(z, stable=True).indices
+    return order[torch.sort(pix[order], stable=True).indices]
+
+
 def _reduce_topk(
     pix: torch.Tensor, z: torch.Tensor, pt: torch.Tensor, K: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Keep, per pixel, the K pairs of smallest z (stable: ties keep the input order)."""
-    order = torch.sort(z, stable=True).indices
-    order = order[torch.sort(pix[order], stable=True).indices]
+    """Keep, per pixel, the K pairs of smallest z (ties keep the input order); the result is
+    grouped by pixel, nearest first."""
+    order = _sort_by_pixel_then_depth(pix, z)
     pix, z, pt = pix[order], z[order], pt[order]
     new_group = torch.ones_like(pix, dtype=torch.bool)
     new_group[1:] = pix[1:] != pix[:-1]
@@ -187,7 +198,7 @@ def rasterize_points(
             keep_pix: list[torch.Tensor] = []
             keep_z: list[torch.Tensor] = []
             keep_pt: list[torch.Tensor] = []
-            n_kept = 0
+            n_kept = n_reduced = 0
             for a, b in zip(bounds[:-1], bounds[1:]):
                 cnt = counts[a:b]
                 n_pairs = int(cnt.sum())
@@ -205,12 +216,12 @@ def rasterize_points(
                 keep_z.append(pz[pt])
                 keep_pt.append(pt)
                 n_kept += pt.shape[0]
-                if n_kept > _PAIR_BUDGET:
+                if n_kept > n_reduced + 2 * _PAIR_BUDGET:  # bound the memory of kept pairs
                     sel = _reduce_topk(
                         torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
                     )
                     keep_pix, keep_z, keep_pt = [sel[0]], [sel[1]], [sel[2]]
-                    n_kept = sel[0].shape[0]
+                    n_kept = n_reduced = sel[0].shape[0]
             if keep_pix:
                 pix, _, pt = _reduce_topk(
                     torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
