@@ -15,6 +15,8 @@ Every function accepts any number of leading batch dimensions ``...``.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.nn.functional as F
 
@@ -347,7 +349,9 @@ def random_quaternions(
     Returns:
         (n, 4) float quaternions, real part first.
     """
-    n = check_nonneg_int(n, "n")
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"n must be an int; got {type(n).__name__}")
+    n = check_nonneg_int(operator.index(n), "n")
     q = torch.randn((n, 4), dtype=dtype, device=device)
     norm = q.norm(dim=1, keepdim=True)
     sign = torch.where(q[:, :1] < 0, -1.0, 1.0).to(q.dtype)
