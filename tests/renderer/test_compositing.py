@@ -79,3 +79,11 @@ def test_alpha_composite_front_occludes():
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.0, 1.0]))
     half = alpha_composite(idx, torch.full((1, 2, 1, 1), 0.5), f)
     torch.testing.assert_close(half[0, :, 0, 0], torch.tensor([0.5, 0.25]))
+
+
+@pytest.mark.parametrize("mode", list(FUNCS))
+def test_device_matches_cpu(device, mode):
+    idx, a, f = _inputs(2)
+    out = FUNCS[mode](idx.to(device), a.to(device), f.to(device))
+    assert out.device.type == device.type
+    torch.testing.assert_close(out.cpu(), FUNCS[mode](idx, a, f))

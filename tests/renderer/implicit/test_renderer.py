@@ -210,3 +210,22 @@ class TestImplicitRenderer:
         r = ImplicitRenderer(lambda **k: None, EmissionAbsorptionRaymarcher())
         with pytest.raises(ValueError, match="volumetric_function"):
             r(cameras=None, volumetric_function=5)
+
+
+def test_device_follows_inputs(device):
+    cams = _sphere_cameras().to(device)
+    vol = Volumes(
+        densities=torch.rand(1, 1, 6, 6, 6, device=device),
+        features=torch.rand(1, 3, 6, 6, 6, device=device),
+        voxel_size=0.3,
+    )
+    renderer = VolumeRenderer(
+        NDCMultinomialRaysampler(
+            image_width=8, image_height=8, n_pts_per_ray=16, min_depth=1.5, max_depth=4.0
+        ),
+        EmissionAbsorptionRaymarcher(),
+    )
+    images, bundle = renderer(cams, vol)
+    assert images.device.type == device.type and bundle.origins.device.type == device.type
+    ref, _ = renderer(cams.to("cpu"), vol.to("cpu"))
+    torch.testing.assert_close(images.cpu(), ref, atol=1e-4, rtol=1e-4)

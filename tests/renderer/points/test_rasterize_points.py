@@ -159,3 +159,14 @@ class TestRasterizePoints:
         want[k, 0] = 2 * (base[k, 0] - (6 - 1 - 2 * 3) / 6)
         want[k, 1] = 2 * (base[k, 1] - (6 - 1 - 2 * 2) / 6)
         torch.testing.assert_close(g, want)
+
+
+def test_device_matches_cpu(device):
+    pts = [p.float() for p in _clouds(3)]
+    ref = rasterize_points(Pointclouds(points=pts), (9, 13), radius=0.3, points_per_pixel=3)
+    out = rasterize_points(
+        Pointclouds(points=[p.to(device) for p in pts]), (9, 13), radius=0.3, points_per_pixel=3
+    )
+    assert out[0].device.type == device.type
+    for got, want in zip(out, ref):
+        torch.testing.assert_close(got.cpu(), want)
