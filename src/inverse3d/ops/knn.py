@@ -14,6 +14,7 @@ return_nn). A 1M x 1M search with K=8 therefore needs about 0.15 GB + 1M*8*12 B 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -136,11 +137,16 @@ def _grid_cell_size(r: torch.Tensor, lo: torch.Tensor, ext: torch.Tensor, K: int
         cells = ((r - lo) / h).floor().clamp(min=0)
         cells = torch.minimum(cells, G - 1).long()
         key = (cells[:, 0] * int(G[1]) + cells[:, 1]) * int(G[2]) + cells[:, 2]
-        occ = P / max(1, int(torch.unique(key).numel()))
-        err = abs(torch.tensor(occ / target).log().item())
+        n_cells = int(G.prod())
+        if n_cells <= 8 * P + 4096:
+            n_used = int((torch.bincount(key, minlength=n_cells) > 0).sum())
+        else:
+            n_used = int(torch.unique(key).numel())
+        occ = P / max(1, n_used)
+        err = abs(math.log(occ / target))
         if err < best_err:
             best_h, best_err = h, err
-        if err < 0.4:
+        if err < 0.7:  # within a factor 2: good enough
             break
         h = h * (target / occ) ** 0.5  # surfaces: occupancy ~ h^2
     return max(best_h, float(span.max()) / ((1 << 16) - 2))
@@ -167,77 +173,112 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
         cell_cnt = torch.bincount(key_r, minlength=n_cells)
         cell_end = torch.cumsum(cell_cnt, 0)
 
+    # references by coordinate, sorted by cell, plus an infinitely far padding point at index R
+    coords = torch.cat([r_sorted, r_sorted.new_full((1, 3), float("inf"))]).T.contiguous()
+
+    def runs_of(cells: torch.Tensor, rad: int):
+        """(start, count) in the sorted references of the (2 rad + 1)^2 runs of each cell.
+
+        Cells (x+dx, y+dy, z-rad..z+rad) have consecutive keys: one contiguous run each.
+        """
+        rng = torch.arange(-rad, rad + 1, device=dev)
+        offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
+        nxy = cells[:, None, :2] + offs[None]  # (U, M, 2)
+        inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
+        inb &= (cells[:, 2:] + rad >= 0) & (cells[:, 2:] - rad < g2)
+        z0 = (cells[:, 2] - rad).clamp(0, g2 - 1)[:, None]
+        z1 = (cells[:, 2] + rad).clamp(0, g2 - 1)[:, None]
+        base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
+        lo_key = (base + z0).clamp(0, n_cells - 1)
+        hi_key = (base + z1).clamp(0, n_cells - 1)
+        if cell_end is not None:  # dense table: O(1) lookups
+            st = cell_end[lo_key] - cell_cnt[lo_key]
+            en = cell_end[hi_key]
+        else:
+            st = torch.searchsorted(key_sorted, lo_key)
+            en = torch.searchsorted(key_sorted, hi_key + 1)
+        return st, torch.where(inb, en - st, torch.zeros_like(st))
+
     def run(q: torch.Tensor, out: torch.Tensor) -> None:
-        Q = q.shape[0]
+        # Queries are grouped by cell: the candidates of a cell are gathered once, then every
+        # query of the cell is compared with them (no per-pair index arithmetic).
         cq_all = ((q - lo) / h).floor().long()
-        rem = torch.arange(Q, device=dev)
+        rem = torch.arange(q.shape[0], device=dev)
+        i32 = torch.int32
         for rad in (1, 2):
             if rem.numel() == 0:
                 break
-            # cells (x+dx, y+dy, z-rad..z+rad) are consecutive keys, hence one contiguous run of
-            # the sorted reference points: (2 rad + 1)^2 runs per query
-            rng = torch.arange(-rad, rad + 1, device=dev)
-            offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
             qq = q[rem]
-            cq = cq_all[rem]
-            nxy = cq[:, None, :2] + offs[None]  # (Qr, M, 2)
-            inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
-            inb &= (cq[:, 2:] + rad >= 0) & (cq[:, 2:] - rad < g2)
-            z0 = (cq[:, 2] - rad).clamp(0, g2 - 1)[:, None]
-            z1 = (cq[:, 2] + rad).clamp(0, g2 - 1)[:, None]
-            base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
-            lo_key = (base + z0).clamp(0, n_cells - 1)
-            hi_key = (base + z1).clamp(0, n_cells - 1)
-            if cell_end is not None:  # dense table: O(1) lookups
-                st = cell_end[lo_key] - cell_cnt[lo_key]
-                en = cell_end[hi_key]
-            else:
-                st = torch.searchsorted(key_sorted, lo_key)
-                en = torch.searchsorted(key_sorted, hi_key + 1)
-            cnt = torch.where(inb, en - st, torch.zeros_like(st))
-            total = cnt.sum(1)
+            s_ = rad + 1
+            cq = torch.maximum(torch.minimum(cq_all[rem], G + s_ - 1), -s_ + G * 0)
+            d1, d2 = g1 + 2 * s_, g2 + 2 * s_
+            keyq = ((cq[:, 0] + s_) * d1 + (cq[:, 1] + s_)) * d2 + (cq[:, 2] + s_)
+            ukey, inv = torch.unique(keyq, return_inverse=True)
+            ucell = torch.stack(
+                [ukey // (d1 * d2) - s_, (ukey // d2) % d1 - s_, ukey % d2 - s_], -1
+            )  # (U, 3)
+            st, cnt = runs_of(ucell, rad)
+            total = cnt.sum(1)  # candidates per cell
             cell_lo = lo + cq.to(q.dtype) * h
             margin = torch.minimum(qq - (cell_lo - rad * h), (cell_lo + (rad + 1) * h) - qq)
             margin = margin.min(-1).values  # L_inf distance to the block boundary
-            total_sorted, qorder = total.sort()
-            ts = total_sorted.tolist()
+            # order cells by candidate count, queries by the rank of their cell
+            corder = torch.argsort(total)
+            rank = torch.empty_like(corder)
+            rank[corder] = torch.arange(corder.numel(), device=dev)
+            q_rank = rank[inv]
+            qperm = torch.argsort(q_rank)
+            q_per_cell = torch.bincount(q_rank, minlength=corder.numel())  # in rank order
+            q_end = torch.cumsum(q_per_cell, 0).tolist()
+            tot_sorted = total[corder].tolist()
             ok_all = torch.zeros(rem.numel(), dtype=torch.bool, device=dev)
-            i, n_rem = 0, rem.numel()
-            while i < n_rem:
-                j = min(n_rem, i + max(1, GRID_CHUNK_PAIRS // max(1, ts[i])))
-                cmax = ts[j - 1]
-                if (j - i) * cmax > GRID_CHUNK_PAIRS:
-                    j = i + max(1, GRID_CHUNK_PAIRS // max(1, cmax))
-                    cmax = ts[j - 1]
-                sel = qorder[i:j]
-                i = j
-                if cmax < need:
-                    continue  # too few candidates: these queries retry
-                # ragged list of all candidates of the chunk, then scattered into a padded
-                # (Qc, cmax) distance matrix for top-K
-                # int32 index arithmetic (a chunk holds < 2^31 candidates): half the traffic
-                i32 = torch.int32
-                c_tot = total[sel].to(i32)
-                cntf = cnt[sel].reshape(-1).to(i32)
+            U = corder.numel()
+            i = 0
+            while i < U:
+                # grow the chunk while (queries x max candidates) fits the budget
+                q0 = q_end[i - 1] if i else 0
+                j = i + 1
+                step = 1
+                while (
+                    j < U
+                    and (q_end[min(U, j + step) - 1] - q0) * tot_sorted[min(U, j + step) - 1]
+                    <= GRID_CHUNK_PAIRS
+                ):
+                    j = min(U, j + step)
+                    step *= 2
+                cmax = tot_sorted[j - 1]
+                cells = corder[i:j]
+                qsel = qperm[q0 : q_end[j - 1]]
+                i0, i = i, j
+                if cmax < need or qsel.numel() == 0:
+                    continue
+                m = cells.numel()
+                cntf = cnt[cells].reshape(-1).to(i32)
+                c_tot = total[cells].to(i32)
                 n_c = int(c_tot.sum())
                 run_off = torch.cumsum(cntf, 0, dtype=i32) - cntf
                 flat = torch.arange(n_c, device=dev, dtype=i32)
                 rpos = flat + torch.repeat_interleave(
-                    st[sel].reshape(-1).to(i32) - run_off, cntf, output_size=n_c
+                    st[cells].reshape(-1).to(i32) - run_off, cntf, output_size=n_c
                 )
-                qoff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
-                qloc = torch.repeat_interleave(c_tot, output_size=n_c)  # query of each candidate
-                diff = r_sorted[rpos] - qq[sel].index_select(0, qloc)  # (n_c, 3)
-                d = (diff * diff).sum(-1) if norm == 2 else diff.abs().sum(-1)
-                dm = d.new_full((sel.numel() * cmax,), float("inf"))
-                shift = torch.arange(sel.numel(), device=dev, dtype=i32) * cmax - qoff
-                dm[flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)] = d
-                bd, bi = torch.topk(dm.view(-1, cmax), need, dim=1, largest=False, sorted=True)
+                coff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
+                shift = torch.arange(m, device=dev, dtype=i32) * cmax - coff
+                slot = flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)
+                cand = torch.full((m * cmax,), R, dtype=torch.int64, device=dev)
+                cand[slot] = rpos.long()
+                cand = cand.view(m, cmax)
+                loc = rank[inv[qsel]] - i0  # local cell of each query
+                qs = qq[qsel]
+                d = None
+                for ax in range(3):  # coordinate by coordinate: contiguous (nq, cmax) arrays
+                    diff = coords[ax][cand][loc] - qs[:, ax, None]
+                    diff = diff * diff if norm == 2 else diff.abs()
+                    d = diff if d is None else d.add_(diff)
+                bd, bi = torch.topk(d, need, dim=1, largest=False, sorted=True)
                 dk = bd[:, -1].sqrt() if norm == 2 else bd[:, -1]
-                ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[sel]) | (c_tot == R))
-                sel_pos = rpos[(qoff[:, None] + bi).clamp(max=max(n_c - 1, 0))].long()
-                ok_all[sel] = ok
-                out[rem[sel[ok]]] = order[sel_pos[ok]]
+                ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[qsel]) | (c_tot[loc] == R))
+                ok_all[qsel] = ok
+                out[rem[qsel[ok]]] = order[cand[loc[ok]].gather(1, bi[ok])]
             rem = rem[~ok_all]
         if rem.numel():
             fb = _knn_search(q[rem][None], r[None], torch.tensor([R], device=dev), need, norm)
