@@ -271,3 +271,42 @@ def test_volume_fit_reduces_error():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+def test_smoke_nerf_tutorial_pipeline():
+    """The calls of PyTorch3D's NeRF tutorial: keyword samplers, a harmonic-embedding field,
+    Monte Carlo training rays (per image and heterogeneous), gradients to the field."""
+    from inverse3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
+    from inverse3d.renderer.implicit.raysampling import MonteCarloRaysampler
+
+    class Field(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = HarmonicEmbedding(n_harmonic_functions=4)
+            self.mlp = torch.nn.Linear(self.embed.get_output_dim(), 4)
+
+        def forward(self, ray_bundle, **kwargs):
+            x = self.mlp(self.embed(ray_bundle_to_ray_points(ray_bundle)))
+            dens = 1 - (-torch.nn.functional.softplus(x[..., :1])).exp()
+            return dens, torch.sigmoid(x[..., 1:])
+
+    R, T = look_at_view_transform(dist=2.7, azim=torch.tensor([0.0, 90.0]))
+    cams = FoVPerspectiveCameras(R=R, T=T)
+    field = Field()
+    for kw in ({"n_rays_per_image": 50}, {"n_rays_per_image": None, "n_rays_total": 30}):
+        rs = MonteCarloRaysampler(
+            min_x=-1.0,
+            max_x=1.0,
+            min_y=-1.0,
+            max_y=1.0,
+            n_pts_per_ray=16,
+            min_depth=0.1,
+            max_depth=3.0,
+            **kw,
+        )
+        renderer = ImplicitRenderer(raysampler=rs, raymarcher=EmissionAbsorptionRaymarcher())
+        images, rays = renderer(cameras=cams, volumetric_function=field)
+        assert images.shape == (*rays.xys.shape[:-1], 4)
+        field.zero_grad()
+        images.sum().backward()
+        assert float(field.mlp.weight.grad.abs().sum()) > 0
