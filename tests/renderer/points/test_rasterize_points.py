@@ -70,6 +70,9 @@ class TestRasterizePoints:
         r = torch.rand(19, dtype=torch.float64) * 0.4 + 0.05
         ref = _brute(pts, 8, 10, r, 4)
         monkeypatch.setattr(rp, "_PAIR_BUDGET", 7)  # many chunks and reductions
+        scalar = rasterize_points(clouds, (8, 10), radius=torch.tensor(0.2), points_per_pixel=4)
+        for got, want in zip(scalar, rasterize_points(clouds, (8, 10), 0.2, 4)):
+            torch.testing.assert_close(got, want)
         for radius in (r, [r[:12], r[12:]], clouds.points_padded().new_zeros(2, 12)):
             if torch.is_tensor(radius) and radius.dim() == 2:
                 radius[0] = r[:12]

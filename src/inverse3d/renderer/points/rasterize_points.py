@@ -85,6 +85,8 @@ def _format_radius(radius: Any, pointclouds: Any, points: torch.Tensor) -> torch
     if not torch.is_tensor(radius):
         raise TypeError(f"radius must be a number, a tensor or a list; got {type(radius).__name__}")
     radius = radius.to(device=points.device, dtype=points.dtype)
+    if radius.dim() == 0:
+        radius = radius.expand(P)
     if radius.dim() == 1 and radius.shape[0] == P:
         packed = radius
     elif radius.dim() == 2 and radius.shape[0] == N:
