@@ -234,17 +234,15 @@ def rasterize_points(
                 pos = torch.arange(pix.shape[0], device=device)
                 first = torch.cummax(torch.where(new_group, pos, 0), dim=0).values
                 idx_flat[pix * K + (pos - first)] = pt
-    idx = idx_flat.reshape(N, H, W, K)
-    hit = idx >= 0
-    safe = idx.clamp(min=0)
+    # zbuf and dists of the filled entries only, gathered from the points with autograd
+    filled = torch.nonzero(idx_flat >= 0)[:, 0]  # (M,) flat entries
+    p = points[idx_flat[filled]]  # (M, 3)
+    pix = filled // K
     ys, xs = _pixel_centers(H, W, dtype, device)
-    if P > 0:
-        p = points[safe]  # (N, H, W, K, 3), differentiable
-        dx = p[..., 0] - xs[None, None, :, None]
-        dy = p[..., 1] - ys[None, :, None, None]
-        zbuf = torch.where(hit, p[..., 2], -1.0)
-        dists = torch.where(hit, dx * dx + dy * dy, -1.0)
-    else:
-        zbuf = torch.full((N, H, W, K), -1.0, dtype=dtype, device=device)
-        dists = zbuf.clone()
-    return idx, zbuf, dists
+    dx = p[:, 0] - xs[pix % W]
+    dy = p[:, 1] - ys[(pix // W) % H]
+    empty = torch.full((N * H * W * K,), -1.0, dtype=dtype, device=device)
+    zbuf = empty.index_put((filled,), p[:, 2])
+    dists = empty.index_put((filled,), dx * dx + dy * dy)
+    shape = (N, H, W, K)
+    return idx_flat.reshape(shape), zbuf.reshape(shape), dists.reshape(shape)
