@@ -49,6 +49,12 @@ class TestCompositing:
         assert out.shape == (2, 2, 4, 5)
         torch.testing.assert_close(out, _loop(idx, a, f, mode))
 
+    def test_empty_entries_ignored(self, mode):
+        idx, a, f = _inputs(3)
+        a2 = a.clone()
+        a2[idx < 0] = float("nan")  # whatever sits at the empty entries
+        torch.testing.assert_close(FUNCS[mode](idx, a2, f), FUNCS[mode](idx, a, f))
+
     def test_gradcheck(self, mode):
         idx, a, f = _inputs(1, N=1, K=3, H=2, W=2, C=2, P=4)
         a = (a * 0.8 + 0.1).requires_grad_()

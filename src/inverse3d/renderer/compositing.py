@@ -6,7 +6,8 @@ All three functions take:
     alphas: (N, K, H, W) float weight / opacity of each entry.
     pt_clds: (C, P) float features of the packed points (channels first).
 and return (N, C, H, W) float images. They are differentiable with respect to alphas and
-pt_clds, in plain PyTorch (gather + cumulative product), so autograd handles the gradients.
+pt_clds, in plain PyTorch (cumulative product, gather and index_add of the filled entries only),
+so autograd handles the gradients.
 """
 
 from __future__ import annotations
@@ -47,17 +48,25 @@ def _check_inputs(pointsidx: torch.Tensor, alphas: torch.Tensor, pt_clds: torch.
             )
 
 
-def _gather_features(
-    pointsidx: torch.Tensor, pt_clds: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (N, C, K, H, W) of the entries (zeros where empty) and the (N, K, H, W) mask."""
-    valid = pointsidx >= 0
-    if pt_clds.shape[1] == 0:
-        N, K, H, W = pointsidx.shape
-        return pt_clds.new_zeros(N, pt_clds.shape[0], K, H, W), valid
-    feats = pt_clds[:, pointsidx.clamp(min=0)]  # (C, N, K, H, W)
-    feats = feats.permute(1, 0, 2, 3, 4)
-    return feats * valid[:, None].to(feats.dtype), valid
+def _accumulate(pointsidx: torch.Tensor, w: torch.Tensor, pt_clds: torch.Tensor) -> torch.Tensor:
+    """``sum_k w[n, k, y, x] * pt_clds[:, pointsidx[n, k, y, x]]`` over the non-empty entries.
+
+    Only the filled entries are gathered (memory follows coverage); returns (N, C, H, W).
+    """
+    N, K, H, W = pointsidx.shape
+    C = pt_clds.shape[0]
+    flat_idx = pointsidx.reshape(-1)
+    filled = torch.nonzero(flat_idx >= 0)[:, 0]  # (M,) entries in (N, K, H, W) order
+    pixel = (filled // (K * H * W)) * (H * W) + filled % (H * W)  # (M,) in (N, H, W)
+    vals = w.reshape(-1)[filled, None] * pt_clds.t()[flat_idx[filled]]  # (M, C)
+    out = vals.new_zeros(N * H * W, C).index_add(0, pixel, vals)
+    return out.reshape(N, H, W, C).permute(0, 3, 1, 2)
+
+
+def _masked_alphas(pointsidx: torch.Tensor, alphas: torch.Tensor, pt_clds: torch.Tensor):
+    """alphas in the features' dtype, 0 at the empty entries (they absorb nothing)."""
+    a = alphas.to(pt_clds.dtype)
+    return torch.where(pointsidx >= 0, a, torch.zeros_like(a))  # also hides NaN there
 
 
 def alpha_composite(
@@ -69,12 +78,10 @@ def alpha_composite(
     non-empty entries k. Shapes: see the module docstring; returns (N, C, H, W).
     """
     _check_inputs(pointsidx, alphas, pt_clds)
-    feats, valid = _gather_features(pointsidx, pt_clds)
-    a = alphas.to(feats.dtype) * valid.to(feats.dtype)  # empty entries: alpha 0
+    a = _masked_alphas(pointsidx, alphas, pt_clds)
     trans = torch.cumprod(1.0 - a, dim=1)
     trans = torch.cat((torch.ones_like(trans[:, :1]), trans[:, :-1]), dim=1)  # exclusive
-    w = a * trans  # (N, K, H, W)
-    return (w[:, None] * feats).sum(dim=2)
+    return _accumulate(pointsidx, a * trans, pt_clds)
 
 
 def norm_weighted_sum(
@@ -82,10 +89,9 @@ def norm_weighted_sum(
 ) -> torch.Tensor:
     """Weighted average: ``sum_k alpha_k f_k / max(sum_k alpha_k, 1e-4)`` over non-empty k."""
     _check_inputs(pointsidx, alphas, pt_clds)
-    feats, valid = _gather_features(pointsidx, pt_clds)
-    a = alphas.to(feats.dtype) * valid.to(feats.dtype)
+    a = _masked_alphas(pointsidx, alphas, pt_clds)
     total = a.sum(dim=1, keepdim=True).clamp(min=_NORM_EPS)  # (N, 1, H, W)
-    return (a[:, None] * feats).sum(dim=2) / total
+    return _accumulate(pointsidx, a, pt_clds) / total
 
 
 def weighted_sum(
@@ -93,6 +99,4 @@ def weighted_sum(
 ) -> torch.Tensor:
     """Weighted sum: ``sum_k alpha_k f_k`` over the non-empty entries k."""
     _check_inputs(pointsidx, alphas, pt_clds)
-    feats, valid = _gather_features(pointsidx, pt_clds)
-    a = alphas.to(feats.dtype) * valid.to(feats.dtype)
-    return (a[:, None] * feats).sum(dim=2)
+    return _accumulate(pointsidx, _masked_alphas(pointsidx, alphas, pt_clds), pt_clds)
