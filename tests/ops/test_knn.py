@@ -208,6 +208,14 @@ class TestKnnPointsGrid:
         c = torch.cat([torch.rand(1, 300, 3) * 0.01, torch.rand(1, 300, 3) * 0.01 + 100], 1)
         self._check(c, c.flip(1) + 0.001, K=6)
 
+    def test_batch_of_different_scales(self):
+        # clouds of very different size and density share one pooled grid pass
+        scale = torch.tensor([0.01, 1.0, 100.0, 3.0])[:, None, None]
+        p1 = torch.rand(4, 300, 3) * scale
+        p2 = torch.rand(4, 500, 3) * scale
+        p2[3, :, 2] = 0.0  # flat cloud
+        self._check(p1, p2, torch.tensor([300, 120, 7, 300]), torch.tensor([500, 40, 500, 9]), 8)
+
     def test_far_queries_and_degenerate(self):
         p2 = torch.rand(1, 300, 3)
         self._check(torch.rand(1, 50, 3) * 40 - 20, p2, K=3)  # mostly far outside the grid

@@ -153,42 +153,80 @@ def _grid_cell_size(r: torch.Tensor, lo: torch.Tensor, ext: torch.Tensor, K: int
 
 
 def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.Tensor:
-    """Exact K nearest neighbours (indices (Q, min(K, R)), ascending not guaranteed) of q in r."""
-    Q, R = q.shape[0], r.shape[0]
-    need = min(K, R)
-    dev = q.device
-    out = torch.full((Q, need), -1, dtype=torch.int64, device=dev)
-    lo = r.min(0).values
-    ext = r.max(0).values - lo
-    h = _grid_cell_size(r, lo, ext, K)
-    G = ((ext / h).floor() + 1).long()
-    g1, g2 = int(G[1]), int(G[2])
-    cr = torch.minimum(((r - lo) / h).floor().long().clamp(min=0), G - 1)
-    key_r = (cr[:, 0] * g1 + cr[:, 1]) * g2 + cr[:, 2]
+    """Exact K nearest neighbours (indices (Q, min(K, R))) of q (Q, 3) in r (R, 3)."""
+    return _grid_knn_pooled([q], [r], K, norm)[0]
+
+
+def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
+    """Grid search of several clouds at once (queries qs[i] (Q_i, 3) in references rs[i]).
+
+    Each cloud keeps its own origin, cell size and grid; the cloud index is folded into the
+    cell keys, so all clouds share one sort, one table and one pass of vector operations.
+    Returns per cloud (Q_i, min(K, R_i)) int64 indices into rs[i].
+    """
+    dev = qs[0].device
+    C = len(qs)
+    outs = [
+        torch.full((q.shape[0], min(K, r.shape[0])), -1, dtype=torch.int64, device=dev)
+        for q, r in zip(qs, rs)
+    ]
+    # clouds with fewer than K references: brute force (tiny)
+    big = [i for i in range(C) if rs[i].shape[0] >= K and qs[i].shape[0] > 0]
+    for i in range(C):
+        if i not in big and qs[i].shape[0] and rs[i].shape[0]:
+            R = rs[i].shape[0]
+            outs[i] = _knn_search(qs[i][None], rs[i][None], torch.tensor([R], device=dev), R, norm)[
+                0
+            ]
+    if not big:
+        return outs
+    qs_b = [qs[i] for i in big]
+    rs_b = [rs[i] for i in big]
+    nb = len(big)
+    los, hs, Gs = [], [], []
+    for r in rs_b:
+        lo = r.min(0).values
+        ext = r.max(0).values - lo
+        h = _grid_cell_size(r, lo, ext, K)
+        los.append(lo)
+        hs.append(h)
+        Gs.append(((ext / h).floor() + 1).long())
+    lo = torch.stack(los)  # (C, 3)
+    h = torch.tensor(hs, dtype=lo.dtype, device=dev)  # (C,)
+    G = torch.stack(Gs)  # (C, 3)
+    gm0, gm1, gm2 = (int(x) for x in G.max(0).values)
+    n_cells = nb * gm0 * gm1 * gm2
+    r_cnt = torch.tensor([r.shape[0] for r in rs_b], device=dev)
+    r_first = torch.cumsum(r_cnt, 0) - r_cnt
+    r_all = torch.cat(rs_b)
+    rb = torch.repeat_interleave(torch.arange(nb, device=dev), r_cnt)
+    cr = ((r_all - lo[rb]) / h[rb, None]).floor().long().clamp(min=0)
+    cr = torch.minimum(cr, G[rb] - 1)
+    key_r = ((rb * gm0 + cr[:, 0]) * gm1 + cr[:, 1]) * gm2 + cr[:, 2]
     key_sorted, order = key_r.sort()
-    r_sorted = r[order]
-    n_cells = int(G[0]) * g1 * g2
+    local = (torch.arange(r_all.shape[0], device=dev) - r_first[rb])[order]  # idx in its cloud
     cell_end = cell_cnt = None
-    if n_cells <= 8 * R + 4096:
+    if n_cells <= 8 * r_all.shape[0] + 4096:
         cell_cnt = torch.bincount(key_r, minlength=n_cells)
         cell_end = torch.cumsum(cell_cnt, 0)
+    # references by coordinate, sorted by cell, plus an infinitely far padding point at the end
+    pad = r_all.shape[0]
+    coords = torch.cat([r_all[order], r_all.new_full((1, 3), float("inf"))]).T.contiguous()
 
-    # references by coordinate, sorted by cell, plus an infinitely far padding point at index R
-    coords = torch.cat([r_sorted, r_sorted.new_full((1, 3), float("inf"))]).T.contiguous()
-
-    def runs_of(cells: torch.Tensor, rad: int):
+    def runs_of(cells: torch.Tensor, cb: torch.Tensor, rad: int):
         """(start, count) in the sorted references of the (2 rad + 1)^2 runs of each cell.
 
         Cells (x+dx, y+dy, z-rad..z+rad) have consecutive keys: one contiguous run each.
         """
         rng = torch.arange(-rad, rad + 1, device=dev)
         offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
+        Gc = G[cb]  # (U, 3)
         nxy = cells[:, None, :2] + offs[None]  # (U, M, 2)
-        inb = ((nxy >= 0) & (nxy < G[:2])).all(-1)
-        inb &= (cells[:, 2:] + rad >= 0) & (cells[:, 2:] - rad < g2)
-        z0 = (cells[:, 2] - rad).clamp(0, g2 - 1)[:, None]
-        z1 = (cells[:, 2] + rad).clamp(0, g2 - 1)[:, None]
-        base = (nxy[..., 0] * g1 + nxy[..., 1]) * g2
+        inb = ((nxy >= 0) & (nxy < Gc[:, None, :2])).all(-1)
+        inb &= (cells[:, 2:] + rad >= 0) & (cells[:, 2:] - rad < Gc[:, 2:])
+        z0 = torch.minimum((cells[:, 2] - rad).clamp(min=0), Gc[:, 2] - 1)[:, None]
+        z1 = torch.minimum((cells[:, 2] + rad).clamp(min=0), Gc[:, 2] - 1)[:, None]
+        base = ((cb[:, None] * gm0 + nxy[..., 0]) * gm1 + nxy[..., 1]) * gm2
         lo_key = (base + z0).clamp(0, n_cells - 1)
         hi_key = (base + z1).clamp(0, n_cells - 1)
         if cell_end is not None:  # dense table: O(1) lookups
@@ -199,28 +237,39 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
             en = torch.searchsorted(key_sorted, hi_key + 1)
         return st, torch.where(inb, en - st, torch.zeros_like(st))
 
-    def run(q: torch.Tensor, out: torch.Tensor) -> None:
+    q_cnt = torch.tensor([q.shape[0] for q in qs_b], device=dev)
+    q_first = (torch.cumsum(q_cnt, 0) - q_cnt).tolist()
+    q_all = torch.cat(qs_b)
+    qb_all = torch.repeat_interleave(torch.arange(nb, device=dev), q_cnt)
+    res_all = torch.full((q_all.shape[0], K), -1, dtype=torch.int64, device=dev)
+    i32 = torch.int32
+
+    def run(q: torch.Tensor, qb: torch.Tensor, out: torch.Tensor) -> None:
         # Queries are grouped by cell: the candidates of a cell are gathered once, then every
         # query of the cell is compared with them (no per-pair index arithmetic).
-        cq_all = ((q - lo) / h).floor().long()
+        cq_all = ((q - lo[qb]) / h[qb, None]).floor().long()
         rem = torch.arange(q.shape[0], device=dev)
-        i32 = torch.int32
         for rad in (1, 2):
             if rem.numel() == 0:
                 break
-            qq = q[rem]
+            qq, cb_q = q[rem], qb[rem]
             s_ = rad + 1
-            cq = torch.maximum(torch.minimum(cq_all[rem], G + s_ - 1), -s_ + G * 0)
-            d1, d2 = g1 + 2 * s_, g2 + 2 * s_
-            keyq = ((cq[:, 0] + s_) * d1 + (cq[:, 1] + s_)) * d2 + (cq[:, 2] + s_)
+            cq = torch.maximum(
+                torch.minimum(cq_all[rem], G[cb_q] + s_ - 1), torch.full_like(cq_all[rem], -s_)
+            )
+            d0, d1, d2 = gm0 + 2 * s_, gm1 + 2 * s_, gm2 + 2 * s_
+            keyq = (((cb_q * d0 + cq[:, 0] + s_) * d1 + (cq[:, 1] + s_)) * d2) + (cq[:, 2] + s_)
             ukey, inv = torch.unique(keyq, return_inverse=True)
+            ucb = ukey // (d0 * d1 * d2)
+            rest = ukey % (d0 * d1 * d2)
             ucell = torch.stack(
-                [ukey // (d1 * d2) - s_, (ukey // d2) % d1 - s_, ukey % d2 - s_], -1
+                [rest // (d1 * d2) - s_, (rest // d2) % d1 - s_, rest % d2 - s_], -1
             )  # (U, 3)
-            st, cnt = runs_of(ucell, rad)
+            st, cnt = runs_of(ucell, ucb, rad)
             total = cnt.sum(1)  # candidates per cell
-            cell_lo = lo + cq.to(q.dtype) * h
-            margin = torch.minimum(qq - (cell_lo - rad * h), (cell_lo + (rad + 1) * h) - qq)
+            hq = h[cb_q, None]
+            cell_lo = lo[cb_q] + cq.to(q.dtype) * hq
+            margin = torch.minimum(qq - (cell_lo - rad * hq), (cell_lo + (rad + 1) * hq) - qq)
             margin = margin.min(-1).values  # L_inf distance to the block boundary
             # order cells by candidate count, queries by the rank of their cell
             corder = torch.argsort(total)
@@ -228,8 +277,7 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
             rank[corder] = torch.arange(corder.numel(), device=dev)
             q_rank = rank[inv]
             qperm = torch.argsort(q_rank)
-            q_per_cell = torch.bincount(q_rank, minlength=corder.numel())  # in rank order
-            q_end = torch.cumsum(q_per_cell, 0).tolist()
+            q_end = torch.cumsum(torch.bincount(q_rank, minlength=corder.numel()), 0).tolist()
             tot_sorted = total[corder].tolist()
             ok_all = torch.zeros(rem.numel(), dtype=torch.bool, device=dev)
             U = corder.numel()
@@ -237,20 +285,17 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
             while i < U:
                 # grow the chunk while (queries x max candidates) fits the budget
                 q0 = q_end[i - 1] if i else 0
-                j = i + 1
-                step = 1
-                while (
-                    j < U
-                    and (q_end[min(U, j + step) - 1] - q0) * tot_sorted[min(U, j + step) - 1]
-                    <= GRID_CHUNK_PAIRS
-                ):
-                    j = min(U, j + step)
-                    step *= 2
+                j, step = i + 1, 1
+                while j < U:
+                    nj = min(U, j + step)
+                    if (q_end[nj - 1] - q0) * tot_sorted[nj - 1] > GRID_CHUNK_PAIRS:
+                        break
+                    j, step = nj, step * 2
                 cmax = tot_sorted[j - 1]
                 cells = corder[i:j]
                 qsel = qperm[q0 : q_end[j - 1]]
                 i0, i = i, j
-                if cmax < need or qsel.numel() == 0:
+                if cmax < K or qsel.numel() == 0:
                     continue
                 m = cells.numel()
                 cntf = cnt[cells].reshape(-1).to(i32)
@@ -264,47 +309,60 @@ def _grid_knn_one(q: torch.Tensor, r: torch.Tensor, K: int, norm: int) -> torch.
                 coff = torch.cumsum(c_tot, 0, dtype=i32) - c_tot
                 shift = torch.arange(m, device=dev, dtype=i32) * cmax - coff
                 slot = flat + torch.repeat_interleave(shift, c_tot, output_size=n_c)
-                cand = torch.full((m * cmax,), R, dtype=torch.int64, device=dev)
+                cand = torch.full((m * cmax,), pad, dtype=torch.int64, device=dev)
                 cand[slot] = rpos.long()
                 cand = cand.view(m, cmax)
                 loc = rank[inv[qsel]] - i0  # local cell of each query
-                qs = qq[qsel]
+                qs_ = qq[qsel]
                 d = None
                 for ax in range(3):  # coordinate by coordinate: contiguous (nq, cmax) arrays
-                    diff = coords[ax][cand][loc] - qs[:, ax, None]
+                    diff = coords[ax][cand][loc] - qs_[:, ax, None]
                     diff = diff * diff if norm == 2 else diff.abs()
                     d = diff if d is None else d.add_(diff)
-                bd, bi = torch.topk(d, need, dim=1, largest=False, sorted=True)
+                bd, bi = torch.topk(d, K, dim=1, largest=False, sorted=True)
                 dk = bd[:, -1].sqrt() if norm == 2 else bd[:, -1]
-                ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[qsel]) | (c_tot[loc] == R))
+                all_in = c_tot[loc].long() == r_cnt[cb_q[qsel]]
+                ok = torch.isfinite(bd[:, -1]) & ((dk <= margin[qsel]) | all_in)
                 ok_all[qsel] = ok
-                out[rem[qsel[ok]]] = order[cand[loc[ok]].gather(1, bi[ok])]
+                out[rem[qsel[ok]]] = local[cand[loc[ok]].gather(1, bi[ok])]
             rem = rem[~ok_all]
-        if rem.numel():
-            fb = _knn_search(q[rem][None], r[None], torch.tensor([R], device=dev), need, norm)
-            out[rem] = fb[0]
+        if rem.numel():  # brute force, cloud by cloud
+            cbr = qb[rem]
+            for c in torch.unique(cbr).tolist():
+                sel = rem[cbr == c]
+                R = rs_b[c].shape[0]
+                fb = _knn_search(
+                    q[sel][None], rs_b[c][None], torch.tensor([R], device=dev), K, norm
+                )
+                out[sel] = fb[0]
 
-    for q0 in range(0, Q, GRID_QUERY_BLOCK):  # bounds the per-query bookkeeping
-        run(q[q0 : q0 + GRID_QUERY_BLOCK], out[q0 : q0 + GRID_QUERY_BLOCK])
-    return out
+    for q0 in range(0, q_all.shape[0], GRID_QUERY_BLOCK):  # bounds the per-query bookkeeping
+        sl = slice(q0, q0 + GRID_QUERY_BLOCK)
+        run(q_all[sl], qb_all[sl], res_all[sl])
+    for k, i in enumerate(big):
+        outs[i] = res_all[q_first[k] : q_first[k] + qs_b[k].shape[0]]
+    return outs
 
 
 def _grid_knn_search(p1, p2, lengths1, lengths2, K, norm):
-    """Same contract as _knn_search (D <= 3), using the grid per cloud."""
+    """Same contract as _knn_search (D <= 3), using the grid for all clouds at once."""
     N, P1, D = p1.shape
     idx_out = torch.full((N, P1, K), -1, dtype=torch.int64, device=p1.device)
     with torch.no_grad():
+        p1, p2 = p1.detach(), p2.detach()
         if D < 3:
             pad = (0, 3 - D)
-            p1 = torch.nn.functional.pad(p1.detach(), pad)
-            p2 = torch.nn.functional.pad(p2.detach(), pad)
+            p1 = torch.nn.functional.pad(p1, pad)
+            p2 = torch.nn.functional.pad(p2, pad)
         l1s, l2s = lengths1.tolist(), lengths2.tolist()
-        for n in range(N):
-            l1, l2 = l1s[n], l2s[n]
-            if l1 == 0 or l2 == 0:
-                continue
-            res = _grid_knn_one(p1[n, :l1].detach(), p2[n, :l2].detach(), K, norm)
-            idx_out[n, :l1, : res.shape[1]] = res
+        keep = [n for n in range(N) if l1s[n] > 0 and l2s[n] > 0]
+        if not keep:
+            return idx_out
+        res = _grid_knn_pooled(
+            [p1[n, : l1s[n]] for n in keep], [p2[n, : l2s[n]] for n in keep], K, norm
+        )
+        for n, r in zip(keep, res):
+            idx_out[n, : l1s[n], : r.shape[1]] = r
     return idx_out
 
 
