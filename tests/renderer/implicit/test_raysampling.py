@@ -204,6 +204,20 @@ class TestNDCMultinomialRaysampler:
         centres = cams.get_camera_center()[b.camera_ids].repeat_interleave(b.camera_counts, 0)
         torch.testing.assert_close(b.origins[:, 0, 0], centres, atol=1e-5, rtol=1e-5)
 
+    def test_n_rays_total_with_mask(self):
+        cams = _cameras()
+        mask = torch.zeros(2, 4, 5, dtype=torch.bool)
+        mask[0, 0, 0] = True
+        mask[1, 3, 4] = True
+        rs = NDCMultinomialRaysampler(
+            image_width=5, image_height=4, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
+        )
+        b = rs(cams, mask=mask, n_rays_total=12)
+        xs, ys = _ndc(5, 4)
+        cam = b.camera_ids.repeat_interleave(b.camera_counts)
+        want = torch.stack([torch.stack((xs[0], ys[0])), torch.stack((xs[4], ys[3]))])[cam]
+        torch.testing.assert_close(b.xys[:, 0, 0], want)
+
     def test_exceptions(self):
         kw = dict(n_pts_per_ray=2, min_depth=1.0, max_depth=2.0)
         with pytest.raises(ValueError, match="image_width"):
