@@ -383,10 +383,15 @@ class MonteCarloRaysampler(torch.nn.Module):
             n_rays = self._n_rays_per_image
         batch_size = len(cameras)
         dtype = _camera_dtype(cameras)
-        u = torch.rand(batch_size, n_rays, 2, dtype=dtype, device=cameras.device)
-        low = u.new_tensor([self._min_x, self._min_y])
-        high = u.new_tensor([self._max_x, self._max_y])
-        rays_xy = low + u * (high - low)
+        # x then y drawn separately, as PyTorch3D does: the same seed gives the same rays
+        rays_xy = torch.cat(
+            [
+                torch.rand(batch_size, n_rays, 1, dtype=dtype, device=cameras.device) * (hi - lo)
+                + lo
+                for lo, hi in ((self._min_x, self._max_x), (self._min_y, self._max_y))
+            ],
+            dim=-1,
+        )
         bundle = _xy_to_ray_bundle(
             cameras,
             rays_xy,
