@@ -170,10 +170,11 @@ class MultinomialRaysampler(torch.nn.Module):
 
     forward(cameras, *, mask=None, min_depth=None, max_depth=None, n_rays_per_image=None,
     n_pts_per_ray=None, stratified_sampling=None, n_rays_total=None) overrides the settings per
-    call; ``mask: (N, H, W)`` restricts the drawn pixels (without n_rays_per_image it draws as
-    many as the smallest mask has). Returns a `RayBundle` with origins/directions (N, s1, s2, 3),
-    lengths (N, s1, s2, S), xys (N, s1, s2, 2) where (s1, s2) is (H, W), or (n, 1) when rays
-    are drawn, or a `HeterogeneousRayBundle` of shape (n_rays_total, 1, 1, ...).
+    call; ``mask: (N, H, W)`` (bool or non-negative weights) restricts the drawn pixels
+    (without n_rays_per_image it draws as many as the smallest mask sums to). Returns a
+    `RayBundle` with origins/directions (N, s1, s2, 3), lengths (N, s1, s2, S), xys (N, s1, s2,
+    2) where (s1, s2) is (H, W), or (n, 1) when rays are drawn, or a `HeterogeneousRayBundle` of
+    shape (n_rays_total, 1, 1, ...).
     """
 
     def __init__(
@@ -255,8 +256,13 @@ class MultinomialRaysampler(torch.nn.Module):
                     "mask selects zero rays for image(s) "
                     f"{torch.nonzero(per_image == 0)[:, 0].tolist()}; every image needs a pixel"
                 )
-            if n_rays_per_image is None:
-                n_rays_per_image = int(per_image.min())
+            if n_rays_per_image is None:  # the smallest mask's total weight, as PyTorch3D
+                n_rays_per_image = int(weights.sum(dim=1).min())
+                if n_rays_per_image < 1:
+                    raise ValueError(
+                        "mask selects zero rays: the smallest mask sums to < 1; give "
+                        "n_rays_per_image or a mask with more (or larger) weights"
+                    )
         elif n_rays_per_image is not None:
             weights = xy_grid.new_ones(batch_size, H * W)
         if n_rays_per_image is not None:
