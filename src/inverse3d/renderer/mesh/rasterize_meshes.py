@@ -74,110 +74,212 @@ def pixel_centers_ndc(
     return ys, xs
 
 
-def _point_segment_dist2(px, py, ax, ay, bx, by):
-    """Squared distance from p to segment a-b (PyTorch3D's PointLineDistanceForward)."""
-    ex = bx - ax
-    ey = by - ay
-    l2 = ex * ex + ey * ey
-    degenerate = l2 <= kEpsilon
-    l2s = torch.where(degenerate, torch.ones_like(l2), l2)
-    dx = px - ax
-    dy = py - ay
-    t = ((ex * dx + ey * dy) / l2s).clamp(0.0, 1.0)
-    qx = px - (ax + t * ex)
-    qy = py - (ay + t * ey)
-    d = qx * qx + qy * qy
-    if bool(degenerate.any()):
-        d = torch.where(degenerate, (px - bx) ** 2 + (py - by) ** 2, d)
-    return d
+# Rows of the per-face table gathered for every (pixel, face) pair.
+_X0, _Y0, _X1, _Y1, _X2, _Y2 = range(6)
+_E01X, _E01Y, _E02X, _E02Y, _E12X, _E12Y = range(6, 12)
+_INV_AREA, _IL01, _IL02, _IL12 = range(12, 16)
+_Z0, _Z1, _Z2, _Z12, _Z02, _Z01 = range(16, 22)
 
 
-def _pair_geometry(fv, px, py, perspective_correct: bool, clip_barycentric_coords: bool):
-    """Barycentrics, depth and squared distance of pixel centres (px, py) w.r.t. faces fv.
+def _face_table(fv_t: torch.Tensor) -> torch.Tensor:
+    """(22, F) per-face quantities used by every pixel of the face (see the row names above).
 
-    fv: (9, M) float, the rows x0 y0 z0 x1 y1 z1 x2 y2 z2 of the face of each pair.
-    Returns bary_clip (M, 3), pz (M,), dist (M,) unsigned squared distance, inside (M,) bool
-    (inside uses the perspective corrected, unclipped barycentrics, strict > 0).
+    fv_t: (9, F) rows x0 y0 z0 x1 y1 z1 x2 y2 z2. Edge vectors e_ab = v_b - v_a, the inverse of
+    the (epsilon-shifted) doubled signed area, inverse squared edge lengths (0 for degenerate
+    edges, whose distance is then taken to their first vertex) and depth products.
     """
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = fv.unbind(0)
-    area = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + kEpsilon
-    w0 = ((px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)) / area
-    w1 = ((px - x2) * (y0 - y2) - (py - y2) * (x0 - x2)) / area
-    w2 = ((px - x0) * (y1 - y0) - (py - y0) * (x1 - x0)) / area
+    x0, y0, z0, x1, y1, z1, x2, y2, z2 = fv_t.unbind(0)
+    e01x, e01y, e02x, e02y, e12x, e12y = x1 - x0, y1 - y0, x2 - x0, y2 - y0, x2 - x1, y2 - y1
+    area = e02x * e01y - e02y * e01x + kEpsilon
+
+    def inv_l2(ex, ey):
+        l2 = ex * ex + ey * ey
+        return torch.where(l2 > kEpsilon, 1.0 / l2.clamp_min(kEpsilon), torch.zeros_like(l2))
+
+    rows = [x0, y0, x1, y1, x2, y2, e01x, e01y, e02x, e02y, e12x, e12y, 1.0 / area]
+    rows += [inv_l2(e01x, e01y), inv_l2(e02x, e02y), inv_l2(e12x, e12y)]
+    rows += [z0, z1, z2, z1 * z2, z0 * z2, z0 * z1]
+    return torch.stack(rows)
+
+
+def _pair_geometry(tab, px, py, perspective_correct: bool, clip_barycentric_coords: bool):
+    """Barycentrics, depth and squared distance of pixel centres (px, py) w.r.t. faces.
+
+    tab: (22, M) rows of `_face_table` for the face of each pair; px, py: (M,) float.
+    Returns bary_clip (M, 3), pz (M,), dist (M,) unsigned squared distance to the boundary,
+    inside (M,) bool (from the perspective corrected, unclipped barycentrics, strict > 0).
+    Same formulas as PyTorch3D's kernels (edge functions over the epsilon-shifted area).
+    """
+    dx0, dy0 = px - tab[_X0], py - tab[_Y0]
+    dx1, dy1 = px - tab[_X1], py - tab[_Y1]
+    dx2, dy2 = px - tab[_X2], py - tab[_Y2]
+    e01x, e01y, e02x, e02y, e12x, e12y = tab[_E01X : _E12Y + 1]
+    inv_area = tab[_INV_AREA]
+    w0 = (dx1 * e12y - dy1 * e12x) * inv_area
+    w1 = (dy2 * e02x - dx2 * e02y) * inv_area
+    w2 = (dx0 * e01y - dy0 * e01x) * inv_area
     if perspective_correct:
-        t0 = w0 * z1 * z2
-        t1 = w1 * z0 * z2
-        t2 = w2 * z0 * z1
-        den = t0 + t1 + t2
-        w0, w1, w2 = t0 / den, t1 / den, t2 / den
+        t0, t1, t2 = w0 * tab[_Z12], w1 * tab[_Z02], w2 * tab[_Z01]
+        inv_s = 1.0 / (t0 + t1 + t2)
+        w0, w1, w2 = t0 * inv_s, t1 * inv_s, t2 * inv_s
     inside = (w0 > 0) & (w1 > 0) & (w2 > 0)
     if clip_barycentric_coords:
         c0, c1, c2 = w0.clamp_min(0.0), w1.clamp_min(0.0), w2.clamp_min(0.0)
-        s = (c0 + c1 + c2).clamp_min(1e-5)
-        w0, w1, w2 = c0 / s, c1 / s, c2 / s
-    pz = w0 * z0 + w1 * z1 + w2 * z2
-    d01 = _point_segment_dist2(px, py, x0, y0, x1, y1)
-    d02 = _point_segment_dist2(px, py, x0, y0, x2, y2)
-    d12 = _point_segment_dist2(px, py, x1, y1, x2, y2)
-    dist = torch.minimum(torch.minimum(d01, d02), d12)
+        inv_s = 1.0 / (c0 + c1 + c2).clamp_min(1e-5)
+        w0, w1, w2 = c0 * inv_s, c1 * inv_s, c2 * inv_s
+    pz = w0 * tab[_Z0] + w1 * tab[_Z1] + w2 * tab[_Z2]
+
+    def seg(dx, dy, ex, ey, il):
+        t = ((dx * ex + dy * ey) * il).clamp_(0.0, 1.0)
+        qx = dx - t * ex
+        qy = dy - t * ey
+        return qx * qx + qy * qy
+
+    dist = torch.minimum(
+        torch.minimum(seg(dx0, dy0, e01x, e01y, tab[_IL01]), seg(dx0, dy0, e02x, e02y, tab[_IL02])),
+        seg(dx1, dy1, e12x, e12y, tab[_IL12]),
+    )
     return torch.stack((w0, w1, w2), dim=1), pz, dist, inside
 
 
-class _DenseFromPairs(torch.autograd.Function):
-    """Write the kept pairs' (bary, zbuf, dists) into dense -1 padded buffers.
+def _pair_geometry_backward(tab, px, py, persp, clipb, g_bary, g_z, g_dist):
+    """Gradient w.r.t. the 9 vertex coordinates (9, M) of
+    sum(g_bary * bary) + sum(g_z * pz) + sum(g_dist * dist) for `_pair_geometry`'s outputs
+    (g_dist already carries the sign of the signed distance). Any gradient may be None."""
+    dx0, dy0 = px - tab[_X0], py - tab[_Y0]
+    dx1, dy1 = px - tab[_X1], py - tab[_Y1]
+    dx2, dy2 = px - tab[_X2], py - tab[_Y2]
+    e01x, e01y, e02x, e02y, e12x, e12y = tab[_E01X : _E12Y + 1]
+    z0, z1, z2 = tab[_Z0], tab[_Z1], tab[_Z2]
+    zero = torch.zeros_like(px)
+    gx = [zero, zero, zero]
+    gy = [zero, zero, zero]
+    gzv = [zero, zero, zero]
+    if g_bary is not None or g_z is not None:
+        inv_area = tab[_INV_AREA]
+        w = [
+            (dx1 * e12y - dy1 * e12x) * inv_area,
+            (dy2 * e02x - dx2 * e02y) * inv_area,
+            (dx0 * e01y - dy0 * e01x) * inv_area,
+        ]
+        u = w
+        if persp:
+            t = [w[0] * tab[_Z12], w[1] * tab[_Z02], w[2] * tab[_Z01]]
+            inv_s = 1.0 / (t[0] + t[1] + t[2])
+            u = [ti * inv_s for ti in t]
+        b = u
+        if clipb:
+            c = [ui.clamp_min(0.0) for ui in u]
+            s_raw = c[0] + c[1] + c[2]
+            inv_c = 1.0 / s_raw.clamp_min(1e-5)
+            b = [ci * inv_c for ci in c]
+        gb = [zero, zero, zero] if g_bary is None else list(g_bary.unbind(1))
+        if g_z is not None:
+            gb = [gb[0] + g_z * z0, gb[1] + g_z * z1, gb[2] + g_z * z2]
+            gzv = [g_z * b[0], g_z * b[1], g_z * b[2]]
+        gu = gb
+        if clipb:
+            dot = (gb[0] * b[0] + gb[1] * b[1] + gb[2] * b[2]) * (s_raw >= 1e-5)
+            gu = [(gb[i] - dot) * inv_c * (u[i] >= 0) for i in range(3)]
+        gw = gu
+        if persp:
+            dot = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2]
+            gt = [(gu[i] - dot) * inv_s for i in range(3)]
+            gw = [gt[0] * tab[_Z12], gt[1] * tab[_Z02], gt[2] * tab[_Z01]]
+            gzv = [
+                gzv[0] + gt[1] * w[1] * z2 + gt[2] * w[2] * z1,
+                gzv[1] + gt[0] * w[0] * z2 + gt[2] * w[2] * z0,
+                gzv[2] + gt[0] * w[0] * z1 + gt[1] * w[1] * z0,
+            ]
+        g0, g1, g2 = (g * inv_area for g in gw)
+        ga = -(gw[0] * w[0] + gw[1] * w[1] + gw[2] * w[2]) * inv_area
+        gx = [
+            g2 * dy1 - g1 * dy2 + ga * e12y,
+            g0 * dy2 - g2 * dy0 - ga * e02y,
+            g1 * dy0 - g0 * dy1 + ga * e01y,
+        ]
+        gy = [
+            g1 * dx2 - g2 * dx1 - ga * e12x,
+            g2 * dx0 - g0 * dx2 + ga * e02x,
+            g0 * dx1 - g1 * dx0 - ga * e01x,
+        ]
+    if g_dist is not None:
+        parts = []
+        for ia, ib, dx, dy, ex, ey, il in (
+            (0, 1, dx0, dy0, e01x, e01y, tab[_IL01]),
+            (0, 2, dx0, dy0, e02x, e02y, tab[_IL02]),
+            (1, 2, dx1, dy1, e12x, e12y, tab[_IL12]),
+        ):
+            t = ((dx * ex + dy * ey) * il).clamp(0.0, 1.0)
+            rx = dx - t * ex
+            ry = dy - t * ey
+            parts.append((ia, ib, t, rx, ry, rx * rx + ry * ry))
+        d01, d02, d12 = parts[0][5], parts[1][5], parts[2][5]
+        m01 = (d01 <= d02) & (d01 <= d12)
+        m02 = ~m01 & (d02 <= d12)
+        m12 = ~(m01 | m02)
+        for (ia, ib, t, rx, ry, _), m in zip(parts, (m01, m02, m12)):
+            k = torch.where(m, -2.0 * g_dist, zero)
+            kb = k * t
+            ka = k - kb
+            gx[ia] = gx[ia] + ka * rx
+            gy[ia] = gy[ia] + ka * ry
+            gx[ib] = gx[ib] + kb * rx
+            gy[ib] = gy[ib] + kb * ry
+    return torch.stack((gx[0], gy[0], gzv[0], gx[1], gy[1], gzv[1], gx[2], gy[2], gzv[2]))
 
-    The forward values come from the selection pass (computed without autograd) and are written
-    in place into freshly allocated outputs; the backward gathers the output gradients at the
-    kept slots, re-evaluates `_pair_geometry` for chunks of pairs under autograd and scatters the
-    vertex gradients into face_verts.
+
+class _RasterizeFaceVerts(torch.autograd.Function):
+    """Chunked rasterization (forward, no autograd graph) with a hand-written backward.
+
+    The forward writes the kept (pixel, face) pairs straight into the dense -1 padded outputs;
+    the backward finds the kept pairs again from pix_to_face, gathers the output gradients there
+    and applies `_pair_geometry_backward` chunk by chunk, scattering into face_verts.
     """
 
     @staticmethod
-    def forward(ctx, face_verts, flat, face_idx, px, py, values, size, opts):
-        bary, pz, sdist, inside = values
-        dtype, dev = face_verts.dtype, face_verts.device
-        zbuf = torch.full((size,), -1.0, dtype=dtype, device=dev)
-        dists = torch.full((size,), -1.0, dtype=dtype, device=dev)
-        bary_out = torch.full((size, 3), -1.0, dtype=dtype, device=dev)
-        zbuf[flat] = pz
-        dists[flat] = sdist
-        bary_out[flat] = bary
-        ctx.save_for_backward(face_verts, flat, face_idx, px, py, inside)
-        ctx.opts = opts
+    def forward(ctx, face_verts, face_to_mesh, N, image_size, settings, neighbor):
+        outs = _rasterize_forward(
+            face_verts.detach(), face_to_mesh, N, image_size, settings, neighbor
+        )
+        pix_to_face, zbuf, bary, dists = outs
+        ctx.save_for_backward(face_verts, pix_to_face, dists)
+        ctx.image_size = image_size
+        ctx.settings = settings
+        ctx.mark_non_differentiable(pix_to_face)
         ctx.set_materialize_grads(False)
-        return bary_out, zbuf, dists
+        return outs
 
     @staticmethod
-    def backward(ctx, g_bary_all, g_z_all, g_dist_all):
-        face_verts, flat, face_idx, px, py, inside = ctx.saved_tensors
-        none = (None,) * 7
+    def backward(ctx, _g_p2f, g_z_all, g_bary_all, g_dist_all):
+        none = (None,) * 5
         if g_bary_all is None and g_z_all is None and g_dist_all is None:
             return (None,) + none
-        persp, clipb = ctx.opts
-        fv_t = face_verts.detach().reshape(-1, 9).t()  # (9, F)
+        face_verts, pix_to_face, dists = ctx.saved_tensors
+        H, W = ctx.image_size
+        _, _, K, persp, clipb, _ = ctx.settings
+        dtype, dev = face_verts.dtype, face_verts.device
+        ys, xs = pixel_centers_ndc(H, W, dtype, dev)
+        fv_t = face_verts.detach().reshape(-1, 9).t().contiguous()  # (9, F)
+        tab = _face_table(fv_t)
         grad = torch.zeros_like(fv_t)
-        M = face_idx.numel()
+        p2f = pix_to_face.reshape(-1)
+        flat_all = (p2f >= 0).nonzero().squeeze(1)
+        M = flat_all.numel()
         for s in range(0, M, _BACKWARD_CHUNK):
-            e = min(M, s + _BACKWARD_CHUNK)
-            fi = face_idx[s:e]
-            fl = flat[s:e]
-            with torch.enable_grad():
-                fv = fv_t.index_select(1, fi).requires_grad_(True)
-                bary, pz, dist, _ = _pair_geometry(fv, px[s:e], py[s:e], persp, clipb)
-                outs, grads = [], []
-                if g_bary_all is not None:
-                    outs.append(bary)
-                    grads.append(g_bary_all.reshape(-1, 3)[fl])
-                if g_z_all is not None:
-                    outs.append(pz)
-                    grads.append(g_z_all.reshape(-1)[fl])
-                if g_dist_all is not None:
-                    gd = g_dist_all.reshape(-1)[fl]
-                    outs.append(dist)
-                    grads.append(torch.where(inside[s:e], -gd, gd))
-                (g_fv,) = torch.autograd.grad(outs, [fv], grads, allow_unused=True)
-            if g_fv is not None:
-                grad.index_add_(1, fi, g_fv)
+            flat = flat_all[s : s + _BACKWARD_CHUNK]
+            face = p2f[flat]
+            pix = flat // K
+            px = xs[pix % W]
+            py = ys[(pix // W) % H]
+            gb = None if g_bary_all is None else g_bary_all.reshape(-1, 3)[flat]
+            gz = None if g_z_all is None else g_z_all.reshape(-1)[flat]
+            gd = None
+            if g_dist_all is not None:
+                gd = g_dist_all.reshape(-1)[flat]
+                gd = torch.where(torch.signbit(dists.reshape(-1)[flat]), -gd, gd)
+            g = _pair_geometry_backward(tab.index_select(1, face), px, py, persp, clipb, gb, gz, gd)
+            grad.index_add_(1, face, g)
         return (grad.t().reshape(face_verts.shape),) + none
 
 
@@ -265,31 +367,32 @@ def _chunk_bounds(chunk_id: torch.Tensor) -> list[int]:
     return [0] + change.tolist() + [n]
 
 
-def rasterize_face_verts(
-    face_verts: torch.Tensor,
-    face_to_mesh: torch.Tensor,
-    N: int,
-    image_size: tuple[int, int],
-    blur_radius: float,
-    faces_per_pixel: int,
-    perspective_correct: bool,
-    clip_barycentric_coords: bool,
-    cull_backfaces: bool,
-    clipped_faces_neighbor_idx: torch.Tensor | None = None,
-):
-    """Rasterize packed faces. face_verts: (F, 3, 3) float NDC xy + view z;
-    face_to_mesh: (F,) int64. Returns (pix_to_face, zbuf, bary_coords, dists) as
-    `rasterize_meshes` (face indices into face_verts)."""
+def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
+    """The chunked forward pass (no autograd). fv: (F, 3, 3). Returns the four outputs."""
     H, W = image_size
-    K = faces_per_pixel
-    dev, dtype = face_verts.device, face_verts.dtype
-    F = face_verts.shape[0]
+    blur_radius, _, K, perspective_correct, clip_barycentric_coords, cull_backfaces = settings
+    dev, dtype = fv.device, fv.dtype
+    F = fv.shape[0]
     P = N * H * W
-    fv_t = face_verts.detach().reshape(F, 9).t().contiguous()  # (9, F)
+    fv_t = fv.reshape(F, 9).t().contiguous()  # (9, F)
+    tab = _face_table(fv_t)
+    if not perspective_correct:
+        tab = tab[: _Z2 + 1]
     ys, xs = pixel_centers_ndc(H, W, dtype, dev)
-
+    pix_to_face = torch.full((P * K,), -1, dtype=torch.long, device=dev)
+    zbuf = torch.full((P * K,), -1.0, dtype=dtype, device=dev)
+    dists = torch.full((P * K,), -1.0, dtype=dtype, device=dev)
+    bary_out = torch.full((P * K, 3), -1.0, dtype=dtype, device=dev)
+    outs = (
+        pix_to_face.view(N, H, W, K),
+        zbuf.view(N, H, W, K),
+        bary_out.view(N, H, W, K, 3),
+        dists.view(N, H, W, K),
+    )
     valid, i_lo, i_hi, j_lo, j_hi = _face_pixel_ranges(fv_t, H, W, blur_radius, cull_backfaces)
     fidx = valid.nonzero().squeeze(1)
+    if fidx.numel() == 0:
+        return outs
     g_lo = face_to_mesh[fidx] * H + i_lo[fidx]  # global rows (n * H + i)
     g_hi = face_to_mesh[fidx] * H + i_hi[fidx]
     j0 = j_lo[fidx]
@@ -302,8 +405,6 @@ def rasterize_face_verts(
     row_cum = row_pairs.cumsum(0) - row_pairs
     bounds = _chunk_bounds(row_cum // _PAIR_BUDGET)
 
-    kept_face, kept_flat, kept_px, kept_py = [], [], [], []
-    kept_vals: list[list[torch.Tensor]] = [[], [], [], []]
     for R0, R1 in zip(bounds[:-1], bounds[1:]):
         sel = ((g_lo < R1) & (g_hi >= R0)).nonzero().squeeze(1)
         if sel.numel() == 0:
@@ -321,65 +422,56 @@ def rasterize_face_verts(
             start = torch.repeat_interleave(c.cumsum(0) - c, c, output_size=total)
             off = torch.arange(total, device=dev) - start
             ncr = nc[s0:s1][rep]
-            grow = r0[s0:s1][rep] + off // ncr
+            lrow = r0[s0:s1][rep] - R0 + off // ncr  # row within the chunk
             col = j0[sel[s0:s1]][rep] + off % ncr
             face = fidx[sel[s0:s1]][rep]
-            row = grow % H
-            px, py = xs[col], ys[row]
+            px, py = xs[col], ys[(lrow + R0) % H]
             bary, pz, dist, inside = _pair_geometry(
-                fv_t.index_select(1, face), px, py, perspective_correct, clip_barycentric_coords
+                tab.index_select(1, face), px, py, perspective_correct, clip_barycentric_coords
             )
-            ok = (pz >= 0) & (inside | (dist < blur_radius))
-            ok = ok.nonzero().squeeze(1)
-            cand = [
-                (grow[ok] - R0) * W + col[ok],
-                face[ok],
-                pz[ok],
-                dist[ok],
-                bary[ok],
-                inside[ok],
-                px[ok],
-                py[ok],
-            ]
+            ok = ((pz >= 0) & (inside | (dist < blur_radius))).nonzero().squeeze(1)
+            sdist = torch.where(inside, -dist, dist)
+            cand = [lrow[ok] * W + col[ok], face[ok], pz[ok], sdist[ok], bary[ok]]
             if carry is not None:
                 cand = [torch.cat((a, b)) for a, b in zip(carry, cand)]
-            idx, rank = _select_topk(
-                cand[0], cand[2], cand[1], cand[3], clipped_faces_neighbor_idx, K
-            )
+            idx, rank = _select_topk(cand[0], cand[2], cand[1], cand[3].abs(), neighbor, K)
             carry = [t[idx] for t in cand]
-        lpix, face, pz, dist, bary, inside, px, py = carry
-        kept_face.append(face)
-        kept_flat.append((lpix + R0 * W) * K + rank)
-        kept_px.append(px)
-        kept_py.append(py)
-        for lst, v in zip(kept_vals, (bary, pz, torch.where(inside, -dist, dist), inside)):
-            lst.append(v)
+        lpix, face, pz, sdist, bary = carry
+        flat = (lpix + R0 * W) * K + rank
+        pix_to_face[flat] = face
+        zbuf[flat] = pz
+        dists[flat] = sdist
+        bary_out[flat] = bary
+    return outs
 
-    if kept_face:
-        face = torch.cat(kept_face)
-        flat = torch.cat(kept_flat)
-        px, py = torch.cat(kept_px), torch.cat(kept_py)
-        vals = tuple(torch.cat(v) for v in kept_vals)
-    else:
-        face = flat = torch.zeros(0, dtype=torch.long, device=dev)
-        px = py = torch.zeros(0, dtype=dtype, device=dev)
-        vals = (
-            torch.zeros(0, 3, dtype=dtype, device=dev),
-            px,
-            px,
-            torch.zeros(0, dtype=torch.bool, device=dev),
-        )
-    bary_out, zbuf, dists = _DenseFromPairs.apply(
-        face_verts, flat, face, px, py, vals, P * K, (perspective_correct, clip_barycentric_coords)
+
+def rasterize_face_verts(
+    face_verts: torch.Tensor,
+    face_to_mesh: torch.Tensor,
+    N: int,
+    image_size: tuple[int, int],
+    blur_radius: float,
+    faces_per_pixel: int,
+    perspective_correct: bool,
+    clip_barycentric_coords: bool,
+    cull_backfaces: bool,
+    clipped_faces_neighbor_idx: torch.Tensor | None = None,
+):
+    """Rasterize packed faces. face_verts: (F, 3, 3) float NDC xy + view z;
+    face_to_mesh: (F,) int64. Returns (pix_to_face, zbuf, bary_coords, dists) as
+    `rasterize_meshes` (face indices into face_verts)."""
+    settings = (
+        float(blur_radius),
+        None,
+        int(faces_per_pixel),
+        bool(perspective_correct),
+        bool(clip_barycentric_coords),
+        bool(cull_backfaces),
     )
-    pix_to_face = torch.full((P * K,), -1, dtype=torch.long, device=dev)
-    pix_to_face[flat] = face
-    return (
-        pix_to_face.view(N, H, W, K),
-        zbuf.view(N, H, W, K),
-        bary_out.view(N, H, W, K, 3),
-        dists.view(N, H, W, K),
+    p, z, b, d = _RasterizeFaceVerts.apply(
+        face_verts, face_to_mesh, N, tuple(image_size), settings, clipped_faces_neighbor_idx
     )
+    return p, z, b, d
 
 
 def rasterize_meshes(

@@ -156,7 +156,8 @@ class SoftSilhouetteShader(nn.Module):
         self.blend_params = blend_params if blend_params is not None else BlendParams()
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
-        colors = torch.ones_like(fragments.bary_coords)
+        bary = fragments.bary_coords
+        colors = bary.new_ones(()).expand(bary.shape)  # (N, H, W, K, 3) ones, no memory
         blend_params = kwargs.get("blend_params", self.blend_params)
         return sigmoid_alpha_blend(colors, fragments, blend_params)
 
