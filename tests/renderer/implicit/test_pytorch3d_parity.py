@@ -190,7 +190,9 @@ class TestMarchersParity:
     def test_sample_pdf_compiled(self):
         bins = torch.sort(torch.rand(3, 8), dim=-1).values
         w = torch.rand(3, 7)
-        _close(sample_pdf(bins, w, 11, det=True), p_sample_pdf(bins, w, 11, True))
+        # the extension weights bin i by w_i (eps once, at the end), ours and the Python
+        # reference by w_i + eps: quantiles agree to O(eps) for non-empty bins
+        _close(sample_pdf(bins, w, 11, det=True), p_sample_pdf(bins, w, 11, True), atol=1e-4)
 
 
 class TestPointsParity:
