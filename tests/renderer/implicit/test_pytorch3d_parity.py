@@ -125,7 +125,9 @@ class TestRaysamplersParity:
             stratified_sampling=True,
         )
         mask = (torch.rand(2, 5, 6) > 0.3).float()  # PyTorch3D wants float weights
-        calls = [{"n_rays_per_image": 7}, {"mask": mask}]
+        sparse = mask.clone()
+        sparse[0, :, 1:] = 0  # 5 pixels at most: drawn with replacement
+        calls = [{"n_rays_per_image": 7}, {"mask": mask}, {"mask": sparse, "n_rays_per_image": 8}]
         if HAS_C:  # PyTorch3D packs heterogeneous bundles with its extension
             calls.append({"n_rays_total": 9})
         for call in calls:

@@ -137,12 +137,20 @@ def _pack_ray_bundle(
 
 def _safe_multinomial(weights: torch.Tensor, n: int) -> torch.Tensor:
     """(B, n) indices drawn without replacement where a row has >= n non-zero weights, else
-    with replacement (only among the non-zero ones)."""
-    nonzero = (weights > 0).sum(dim=-1)
-    out = torch.empty(weights.shape[0], n, dtype=torch.long, device=weights.device)
-    enough = nonzero >= n
-    if bool(enough.any()):
-        out[enough] = torch.multinomial(weights[enough], n, replacement=False)
+    with replacement (only among the non-zero ones).
+
+    The draws follow PyTorch3D's order (a first attempt without replacement on every row, which
+    torch may reject or, in some versions, answer with zero-weight indices), so that a seed
+    gives the same rays as there.
+    """
+    enough = (weights > 0).sum(dim=-1) >= n
+    try:
+        out = torch.multinomial(weights, n, replacement=False)
+    except RuntimeError:
+        out = torch.multinomial(weights, n, replacement=True)
+        if bool(enough.any()):
+            out[enough] = torch.multinomial(weights[enough], n, replacement=False)
+        return out
     if not bool(enough.all()):
         out[~enough] = torch.multinomial(weights[~enough], n, replacement=True)
     return out
