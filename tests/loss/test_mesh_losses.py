@@ -129,7 +129,7 @@ class TestMeshEdgeLoss:
 
     def test_empty(self):
         out = mesh_edge_loss(Meshes(verts=[], faces=[]))
-        assert out.shape == (1,) and out.requires_grad and float(out) == 0
+        assert out.shape == (1,) and out.requires_grad and float(out.detach()) == 0
 
     def test_gradcheck(self):
         vs, fs = _random_meshes()
