@@ -57,7 +57,7 @@ from inverse3d.renderer.implicit.raysampling import (  # noqa: E402
     MultinomialRaysampler,
     NDCMultinomialRaysampler,
 )
-from inverse3d.renderer.implicit.renderer import VolumeSampler  # noqa: E402
+from inverse3d.renderer.implicit.renderer import VolumeRenderer, VolumeSampler  # noqa: E402
 from inverse3d.renderer.implicit.sample_pdf import sample_pdf  # noqa: E402
 from inverse3d.renderer.implicit.utils import RayBundle  # noqa: E402
 from inverse3d.renderer.look_at import look_at_view_transform  # noqa: E402
@@ -242,3 +242,28 @@ class TestPointsParity:
         feats = torch.rand(3, 6)
         for name in ("alpha_composite", "norm_weighted_sum", "weighted_sum"):
             _close(getattr(oc, name)(idx, alphas, feats), getattr(pc, name)(idx, alphas, feats))
+
+
+class TestRenderersParity:
+    def test_volume_renderer(self):
+        ours_c, theirs_c = _camera_pair("fov")
+        dens = torch.rand(2, 1, 6, 7, 8)
+        feat = torch.rand(2, 3, 6, 7, 8)
+        kw = dict(image_width=9, image_height=7, n_pts_per_ray=20, min_depth=1.5, max_depth=4.0)
+        ours = VolumeRenderer(NDCMultinomialRaysampler(**kw), EmissionAbsorptionRaymarcher())
+        theirs = P.VolumeRenderer(
+            P.NDCMultinomialRaysampler(**kw), P.EmissionAbsorptionRaymarcher()
+        )
+        a, _ = ours(ours_c, Volumes(dens, feat, voxel_size=0.3))
+        b, _ = theirs(theirs_c, PVolumes(dens, feat, voxel_size=0.3))
+        _close(a, b)
+
+    def test_bundle_fields(self):
+        import dataclasses
+
+        from inverse3d.renderer.implicit.utils import HeterogeneousRayBundle
+
+        assert RayBundle._fields == P.RayBundle._fields
+        assert [f.name for f in dataclasses.fields(HeterogeneousRayBundle)] == [
+            f.name for f in dataclasses.fields(P.HeterogeneousRayBundle)
+        ]
