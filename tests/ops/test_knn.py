@@ -243,3 +243,13 @@ class TestKnnPointsGrid:
         p1 = torch.rand(1, 12, 3, dtype=torch.float64, requires_grad=True)
         p2 = torch.rand(1, 10, 3, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda a, b: knn_points(a, b, K=3).dists, (p1, p2))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    p1, p2 = torch.rand(2, 3000, 3), torch.rand(2, 2000, 3)
+    l2 = torch.tensor([2000, 1500])
+    cpu = knn_points(p1, p2, lengths2=l2, K=5)
+    gpu = knn_points(p1.cuda(), p2.cuda(), lengths2=l2.cuda(), K=5)
+    torch.testing.assert_close(gpu.dists.cpu(), cpu.dists, rtol=1e-5, atol=1e-6)
+    assert (gpu.idx.cpu() == cpu.idx).float().mean() > 0.999
