@@ -267,3 +267,94 @@ class TestRenderersParity:
         assert [f.name for f in dataclasses.fields(HeterogeneousRayBundle)] == [
             f.name for f in dataclasses.fields(P.HeterogeneousRayBundle)
         ]
+
+
+def _params(fn):
+    import inspect
+
+    return [
+        (p.name, p.kind, p.default)
+        for p in inspect.signature(fn).parameters.values()
+        if p.name != "self"
+    ]
+
+
+SIGNATURES = [
+    (
+        "inverse3d.renderer.implicit.raysampling",
+        "pytorch3d.renderer.implicit.raysampling",
+        [
+            "MultinomialRaysampler",
+            "NDCMultinomialRaysampler",
+            "MonteCarloRaysampler",
+            "GridRaysampler",
+            "NDCGridRaysampler",
+        ],
+    ),
+    (
+        "inverse3d.renderer.implicit.raymarching",
+        "pytorch3d.renderer.implicit.raymarching",
+        ["EmissionAbsorptionRaymarcher", "AbsorptionOnlyRaymarcher"],
+    ),
+    (
+        "inverse3d.renderer.implicit.renderer",
+        "pytorch3d.renderer.implicit.renderer",
+        ["ImplicitRenderer", "VolumeRenderer", "VolumeSampler"],
+    ),
+    (
+        "inverse3d.renderer.implicit.harmonic_embedding",
+        "pytorch3d.renderer.implicit.harmonic_embedding",
+        ["HarmonicEmbedding"],
+    ),
+    (
+        "inverse3d.renderer.implicit.utils",
+        "pytorch3d.renderer.implicit.utils",
+        ["ray_bundle_to_ray_points", "ray_bundle_variables_to_ray_points"],
+    ),
+    (
+        "inverse3d.renderer.implicit.sample_pdf",
+        "pytorch3d.renderer.implicit.sample_pdf",
+        ["sample_pdf"],
+    ),
+    (
+        "inverse3d.renderer.points.rasterize_points",
+        "pytorch3d.renderer.points.rasterize_points",
+        ["rasterize_points"],
+    ),
+    (
+        "inverse3d.renderer.points.rasterizer",
+        "pytorch3d.renderer.points.rasterizer",
+        ["PointsRasterizer", "PointsRasterizationSettings"],
+    ),
+    (
+        "inverse3d.renderer.points.compositor",
+        "pytorch3d.renderer.points.compositor",
+        ["AlphaCompositor", "NormWeightedCompositor"],
+    ),
+    (
+        "inverse3d.renderer.points.renderer",
+        "pytorch3d.renderer.points.renderer",
+        ["PointsRenderer"],
+    ),
+    (
+        "inverse3d.renderer.compositing",
+        "pytorch3d.renderer.compositing",
+        ["alpha_composite", "norm_weighted_sum", "weighted_sum"],
+    ),
+]
+
+
+@pytest.mark.parametrize("ours_mod,theirs_mod,names", SIGNATURES)
+def test_signatures_match(ours_mod, theirs_mod, names):
+    import importlib
+
+    ours, theirs = importlib.import_module(ours_mod), importlib.import_module(theirs_mod)
+    for name in names:
+        a, b = getattr(ours, name), getattr(theirs, name)
+        methods = ["__init__", "forward"] if isinstance(b, type) else [None]
+        for m in methods:
+            fa = a if m is None else getattr(a, m, None)
+            fb = b if m is None else getattr(b, m, None)
+            if fb is None or (m == "forward" and fb is torch.nn.Module.forward):
+                continue
+            assert _params(fa) == _params(fb), f"{name}.{m or ''}"

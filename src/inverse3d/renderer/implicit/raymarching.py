@@ -114,6 +114,9 @@ class AbsorptionOnlyRaymarcher(torch.nn.Module):
     forward(rays_densities): (..., S, 1) float in [0, 1] -> opacities (..., 1) float.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, rays_densities: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         _check_raymarcher_inputs(rays_densities)
         _check_density_bounds(rays_densities)
