@@ -261,9 +261,13 @@ class TestRenderersParity:
     def test_bundle_fields(self):
         import dataclasses
 
+        from pytorch3d.renderer.points.rasterizer import PointFragments as PPointFragments
+
         from inverse3d.renderer.implicit.utils import HeterogeneousRayBundle
+        from inverse3d.renderer.points.rasterizer import PointFragments
 
         assert RayBundle._fields == P.RayBundle._fields
+        assert PointFragments._fields == PPointFragments._fields
         assert [f.name for f in dataclasses.fields(HeterogeneousRayBundle)] == [
             f.name for f in dataclasses.fields(P.HeterogeneousRayBundle)
         ]
