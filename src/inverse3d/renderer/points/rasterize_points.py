@@ -7,10 +7,11 @@ z is >= 0; each pixel keeps its K covering points of smallest z.
 How it works (loops only over chunks, never over points or pixels):
 
 1. Each point's disk is turned into a range of pixel rows and columns (bounding box).
-2. Points are grouped into chunks holding about ``_PAIR_BUDGET`` (point, pixel) candidate pairs;
-   for each chunk the pairs are enumerated, their squared distances evaluated and the covering
-   pairs kept. When the kept pairs pass the budget they are reduced to the K nearest per pixel
-   with one stable sort by depth then by pixel (ties go to the lower point index).
+2. The (point, pixel) candidate pairs are numbered point after point and taken in ranges of
+   ``_PAIR_BUDGET`` (even one huge disk is split); for each range the squared distances are
+   evaluated and the covering pairs kept. When the kept pairs pass the budget they are reduced
+   to the K nearest per pixel with one stable sort on a (pixel, depth) key (ties go to the
+   lower point index).
 3. The selected point indices are scattered into the dense (N, H, W, K) idx; zbuf and dists are
    then gathered from the point positions with autograd, so gradients reach the points.
 
@@ -191,24 +192,17 @@ def rasterize_points(
             ys, xs = _pixel_centers(H, W, dtype, device)
             ends = torch.cumsum(counts, 0)
             total = int(ends[-1])
-            # chunk boundaries (in points) so that each chunk has about _PAIR_BUDGET pairs
-            bounds = [0, P]
-            if total > _PAIR_BUDGET:
-                marks = torch.arange(_PAIR_BUDGET, total, _PAIR_BUDGET, device=device)
-                bounds += torch.searchsorted(ends, marks, right=True).tolist()
-            bounds = sorted(set(bounds))
+            starts = ends - counts
             keep_pix: list[torch.Tensor] = []
             keep_z: list[torch.Tensor] = []
             keep_pt: list[torch.Tensor] = []
             n_kept = n_reduced = 0
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                cnt = counts[a:b]
-                n_pairs = int(cnt.sum())
-                if n_pairs == 0:
-                    continue
-                pt = torch.repeat_interleave(torch.arange(a, b, device=device), cnt)
-                start = torch.cumsum(cnt, 0) - cnt
-                off = torch.arange(n_pairs, device=device) - start[pt - a]
+            # the candidate pairs are numbered 0..total-1 point after point; take them in
+            # ranges of _PAIR_BUDGET (a point with a huge disk is split over several ranges)
+            for s0 in range(0, total, _PAIR_BUDGET):
+                pair = torch.arange(s0, min(s0 + _PAIR_BUDGET, total), device=device)
+                pt = torch.searchsorted(ends, pair, right=True)  # owning point of each pair
+                off = pair - starts[pt]
                 col = c0[pt] + off % ncol[pt]
                 row = r0[pt] + off // ncol[pt]
                 d2 = (px[pt] - xs[col]) ** 2 + (py[pt] - ys[row]) ** 2
