@@ -1,15 +1,17 @@
 """K nearest neighbours between batches of point clouds (PyTorch3D `ops.knn` API).
 
-The search is an exact brute force over blocks of (query, reference) pairs: queries and
-references are both cut into chunks, each block's distances are computed at once and a running
-top-K is merged block after block. The search runs without autograd; the distances of the K
-selected pairs are then recomputed from the inputs with autograd, so gradients reach both clouds
-and cost O(N P1 K D) memory, never O(P1 P2).
+The search is exact and runs without autograd; the distances of the K selected pairs are then
+recomputed from the inputs with autograd, so gradients reach both clouds and cost O(N P1 K D)
+memory, never O(P1 P2). Two search paths (docs/ops.md has the details and measurements):
 
-Memory: the search block holds at most `KNN_CHUNK_ELEMENTS` distances (default 2**22); the peak
-is about 3 x (4 + 8) x KNN_CHUNK_ELEMENTS bytes (~ 150 MB) for the block, its top-K and the
-merge, plus the outputs N P1 K (element size + 8) bytes (+ N P1 K D element size for
-return_nn). A 1M x 1M search with K=8 therefore needs about 0.15 GB + 1M*8*12 B ~ 0.25 GB.
+- uniform grid (D <= 3 on CPU, P1 * P2 >= GRID_MIN_PAIRS): per-cloud cubic cells, candidates
+  from the 3x3x3 (then 5x5x5) cells around each query, accepted only when provably complete;
+  whatever is left goes to the brute force. Memory O(GRID_QUERY_BLOCK + GRID_CHUNK_PAIRS).
+- brute force: queries and references both cut into chunks, each block's distances computed at
+  once and a running top-K merged block after block. The block holds at most
+  `KNN_CHUNK_ELEMENTS` distances (2**22); peak about 3 x (4 + 8) x KNN_CHUNK_ELEMENTS bytes
+  (~ 150 MB) plus the outputs N P1 K (element size + 8) bytes (+ N P1 K D element size for
+  return_nn and the same again for the gathered neighbours of the gradient pass).
 """
 
 from __future__ import annotations
@@ -115,10 +117,11 @@ def _knn_search(
 
 # --- uniform-grid search (D <= 3) -------------------------------------------------------------
 # Reference points are bucketed in cubic cells of side h (about GRID_OCCUPANCY * K points per
-# non-empty cell). A query looks at the (2r+1)^3 cells around its own, takes the K best
-# candidates, and keeps them only if the K-th distance is <= the L_inf distance from the query
-# to the boundary of that block of cells: then no point outside can be closer, so the result is
-# exact. Queries that fail with r = 1 retry with r = 2, the rest fall back to brute force.
+# non-empty cell). Queries are grouped by cell; the queries of a cell compare themselves with
+# the references of the (2r+1)^3 cells around it, take the K best and keep them only if the K-th
+# distance is <= the L_inf distance from the query to the boundary of that block of cells: then
+# no point outside can be closer, so the result is exact. Queries that fail with r = 1 retry
+# with r = 2, the rest fall back to brute force.
 GRID_CHUNK_PAIRS = 1 << 20
 GRID_OCCUPANCY = 0.5
 GRID_MIN_PAIRS = 1 << 21  # below P1 * P2 of this, brute force is as fast
