@@ -220,6 +220,16 @@ class TestRasterizeMeshes:
         assert centre.tolist() == [1, 2, 0, -1]
         assert zb[0, 4, 4].tolist() == [1.0, 2.0, 3.0, -1.0]
 
+    def test_equal_depths_ordered_by_face_index(self):
+        # Three identical coplanar triangles (listed in reverse size order of nothing): ties in
+        # depth are broken by the lower packed face index, whatever the chunking.
+        tri = [[0.9, -0.9, 2.0], [-0.9, -0.9, 2.0], [0.0, 0.9, 2.0]]
+        small = [[0.5, -0.5, 2.0], [-0.5, -0.5, 2.0], [0.0, 0.5, 2.0]]
+        m = Meshes([torch.tensor(tri + small + tri)], [torch.arange(9).reshape(3, 3)])
+        p = rasterize_meshes(m, 8, faces_per_pixel=3)[0]
+        assert p[0, 4, 4].tolist() == [0, 1, 2]
+        assert p[0, 6, 4].tolist() == [0, 2, -1]
+
     def test_blur_radius_distances(self):
         tri = [[0.5, -0.4, 1.0], [-0.5, -0.4, 1.0], [0.0, 0.5, 1.0]]
         m = tri_mesh(tri, dtype=torch.float64)
@@ -357,6 +367,7 @@ class TestRasterizeMeshes:
         assert_same(rasterize_meshes(meshes, **args), ref)
         # Tiny chunks: rows split into many chunks and one chunk's faces into sub-chunks.
         monkeypatch.setattr(rm, "_PAIR_BUDGET", 7)
+        monkeypatch.setattr(rm, "_BLOCK", 5)
         assert_same(rasterize_meshes(meshes, **args, bin_size=2, max_faces_per_bin=1), ref)
 
     def test_many_faces_in_one_bin_no_overflow(self, monkeypatch):

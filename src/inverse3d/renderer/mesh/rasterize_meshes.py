@@ -36,8 +36,12 @@ __all__ = ["rasterize_meshes"]
 kEpsilon = 1e-8
 # Candidate (pixel, face) pairs evaluated at once; bounds the working memory of a chunk.
 _PAIR_BUDGET = 1 << 21
+# Pairs evaluated at once in one dense (faces, pixels) block.
+_BLOCK = 1 << 17
+# Count levels per doubling when grouping faces of similar pair counts (2**(1/3): <26% padding).
+_LEVELS_PER_OCTAVE = 3.0
 # Pairs recomputed at once in the backward pass.
-_BACKWARD_CHUNK = 1 << 20
+_BACKWARD_CHUNK = 1 << 17
 
 
 def _parse_image_size(image_size) -> tuple[int, int]:
@@ -139,7 +143,24 @@ def _pair_geometry(tab, px, py, perspective_correct: bool, clip_barycentric_coor
         torch.minimum(seg(dx0, dy0, e01x, e01y, tab[_IL01]), seg(dx0, dy0, e02x, e02y, tab[_IL02])),
         seg(dx1, dy1, e12x, e12y, tab[_IL12]),
     )
-    return torch.stack((w0, w1, w2), dim=1), pz, dist, inside
+    return torch.stack((w0, w1, w2), dim=-1), pz, dist, inside
+
+
+def _pair_rows(small: torch.Tensor) -> list[torch.Tensor]:
+    """The 22 `_face_table` rows (as a list) from the 13 gathered ones of the backward pass."""
+    x0, y0, x1, y1, x2, y2, z0, z1, z2, inv_area, il01, il02, il12 = small.unbind(0)
+    return [x0, y0, x1, y1, x2, y2, x1 - x0, y1 - y0, x2 - x0, y2 - y0, x2 - x1, y2 - y1] + [
+        inv_area,
+        il01,
+        il02,
+        il12,
+        z0,
+        z1,
+        z2,
+        z1 * z2,
+        z0 * z2,
+        z0 * z1,
+    ]
 
 
 def _pair_geometry_backward(tab, px, py, persp, clipb, g_bary, g_z, g_dist):
@@ -261,7 +282,10 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         dtype, dev = face_verts.dtype, face_verts.device
         ys, xs = pixel_centers_ndc(H, W, dtype, dev)
         fv_t = face_verts.detach().reshape(-1, 9).t().contiguous()  # (9, F)
-        tab = _face_table(fv_t)
+        full = _face_table(fv_t)
+        # gathered per pair: vertex coordinates, inverse area, inverse squared edge lengths
+        rows = [_X0, _Y0, _X1, _Y1, _X2, _Y2, _Z0, _Z1, _Z2, _INV_AREA, _IL01, _IL02, _IL12]
+        small = full[rows].contiguous()
         grad = torch.zeros_like(fv_t)
         p2f = pix_to_face.reshape(-1)
         flat_all = (p2f >= 0).nonzero().squeeze(1)
@@ -278,7 +302,9 @@ class _RasterizeFaceVerts(torch.autograd.Function):
             if g_dist_all is not None:
                 gd = g_dist_all.reshape(-1)[flat]
                 gd = torch.where(torch.signbit(dists.reshape(-1)[flat]), -gd, gd)
-            g = _pair_geometry_backward(tab.index_select(1, face), px, py, persp, clipb, gb, gz, gd)
+            g = _pair_geometry_backward(
+                _pair_rows(small.index_select(1, face)), px, py, persp, clipb, gb, gz, gd
+            )
             grad.index_add_(1, face, g)
         return (grad.t().reshape(face_verts.shape),) + none
 
@@ -323,9 +349,22 @@ def _select_topk(pix, pz, face, dist, neighbor, K):
         # Non-negative float32 bit patterns sort like the floats: one int64 sort does it.
         zbits = (pz.clamp_min(0.0) + 0.0).view(torch.int32).long()
         key = (pix << 31) | zbits
-        _, order = torch.sort(key, stable=True)
+        skey, order = torch.sort(key, stable=True)
+        eq = skey[1:] == skey[:-1]
+        if bool(eq.any()):
+            # Equal depths at a pixel (e.g. clipped barycentrics meeting at a shared vertex):
+            # re-sort just those runs by face index, as PyTorch3D orders (z, face).
+            tie = torch.zeros(M, dtype=torch.bool, device=dev)
+            tie[1:] |= eq
+            tie[:-1] |= eq
+            tpos = tie.nonzero().squeeze(1)
+            sub = order[tpos]
+            o1 = torch.argsort(face[sub], stable=True)
+            o2 = torch.argsort(skey[tpos][o1], stable=True)
+            order[tpos] = sub[o1[o2]]
     else:
-        order = torch.argsort(pz, stable=True)
+        order = torch.argsort(face, stable=True)
+        order = order[torch.argsort(pz[order], stable=True)]
         order = order[torch.argsort(pix[order], stable=True)]
     spix = pix[order]
     first = torch.ones(M, dtype=torch.bool, device=dev)
@@ -354,10 +393,29 @@ def _neighbor_duplicates(pix, face, dist, neighbor):
     if dup.numel() == 0:
         return None
     a, b = cand[o[dup]], cand[o[dup + 1]]
+    swap = face[b] < face[a]  # a: the lower face index
+    a, b = torch.where(swap, b, a), torch.where(swap, a, b)
     b_closer = dist[b] < dist[a]
     drop = torch.zeros(pix.numel(), dtype=torch.bool, device=pix.device)
     drop[torch.where(b_closer, a, b)] = True
     return drop
+
+
+def _blocks(counts_sorted: torch.Tensor) -> list[tuple[int, int]]:
+    """Split faces sorted by pair count into blocks evaluated as dense (faces, max count) grids:
+    counts within a block differ by less than 25% (little padding) and a block holds about
+    _BLOCK pairs."""
+    level = torch.floor(torch.log2(counts_sorted.double()) * _LEVELS_PER_OCTAVE).long()
+    cap = torch.ceil(torch.exp2((level + 1).double() / _LEVELS_PER_OCTAVE)).long()
+    per_block = (_BLOCK // cap).clamp_min(1)
+    n = counts_sorted.numel()
+    pos = torch.arange(n, device=counts_sorted.device)
+    first = torch.ones(n, dtype=torch.bool, device=counts_sorted.device)
+    first[1:] = level[1:] != level[:-1]
+    start = torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
+    key = level * (1 << 32) + (pos - start) // per_block
+    b = _chunk_bounds(key)
+    return list(zip(b[:-1], b[1:]))
 
 
 def _chunk_bounds(chunk_id: torch.Tensor) -> list[int]:
@@ -416,24 +474,40 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
         sub_bounds = _chunk_bounds((cnt.cumsum(0) - cnt) // _PAIR_BUDGET)
         carry = None
         for s0, s1 in zip(sub_bounds[:-1], sub_bounds[1:]):
+            pieces = [] if carry is None else [carry]
             c = cnt[s0:s1]
-            total = int(c.sum())
-            rep = torch.repeat_interleave(torch.arange(s1 - s0, device=dev), c, output_size=total)
-            start = torch.repeat_interleave(c.cumsum(0) - c, c, output_size=total)
-            off = torch.arange(total, device=dev) - start
-            ncr = nc[s0:s1][rep]
-            lrow = r0[s0:s1][rep] - R0 + off // ncr  # row within the chunk
-            col = j0[sel[s0:s1]][rep] + off % ncr
-            face = fidx[sel[s0:s1]][rep]
-            px, py = xs[col], ys[(lrow + R0) % H]
-            bary, pz, dist, inside = _pair_geometry(
-                tab.index_select(1, face), px, py, perspective_correct, clip_barycentric_coords
-            )
-            ok = ((pz >= 0) & (inside | (dist < blur_radius))).nonzero().squeeze(1)
-            sdist = torch.where(inside, -dist, dist)
-            cand = [lrow[ok] * W + col[ok], face[ok], pz[ok], sdist[ok], bary[ok]]
-            if carry is not None:
-                cand = [torch.cat((a, b)) for a, b in zip(carry, cand)]
+            cs, order = torch.sort(c)
+            for b0, b1 in _blocks(cs):
+                o = order[b0:b1] + s0  # positions in sel
+                fi = sel[o]  # positions in fidx
+                face_id = fidx[fi]
+                C = int(cs[b1 - 1])
+                off = torch.minimum(torch.arange(C, device=dev)[None, :], cnt[o, None] - 1)
+                rr = off // nc[o, None]
+                col = j0[fi, None] + (off - rr * nc[o, None])
+                lrow = (r0[o] - R0)[:, None] + rr  # row within the chunk
+                irow = lrow + (R0 - face_to_mesh[face_id] * H)[:, None]  # row within the image
+                bary, pz, dist, inside = _pair_geometry(
+                    tab[:, face_id, None],
+                    xs[col],
+                    ys[irow],
+                    perspective_correct,
+                    clip_barycentric_coords,
+                )
+                ok = (pz >= 0) & (inside | (dist < blur_radius))
+                ok &= torch.arange(C, device=dev)[None, :] < cnt[o, None]
+                q = ok.view(-1).nonzero().squeeze(1)
+                sdist = torch.where(inside, -dist, dist)
+                pieces.append(
+                    [
+                        (lrow * W + col).view(-1)[q],
+                        face_id[q // C],
+                        pz.view(-1)[q],
+                        sdist.view(-1)[q],
+                        bary.view(-1, 3)[q],
+                    ]
+                )
+            cand = [torch.cat(ts) for ts in zip(*pieces)]
             idx, rank = _select_topk(cand[0], cand[2], cand[1], cand[3].abs(), neighbor, K)
             carry = [t[idx] for t in cand]
         lpix, face, pz, sdist, bary = carry
