@@ -454,6 +454,11 @@ class _SfMCameras(CamerasBase):
         )
         if image_size is None:
             self.image_size = None
+        # PyTorch3D stores focal_length as (N, 2) (fx, fy) whatever form was given
+        if self.focal_length.dim() == 1:
+            self.focal_length = self.focal_length[:, None]
+        if self.focal_length.dim() == 2 and self.focal_length.shape[-1] == 1:
+            self.focal_length = self.focal_length.expand(-1, 2)
         self._post_init()
         if self.principal_point.shape[-1] != 2:
             raise ValueError(
@@ -540,7 +545,7 @@ class PerspectiveCameras(_SfMCameras):
     +X of view space points left).
 
     Args:
-        focal_length: (N,), (N, 1) or (N, 2) float (fx, fy).
+        focal_length: a float, (N,), (N, 1) or (N, 2) float (fx, fy); stored as (N, 2).
         principal_point: (N, 2) float (px, py).
         R: (N, 3, 3) float, T: (N, 3) float world-to-view.
         K: optional (N, 4, 4) float column-vector projection matrix replacing the above.
