@@ -37,7 +37,7 @@ class TestSineLayer:
         n_in, omega = 256, 30.0
         layer = SineLayer(n_in, 512, is_first=is_first, omega_0=omega)
         bound = 1.0 / n_in if is_first else math.sqrt(6.0 / n_in) / omega
-        w = layer.linear.weight
+        w = layer.linear.weight.detach()
         assert float(w.abs().max()) <= bound
         # uniform on [-b, b]: the extremes are reached and the std is b / sqrt(3)
         assert float(w.abs().max()) > 0.99 * bound
