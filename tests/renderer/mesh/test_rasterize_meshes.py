@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
 import torch
 
-import inverse3d.renderer.mesh.rasterize_meshes as rm
 from inverse3d.renderer.mesh.rasterize_meshes import rasterize_meshes
 from inverse3d.structures.meshes import Meshes
+
+# the module itself (the package attribute of the same name is the function)
+rm = importlib.import_module("inverse3d.renderer.mesh.rasterize_meshes")
 
 
 def pixel_centers(H, W, dtype=torch.float64):

@@ -37,11 +37,11 @@ kEpsilon = 1e-8
 # Candidate (pixel, face) pairs evaluated at once; bounds the working memory of a chunk.
 _PAIR_BUDGET = 1 << 21
 # Pairs evaluated at once in one dense (faces, pixels) block.
-_BLOCK = 1 << 17
+_BLOCK = 1 << 16
 # Count levels per doubling when grouping faces of similar pair counts (2**(1/3): <26% padding).
 _LEVELS_PER_OCTAVE = 3.0
 # Pairs recomputed at once in the backward pass.
-_BACKWARD_CHUNK = 1 << 17
+_BACKWARD_CHUNK = 1 << 18
 
 
 def _parse_image_size(image_size) -> tuple[int, int]:
@@ -349,19 +349,21 @@ def _select_topk(pix, pz, face, dist, neighbor, K):
         # Non-negative float32 bit patterns sort like the floats: one int64 sort does it.
         zbits = (pz.clamp_min(0.0) + 0.0).view(torch.int32).long()
         key = (pix << 31) | zbits
-        skey, order = torch.sort(key, stable=True)
+        skey, order = torch.sort(key)
         eq = skey[1:] == skey[:-1]
         if bool(eq.any()):
             # Equal depths at a pixel (e.g. clipped barycentrics meeting at a shared vertex):
-            # re-sort just those runs by face index, as PyTorch3D orders (z, face).
+            # order each run of equal keys by face index, as PyTorch3D orders (z, face).
             tie = torch.zeros(M, dtype=torch.bool, device=dev)
             tie[1:] |= eq
             tie[:-1] |= eq
             tpos = tie.nonzero().squeeze(1)
+            same = eq[tpos[:-1]] & (tpos[1:] == tpos[:-1] + 1)
+            run = torch.cumsum(~same, 0)
+            run = torch.cat((run.new_zeros(1), run))
             sub = order[tpos]
-            o1 = torch.argsort(face[sub], stable=True)
-            o2 = torch.argsort(skey[tpos][o1], stable=True)
-            order[tpos] = sub[o1[o2]]
+            _, o = torch.sort((run << 32) | face[sub])
+            order[tpos] = sub[o]
     else:
         order = torch.argsort(face, stable=True)
         order = order[torch.argsort(pz[order], stable=True)]
