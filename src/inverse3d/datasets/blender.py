@@ -1,0 +1,178 @@
+"""NeRF / Blender `transforms*.json` scenes (the NeRF synthetic data sets, instant-ngp, nerfstudio).
+
+Intrinsics: "camera_angle_x" (horizontal field of view, radians; fx = fy = W / 2 / tan(angle / 2),
+"camera_angle_y" for fy when given) or "fl_x" / "fl_y" in pixels, principal point "cx" / "cy"
+(default W / 2, H / 2) and optional "w" / "h"; each key may also be given per frame. (cx, cy) are
+continuous pixel coordinates (the image spans [0, W] x [0, H], pixel centres at i + 0.5), the same
+as our screen space. Distortion keys (k1, k2, p1, p2) are ignored with a warning.
+
+Poses: "transform_matrix" of each frame is the 4x4 camera-to-world matrix in the OpenGL / Blender
+camera convention (x right, y up, the camera looks along -z).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inverse3d.datasets._common import (
+    as_path,
+    check_finite_camera,
+    find_image,
+    load_images,
+    opencv_to_cameras,
+    require_exists,
+)
+from inverse3d.datasets.scene import SceneData
+
+__all__ = ["load_blender_scene", "opengl_c2w_to_opencv_w2c"]
+
+_GL_TO_CV = np.diag([1.0, -1.0, -1.0])
+
+
+def opengl_c2w_to_opencv_w2c(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV world-to-camera (R (..., 3, 3), t (..., 3)) of OpenGL camera-to-world matrices.
+
+    c2w: (..., 4, 4) or (..., 3, 4) camera-to-world with camera axes x right, y up, z backward.
+    """
+    c2w = np.asarray(c2w, dtype=np.float64)
+    rot = c2w[..., :3, :3] @ _GL_TO_CV  # camera axes flipped to x right, y down, z forward
+    centre = c2w[..., :3, 3]
+    R = np.swapaxes(rot, -1, -2)
+    t = -(R @ centre[..., None])[..., 0]
+    return R, t
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
+        raise ValueError(f'{path}: expected an object with a "frames" list')
+    if not meta["frames"]:
+        raise ValueError(f"{path}: the frames list is empty")
+    return meta
+
+
+def _intrinsics(meta: dict, frame: dict, W: int, H: int, where: str) -> np.ndarray:
+    def get(key):
+        return frame.get(key, meta.get(key))
+
+    fx, fy = get("fl_x"), get("fl_y")
+    ax, ay = get("camera_angle_x"), get("camera_angle_y")
+    if fx is None and ax is not None:
+        fx = 0.5 * W / math.tan(0.5 * float(ax))
+    if fy is None and ay is not None:
+        fy = 0.5 * H / math.tan(0.5 * float(ay))
+    if fx is None and fy is None:
+        raise ValueError(f"{where}: no intrinsics (camera_angle_x or fl_x)")
+    fx = float(fy if fx is None else fx)
+    fy = float(fx if fy is None else fy)
+    cx = float(get("cx") if get("cx") is not None else W / 2.0)
+    cy = float(get("cy") if get("cy") is not None else H / 2.0)
+    if any(abs(float(get(k) or 0.0)) > 0 for k in ("k1", "k2", "k3", "p1", "p2")):
+        warnings.warn(f"{where}: lens distortion ignored", stacklevel=3)
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
+    meta = _read_json(json_path)
+    paths = []
+    for i, fr in enumerate(meta["frames"]):
+        where = f"{json_path}: frames[{i}]"
+        if not isinstance(fr, dict) or not isinstance(fr.get("file_path"), str):
+            raise ValueError(f'{where}: expected an object with a "file_path"')
+        if "transform_matrix" not in fr:
+            raise ValueError(f"{where}: missing transform_matrix")
+        p = find_image(json_path.parent, fr["file_path"])
+        if p is None:
+            raise ValueError(f"{where}: image {json_path.parent / fr['file_path']} not found")
+        paths.append(p)
+    return meta, meta["frames"], paths
+
+
+def load_blender_scene(
+    path: str | os.PathLike,
+    background: Any = "white",
+    downscale: int = 1,
+    test_split: str = "test",
+) -> SceneData:
+    """Read a NeRF/Blender scene.
+
+    Args:
+        path: a folder holding transforms_train.json (+ transforms_test.json / _val.json) or
+            transforms.json, or one such JSON file.
+        background: 'white', 'black' or (r, g, b): RGBA images are composited on it and their
+            alpha channel becomes the masks.
+        downscale: integer factor to shrink the images by (intrinsics follow).
+        test_split: which file gives the held-out views when a folder has several ("test" or
+            "val"; "val" is used when "test" is absent).
+
+    Returns:
+        SceneData with NDC PerspectiveCameras (image_size set); train_idx from transforms_train,
+        test_idx from transforms_test (none for a single transforms.json).
+    """
+    root = require_exists(as_path(path))
+    if root.is_file():
+        files = [("train", root)]
+        root = root.parent
+    elif (root / "transforms_train.json").is_file():
+        files = [("train", root / "transforms_train.json")]
+        test = root / f"transforms_{test_split}.json"
+        if not test.is_file():
+            test = root / "transforms_val.json"
+        if test.is_file():
+            files.append(("test", test))
+    elif (root / "transforms.json").is_file():
+        files = [("train", root / "transforms.json")]
+    else:
+        raise ValueError(f"{root}: no transforms.json or transforms_train.json")
+    frames, paths, metas, split = [], [], [], []
+    for kind, f in files:
+        meta, frs, ps = _frames(f)
+        frames += frs
+        paths += ps
+        metas += [(meta, f)] * len(frs)
+        split += [kind] * len(frs)
+    mask_dir = root / "masks"
+    mask_paths = None
+    if mask_dir.is_dir():
+        mask_paths = [find_image(mask_dir, p.stem) for p in paths]
+    images, masks, (H, W) = load_images(paths, mask_paths, background, downscale)
+    Ks, Rs, ts = [], [], []
+    for fr, (meta, f) in zip(frames, metas):
+        where = f"{f}: frame {fr['file_path']}"
+        w = int(fr.get("w", meta.get("w", W)))
+        h = int(fr.get("h", meta.get("h", H)))
+        if (h, w) != (H, W):
+            raise ValueError(f"{where}: w, h = {w}, {h} do not match the image's {W}x{H}")
+        K = _intrinsics(meta, fr, W, H, where)
+        c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
+        if c2w.shape not in ((4, 4), (3, 4)):
+            raise ValueError(f"{where}: transform_matrix must be 4x4; got shape {c2w.shape}")
+        R, t = opengl_c2w_to_opencv_w2c(c2w)
+        check_finite_camera(where, K=K, transform_matrix=c2w)
+        Ks.append(K)
+        Rs.append(R)
+        ts.append(t)
+    new = tuple(images.shape[1:3])
+    cameras = opencv_to_cameras(np.stack(Ks), np.stack(Rs), np.stack(ts), (H, W), new, 0.0)
+    train = [i for i, k in enumerate(split) if k == "train"]
+    test = [i for i, k in enumerate(split) if k == "test"]
+    return SceneData(
+        images=images,
+        cameras=cameras,
+        masks=masks,
+        train_idx=train,
+        test_idx=test,
+        name=root.name or "scene",
+        source=str(root),
+        extra={"image_names": [str(p.relative_to(root)) for p in paths]},
+    )
