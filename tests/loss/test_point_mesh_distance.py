@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
 
-import inverse3d.ops.mesh_sdf as ms
 from inverse3d.loss.point_mesh_distance import point_mesh_edge_distance, point_mesh_face_distance
+
+ms = importlib.import_module(
+    "inverse3d.ops.mesh_sdf"
+)  # the module (the package exports a same-named function)
 
 Meshes = pytest.importorskip("inverse3d.structures.meshes").Meshes
 Pointclouds = pytest.importorskip("inverse3d.structures.pointclouds").Pointclouds

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
 import torch
 
-import inverse3d.renderer.points.rasterize_points as rp
 from inverse3d.renderer.points.rasterize_points import rasterize_points
 from inverse3d.structures.pointclouds import Pointclouds
+
+rp = importlib.import_module(
+    "inverse3d.renderer.points.rasterize_points"
+)  # the module (the package exports a same-named function)
 
 
 def _brute(points_list, H, W, radius, K):
