@@ -163,6 +163,36 @@ def _pair_rows(small: torch.Tensor) -> list[torch.Tensor]:
     ]
 
 
+def _dist_backward(x0, y0, x1, y1, x2, y2, il01, il02, il12, px, py, g_dist):
+    """Gradient (6, M) w.r.t. x0 y0 x1 y1 x2 y2 of sum(g_dist * dist) (dist as in
+    `_pair_geometry`: squared distance to the nearest of the three segments)."""
+    parts = []
+    for ax, ay, bx, by, il in (
+        (x0, y0, x1, y1, il01),
+        (x0, y0, x2, y2, il02),
+        (x1, y1, x2, y2, il12),
+    ):
+        dx, dy, ex, ey = px - ax, py - ay, bx - ax, by - ay
+        t = ((dx * ex + dy * ey) * il).clamp_(0.0, 1.0)
+        rx = dx - t * ex
+        ry = dy - t * ey
+        parts.append((t, rx, ry, rx * rx + ry * ry))
+    (t01, rx01, ry01, d01), (t02, rx02, ry02, d02), (t12, rx12, ry12, d12) = parts
+    m01 = (d01 <= d02) & (d01 <= d12)
+    m12 = ~m01 & (d12 < d02)
+    t = torch.where(m01, t01, torch.where(m12, t12, t02))
+    rx = torch.where(m01, rx01, torch.where(m12, rx12, rx02))
+    ry = torch.where(m01, ry01, torch.where(m12, ry12, ry02))
+    k = -2.0 * g_dist
+    kt = k * t
+    ks = k - kt  # k (1 - t)
+    zero = torch.zeros_like(k)
+    c0 = torch.where(m12, zero, ks)  # vertex 0 is the start of edges 01 and 02
+    c1 = torch.where(m01, kt, torch.where(m12, ks, zero))
+    c2 = torch.where(m01, zero, kt)
+    return torch.stack((c0 * rx, c0 * ry, c1 * rx, c1 * ry, c2 * rx, c2 * ry))
+
+
 def _pair_geometry_backward(tab, px, py, persp, clipb, g_bary, g_z, g_dist):
     """Gradient w.r.t. the 9 vertex coordinates (9, M) of
     sum(g_bary * bary) + sum(g_z * pz) + sum(g_dist * dist) for `_pair_geometry`'s outputs
@@ -287,6 +317,10 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         rows = [_X0, _Y0, _X1, _Y1, _X2, _Y2, _Z0, _Z1, _Z2, _INV_AREA, _IL01, _IL02, _IL12]
         small = full[rows].contiguous()
         grad = torch.zeros_like(fv_t)
+        dist_only = g_bary_all is None and g_z_all is None
+        if dist_only:  # e.g. silhouettes: only x, y of the vertices get gradients
+            small = full[[_X0, _Y0, _X1, _Y1, _X2, _Y2, _IL01, _IL02, _IL12]].contiguous()
+            grad = fv_t.new_zeros(6, fv_t.shape[1])
         p2f = pix_to_face.reshape(-1)
         flat_all = (p2f >= 0).nonzero().squeeze(1)
         M = flat_all.numel()
@@ -302,10 +336,16 @@ class _RasterizeFaceVerts(torch.autograd.Function):
             if g_dist_all is not None:
                 gd = g_dist_all.reshape(-1)[flat]
                 gd = torch.where(torch.signbit(dists.reshape(-1)[flat]), -gd, gd)
-            g = _pair_geometry_backward(
-                _pair_rows(small.index_select(1, face)), px, py, persp, clipb, gb, gz, gd
-            )
+            if dist_only:
+                g = _dist_backward(*small.index_select(1, face).unbind(0), px, py, gd)
+            else:
+                g = _pair_geometry_backward(
+                    _pair_rows(small.index_select(1, face)), px, py, persp, clipb, gb, gz, gd
+                )
             grad.index_add_(1, face, g)
+        if dist_only:
+            rows_xy = torch.tensor([0, 1, 3, 4, 6, 7], device=dev)
+            grad = grad.new_zeros(9, grad.shape[1]).index_copy_(0, rows_xy, grad)
         return (grad.t().reshape(face_verts.shape),) + none
 
 
@@ -499,13 +539,13 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
                 ok = (pz >= 0) & (inside | (dist < blur_radius))
                 ok &= torch.arange(C, device=dev)[None, :] < cnt[o, None]
                 q = ok.view(-1).nonzero().squeeze(1)
-                sdist = torch.where(inside, -dist, dist)
+                dq = dist.view(-1)[q]
                 pieces.append(
                     [
                         (lrow * W + col).view(-1)[q],
                         face_id[q // C],
                         pz.view(-1)[q],
-                        sdist.view(-1)[q],
+                        torch.where(inside.view(-1)[q], -dq, dq),
                         bary.view(-1, 3)[q],
                     ]
                 )
