@@ -92,6 +92,25 @@ class TestMeshesConstruct:
         assert m.isempty()
         assert m.verts_packed().shape[0] == 0
 
+    def test_float_faces_are_cast(self):
+        # PyTorch3D's own tests build faces with torch.FloatTensor; it casts them to int64
+        v, f = _tri()
+        m = Meshes(verts=[v], faces=[f.float()])
+        assert m.faces_packed().dtype == torch.int64
+        m = Meshes(verts=v[None], faces=f[None].float())
+        assert m.faces_padded().dtype == torch.int64
+
+    def test_empty_1d_tensors_in_lists(self):
+        # PyTorch3D's test_empty: torch.tensor([]) stands for an empty mesh
+        v, f = _tri()
+        m = Meshes(verts=[v, torch.tensor([])], faces=[f, torch.tensor([], dtype=torch.int64)])
+        assert m.valid.tolist() == [True, False]
+        assert m.num_verts_per_mesh().tolist() == [3, 0]
+        assert m.verts_padded().shape == (2, 3, 3)
+        assert m.faces_padded()[1].tolist() == [[-1, -1, -1]]
+        p = Pointclouds(points=[torch.rand(3, 3), torch.tensor([])])
+        assert p.num_points_per_cloud().tolist() == [3, 0]
+
     def test_mesh_without_faces_is_invalid(self):
         m = Meshes(
             verts=[torch.rand(3, 3), torch.rand(3, 3)],

@@ -548,8 +548,8 @@ class TestExceptions:
             Meshes([v.long()], [f])
         with pytest.raises(ValueError, match=r"verts\[0\] must have shape"):
             Meshes([torch.rand(4, 2)], [f])
-        with pytest.raises(TypeError, match=r"faces\[0\] must have dtype"):
-            Meshes([v], [f.float()])
+        # PyTorch3D casts float faces to int64 (torch.Tensor([[0, 1, 2]]) is common user code)
+        assert Meshes([v], [f.float()]).faces_packed().dtype == torch.int64
         with pytest.raises(ValueError, match=r"faces\[1\] indexes vertex 4"):
             Meshes([v, v], [f, torch.tensor([[0, 1, 4]])])
         with pytest.raises(ValueError, match="one tensor per mesh"):

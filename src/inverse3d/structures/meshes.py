@@ -25,6 +25,8 @@ import torch
 from inverse3d._validation import check_tensor
 from inverse3d.structures import utils as struct_utils
 
+_faces = struct_utils.faces_to_int
+
 __all__ = ["Meshes", "join_meshes_as_batch", "join_meshes_as_scene"]
 
 Device = str | torch.device
@@ -104,7 +106,8 @@ class Meshes:
         verts: list of N tensors (V_n, 3) float, or a padded (N, V, 3) float tensor (every
             mesh then has V verts).
         faces: list of N tensors (F_n, 3) int, or a padded (N, F, 3) int tensor whose padding
-            rows are -1 and come last. Rows holding a negative index are dropped as padding.
+            rows are -1 and come last. Rows holding a negative index are dropped as padding;
+            float faces are cast to int64, empty 1-D tensors are empty meshes (PyTorch3D).
         textures: optional textures object (TexturesVertex, TexturesUV, TexturesAtlas).
         verts_normals: optional list of N (V_n, 3) float, or padded (N, V, 3) float, normals
             to use instead of computing them from the faces.
@@ -161,6 +164,8 @@ class Meshes:
                 f"verts and faces must hold one tensor per mesh; got {len(verts)} verts "
                 f"tensors and {len(faces)} faces tensors"
             )
+        # PyTorch3D: torch.tensor([]) is an empty mesh and float faces are cast to int64
+        verts, faces = [struct_utils.empty_to_rows(v) for v in verts], list(map(_faces, faces))
         for i, (v, f) in enumerate(zip(verts, faces)):
             check_tensor(v, f"verts[{i}]", (None, 3), dtype="float")
             check_tensor(f, f"faces[{i}]", (None, 3), dtype="int")
@@ -207,6 +212,7 @@ class Meshes:
 
     def _init_from_padded(self, verts: torch.Tensor, faces: torch.Tensor) -> None:
         dims: dict[str, int] = {}
+        faces = _faces(faces)
         check_tensor(verts, "verts", ("N", "V", 3), dtype="float", dims=dims)
         check_tensor(faces, "faces", ("N", "F", 3), dtype="int", dims=dims)
         if verts.device != faces.device:

@@ -23,6 +23,21 @@ __all__ = [
 ]
 
 
+def empty_to_rows(t, width: int = 3):
+    """An empty 1-D tensor (``torch.tensor([])``, PyTorch3D's empty mesh) as a (0, width) one."""
+    if torch.is_tensor(t) and t.dim() == 1 and t.numel() == 0:
+        return t.reshape(0, width)
+    return t
+
+
+def faces_to_int(faces):
+    """Faces as Meshes takes them: float cast to int64 (PyTorch3D), empty 1-D as (0, 3)."""
+    faces = empty_to_rows(faces)
+    if torch.is_tensor(faces) and faces.is_floating_point():
+        return faces.to(torch.int64)
+    return faces
+
+
 def _check_tensor_list(x, name: str) -> list[torch.Tensor]:
     if not isinstance(x, (list, tuple)):
         raise TypeError(f"{name} must be a list or tuple of tensors; got {type(x).__name__}")
