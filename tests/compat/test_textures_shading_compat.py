@@ -274,3 +274,14 @@ class TestBlending:
         assert torch.allclose(out.view(4), torch.tensor([0.2, 0.4, 0.6, 1.0]), atol=1e-4)
         out = softmax_rgb_blend(colors, _frag(-1, [-1, -1, -1]), BlendParams())
         assert torch.allclose(out.view(4), torch.tensor([1.0, 1.0, 1.0, 0.0]), atol=1e-4)
+
+
+def test_atlas_faces_verts_textures_matches_pytorch3d_corners():
+    # PyTorch3D: v0 -> atlas[:, 0, -1], v1 -> atlas[:, -1, 0], v2 -> atlas[:, 0, 0]
+    a = torch.rand(2, 3, 3, 3)
+    fv = TexturesAtlas(atlas=[a]).faces_verts_textures_packed()
+    assert torch.equal(fv, torch.stack((a[:, 0, -1], a[:, -1, 0], a[:, 0, 0]), 1))
+    # ... and sampling at each vertex's barycentrics returns those texels
+    mesh = _tri_mesh(TexturesAtlas(atlas=[a[:1]]))
+    for k, bary in enumerate(([1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0])):
+        assert torch.allclose(mesh.sample_textures(_frag(0, bary)).view(3), fv[0, k])
