@@ -272,3 +272,25 @@ class TestCameraClasses:
         cam = PerspectiveCameras(K=K)
         out = cam.transform_points(torch.tensor([[1.0, 1.0, 2.0]]))
         assert torch.allclose(out, torch.tensor([[1.0, 1.0, 0.5]]), atol=1e-6)
+
+
+def test_projection_matrices_are_transposed_K():
+    # PyTorch3D returns Transform3d(matrix=K^T) for the column-vector calibration matrix K
+    c = FoVPerspectiveCameras(znear=0.5, zfar=10.0, fov=60.0, aspect_ratio=1.5)
+    M = c.get_projection_transform().get_matrix()[0]
+    max_y = 0.5 * math.tan(math.radians(30))
+    K = torch.zeros(4, 4)
+    K[0, 0] = 0.5 / (max_y * 1.5)
+    K[1, 1] = 0.5 / max_y
+    K[2, 2] = 10.0 / 9.5
+    K[2, 3] = -5.0 / 9.5
+    K[3, 2] = 1.0
+    assert torch.allclose(M, K.T, atol=1e-6)
+    o = FoVOrthographicCameras(znear=1.0, zfar=3.0, scale_xyz=((2.0, 1.0, 1.0),))
+    Mo = o.get_projection_transform().get_matrix()[0]
+    assert torch.allclose(Mo.diagonal(), torch.tensor([2.0, 1.0, 0.5, 1.0]))
+    assert torch.allclose(Mo[3, 2], torch.tensor(-0.5))
+    p = PerspectiveCameras(focal_length=((2.0, 3.0),), principal_point=((0.1, 0.2),))
+    Mp = p.get_projection_transform().get_matrix()[0]
+    assert torch.allclose(Mp[2], torch.tensor([0.1, 0.2, 0.0, 1.0]))
+    assert torch.allclose(Mp[3], torch.tensor([0.0, 0.0, 1.0, 0.0]))

@@ -4,6 +4,7 @@ fit_simple_neural_radiance_field, the book's chapter 5/6 scripts) at tiny sizes.
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
@@ -253,3 +254,84 @@ class TestImplicitAndVolume:
         assert out.shape == (2, 6, 6, 4)
         ao = AbsorptionOnlyRaymarcher()(rays_densities=dens)
         assert ao.shape == (2, 6, 6, 1)
+
+
+class TestPointsCompositingValues:
+    """One point seen by a 5x5 camera: PyTorch3D weights a point by 1 - d^2 / r^2 (d in NDC)
+    and alpha-composites without blending the background into covered pixels."""
+
+    def _render(self, compositor):
+        cam = FoVOrthographicCameras()
+        feat = torch.tensor([[0.3, 0.6, 0.9]])
+        cloud = Pointclouds(points=[torch.tensor([[0.0, 0.0, 5.0]])], features=[feat])
+        settings = PointsRasterizationSettings(image_size=5, radius=0.5, points_per_pixel=2)
+        rasterizer = PointsRasterizer(cameras=cam, raster_settings=settings)
+        return PointsRenderer(rasterizer=rasterizer, compositor=compositor)(cloud)[0], feat[0]
+
+    def test_alpha(self):
+        img, f = self._render(AlphaCompositor(background_color=(0.0, 0.0, 1.0)))
+        assert torch.allclose(img[2, 2], f, atol=1e-6)
+        # neighbour pixel centre is 0.4 NDC away: weight 1 - 0.16 / 0.25
+        assert torch.allclose(img[2, 3], 0.36 * f, atol=1e-5)
+        assert torch.allclose(img[2, 1], 0.36 * f, atol=1e-5)
+        # corner (0.8, 0.8) is outside the radius: background colour
+        assert torch.allclose(img[0, 0], torch.tensor([0.0, 0.0, 1.0]))
+
+    def test_norm_weighted(self):
+        img, f = self._render(NormWeightedCompositor())
+        assert torch.allclose(img[2, 3], f, atol=1e-5)
+        assert torch.allclose(img[0, 0], torch.zeros(3))
+
+    def test_fragments(self):
+        cam = FoVOrthographicCameras()
+        cloud = Pointclouds(points=[torch.tensor([[0.0, 0.0, 5.0], [0.0, 0.0, 7.0]])])
+        settings = PointsRasterizationSettings(image_size=5, radius=0.5, points_per_pixel=3)
+        frags = PointsRasterizer(cameras=cam, raster_settings=settings)(cloud)
+        # nearest first, -1 padding, view-space z, squared NDC distance
+        assert frags.idx[0, 2, 2].tolist() == [0, 1, -1]
+        assert torch.allclose(frags.zbuf[0, 2, 2], torch.tensor([5.0, 7.0, -1.0]))
+        assert torch.allclose(frags.dists[0, 2, 3], torch.tensor([0.16, 0.16, -1.0]), atol=1e-6)
+
+
+class TestImplicitValues:
+    def test_emission_absorption_formula(self):
+        dens = torch.tensor([0.5, 0.5]).view(1, 2, 1)
+        feats = torch.tensor([1.0, 2.0]).view(1, 2, 1)
+        out = EmissionAbsorptionRaymarcher()(rays_densities=dens, rays_features=feats)
+        # weights d_i * prod_{j<i}(1 - d_j) = (0.5, 0.25); opacity 1 - prod(1 - d)
+        assert torch.allclose(out, torch.tensor([[1.0, 0.75]]), atol=1e-6)
+        ao = AbsorptionOnlyRaymarcher()(rays_densities=dens)
+        assert torch.allclose(ao, torch.tensor([[0.75]]), atol=1e-6)
+        with pytest.raises(ValueError):
+            EmissionAbsorptionRaymarcher()(rays_densities=dens * 3, rays_features=feats)
+
+    def test_harmonic_embedding_layout(self):
+        x = torch.tensor([[0.3, -0.2, 0.7]])
+        he = HarmonicEmbedding(n_harmonic_functions=2, omega_0=1.0)
+        embed = (x[..., None] * torch.tensor([1.0, 2.0])).view(1, -1)
+        want = torch.cat([embed.sin(), embed.cos(), x], dim=-1)
+        assert torch.allclose(he(x), want, atol=1e-6)
+        he = HarmonicEmbedding(n_harmonic_functions=2, append_input=False)
+        assert he(x).shape == (1, 12)
+
+    def test_grid_directions_have_unit_depth(self):
+        cam = FoVPerspectiveCameras()
+        b = NDCMultinomialRaysampler(
+            image_width=4, image_height=4, n_pts_per_ray=3, min_depth=1.0, max_depth=2.0
+        )(cam)
+        assert torch.allclose(b.origins, torch.zeros_like(b.origins), atol=1e-6)
+        assert torch.allclose(b.directions[..., 2], torch.ones(1, 4, 4), atol=1e-5)
+        # the direction's xy is the unprojection of the pixel's NDC xy at depth 1
+        t = math.tan(math.radians(30))
+        assert torch.allclose(b.directions[..., :2], b.xys * t, atol=1e-5)
+        pts = ray_bundle_to_ray_points(b)
+        assert torch.allclose(pts[..., 2], b.lengths, atol=1e-5)
+        unit = NDCMultinomialRaysampler(
+            image_width=4,
+            image_height=4,
+            n_pts_per_ray=3,
+            min_depth=1.0,
+            max_depth=2.0,
+            unit_directions=True,
+        )(cam)
+        assert torch.allclose(unit.directions.norm(dim=-1), torch.ones(1, 4, 4), atol=1e-5)

@@ -285,3 +285,31 @@ def test_atlas_faces_verts_textures_matches_pytorch3d_corners():
     mesh = _tri_mesh(TexturesAtlas(atlas=[a[:1]]))
     for k, bary in enumerate(([1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0])):
         assert torch.allclose(mesh.sample_textures(_frag(0, bary)).view(3), fv[0, k])
+
+
+def test_softmax_blend_two_faces_formula():
+    # PyTorch3D's softmax_rgb_blend, restated: probabilities from signed distances, depth
+    # weights relative to the nearest face, background weight delta
+    sigma, gamma, znear, zfar, eps = 0.1, 0.5, 1.0, 100.0, 1e-10
+    colors = torch.tensor([[0.9, 0.1, 0.2], [0.1, 0.8, 0.3]]).view(1, 1, 1, 2, 3)
+    dists = torch.tensor([-0.05, 0.02])
+    zbuf = torch.tensor([2.0, 3.0])
+    frag = Fragments(
+        pix_to_face=torch.tensor([0, 1]).view(1, 1, 1, 2),
+        zbuf=zbuf.view(1, 1, 1, 2),
+        bary_coords=torch.full((1, 1, 1, 2, 3), 1 / 3),
+        dists=dists.view(1, 1, 1, 2),
+    )
+    bg = torch.tensor([0.0, 0.0, 1.0])
+    out = softmax_rgb_blend(
+        colors, frag, BlendParams(sigma, gamma, tuple(bg.tolist())), znear=znear, zfar=zfar
+    ).view(4)
+    prob = torch.sigmoid(-dists / sigma)
+    z_inv = (zfar - zbuf) / (zfar - znear)
+    w = prob * torch.exp((z_inv - z_inv.max()) / gamma)
+    delta = max(float(torch.exp((eps - z_inv.max()) / gamma)), eps)
+    rgb = ((w[:, None] * colors.view(2, 3)).sum(0) + delta * bg) / (w.sum() + delta)
+    alpha = 1 - torch.prod(1 - prob)
+    assert torch.allclose(out, torch.cat([rgb, alpha[None]]), atol=1e-6)
+    sig = sigmoid_alpha_blend(colors, frag, BlendParams(sigma, gamma)).view(4)
+    assert torch.allclose(sig, torch.cat([colors.view(2, 3)[0], alpha[None]]), atol=1e-6)
