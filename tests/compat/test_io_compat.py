@@ -141,6 +141,70 @@ class TestSaveObj:
         assert img.shape == (4, 4, 3)
         assert torch.allclose(img, tex, atol=1 / 255)
 
+    def test_exact_text_like_pytorch3d(self, tmp_path):
+        # PyTorch3D: "%.<d>f" numbers, 1-based "v//vn" / "v/vt" corners, no newline after the
+        # last face, a blank-line framed header before a texture and a two-line .mtl
+        verts = torch.tensor([[0.5, 0.25, 0.125], [1.0, 0.0, 0.0], [0.0, 1.0, 0.333]])
+        faces = torch.tensor([[0, 1, 2], [2, 1, 0]])
+        normals = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        p = tmp_path / "n.obj"
+        save_obj(
+            p,
+            verts,
+            faces,
+            decimal_places=1,
+            normals=normals,
+            faces_normals_idx=torch.tensor([[0, 0, 1], [1, 1, 0]]),
+        )
+        assert p.read_text() == (
+            "v 0.5 0.2 0.1\nv 1.0 0.0 0.0\nv 0.0 1.0 0.3\nvn 0.0 0.0 1.0\nvn 0.0 1.0 0.0\n"
+            "f 1//1 2//1 3//2\nf 3//2 2//2 1//1"
+        )
+        uvs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        p = tmp_path / "mesh.obj"
+        save_obj(
+            p,
+            verts,
+            faces,
+            decimal_places=1,
+            verts_uvs=uvs,
+            faces_uvs=faces,
+            texture_map=torch.ones(2, 2, 3),
+        )
+        assert p.read_text() == (
+            "\nmtllib mesh.mtl\nusemtl mesh\n\nv 0.5 0.2 0.1\nv 1.0 0.0 0.0\nv 0.0 1.0 0.3\n"
+            "vt 0.0 0.0\nvt 1.0 0.0\nvt 0.0 1.0\nf 1/1 2/2 3/3\nf 3/3 2/2 1/1"
+        )
+        assert (tmp_path / "mesh.mtl").read_text() == "newmtl mesh\nmap_Kd mesh.png\n"
+        assert sorted(x.name for x in tmp_path.iterdir() if x.stem == "mesh") == [
+            "mesh.mtl",
+            "mesh.obj",
+            "mesh.png",
+        ]
+
+    def test_partial_texture_arguments_are_dropped(self, tmp_path):
+        verts = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+        faces = torch.tensor([[0, 1, 2]])
+        p = tmp_path / "p.obj"
+        for kw in (
+            {"texture_map": torch.ones(2, 2, 3)},
+            {"faces_uvs": faces},
+            {"verts_uvs": torch.rand(3, 2)},
+        ):
+            with pytest.warns(UserWarning):
+                save_obj(p, verts, faces, decimal_places=0, **kw)
+            assert p.read_text() == "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3"
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["p.obj"]
+        with pytest.raises(ValueError):
+            save_obj(
+                p,
+                verts,
+                faces,
+                verts_uvs=torch.rand(3),
+                faces_uvs=faces,
+                texture_map=torch.ones(2, 2, 3),
+            )
+
     def test_normals_keyword(self, tmp_path):
         verts = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
         faces = torch.tensor([[0, 1, 2]])

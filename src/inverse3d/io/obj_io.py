@@ -243,15 +243,26 @@ def save_obj(
         normals: (N, 3) float, with faces_normals_idx: (F, 3) int.
         verts_uvs: (T, 2) float, with faces_uvs: (F, 3) int.
         texture_map: (H, W, 3) float in [0, 1], needs verts_uvs and faces_uvs.
+
+    The text is PyTorch3D's: ``%f`` numbers, the header ``\\nmtllib <stem>.mtl\\nusemtl mesh\\n\\n``
+    with a texture, no newline after the last face. Partial texture arguments (uvs without
+    faces_uvs, or a map without uvs) are dropped with a warning, where PyTorch3D drops them
+    silently; uvs without a map are written (PyTorch3D drops them).
     """
     _check2d(verts, "verts", 3)
     _check2d(faces, "faces", 3)
     if (normals is None) != (faces_normals_idx is None):
         raise ValueError("normals and faces_normals_idx must be given together")
-    if (verts_uvs is None) != (faces_uvs is None):
-        raise ValueError("verts_uvs and faces_uvs must be given together")
-    if texture_map is not None and verts_uvs is None:
-        raise ValueError("texture_map needs verts_uvs and faces_uvs")
+    if (verts_uvs is None) != (faces_uvs is None) or (
+        texture_map is not None and verts_uvs is None
+    ):
+        # PyTorch3D silently writes an untextured file when the texture arguments are partial
+        warnings.warn(
+            "save_obj: verts_uvs, faces_uvs (and texture_map) must be given together; "
+            "saving without textures",
+            stacklevel=2,
+        )
+        verts_uvs = faces_uvs = texture_map = None
     if normals is not None:
         _check2d(normals, "normals", 3)
         _check2d(faces_normals_idx, "faces_normals_idx", 3, rows=len(faces))
@@ -272,7 +283,7 @@ def save_obj(
     parts = []
     if texture_map is not None:
         stem = Path(os.fspath(f)).stem
-        parts.append(f"mtllib {stem}.mtl\nusemtl mesh\n")
+        parts.append(f"\nmtllib {stem}.mtl\nusemtl mesh\n\n")  # PyTorch3D's header
     parts.append(_fmt_rows(_np(verts, np.float64), "v ", fl))
     if normals is not None:
         parts.append(_fmt_rows(_np(normals, np.float64), "vn ", fl))
@@ -294,7 +305,8 @@ def save_obj(
             corner = "%d"
         inter = np.stack(cols, axis=2).reshape(len(fv), -1)  # (F, 3 * k) corner-major
         row = "f " + " ".join([corner] * 3) + "\n"
-        parts.append((row * len(fv)) % tuple(inter.ravel().tolist()))
+        # like PyTorch3D, no newline after the last face
+        parts.append(((row * len(fv)) % tuple(inter.ravel().tolist()))[:-1])
     text = "".join(parts)
     with open_for_write(f, binary=False, path_manager=path_manager) as fh:
         fh.write(text.encode("utf-8"))
@@ -310,10 +322,7 @@ def _save_texture(obj_path: Path, texture_map: torch.Tensor) -> None:
     img = (texture_map.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     Image.fromarray(img).save(png)
     mtl = obj_path.with_name(stem + ".mtl")
-    mtl.write_text(
-        f"newmtl mesh\nmap_Kd {png.name}\n# Test colors\n"
-        "Ka 1.000 1.000 1.000\nKd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\nNs 0.0\nillum 0\n"
-    )
+    mtl.write_text(f"newmtl mesh\nmap_Kd {png.name}\n")  # the .mtl text PyTorch3D 0.7 writes
 
 
 def _np(t: torch.Tensor, dtype) -> np.ndarray:
