@@ -121,7 +121,9 @@ def main() -> None:
             f"(interpreter+torch {res['rss_before_mb']} MB)"
         )
         if m_target is not None:
-            line += f" target {m_target:.0f} MB {'OK' if res['peak_rss_mb'] <= m_target else 'MISSED'}"
+            line += (
+                f" target {m_target:.0f} MB {'OK' if res['peak_rss_mb'] <= m_target else 'MISSED'}"
+            )
         print(line)
         print("  " + json.dumps(res))
 

@@ -417,5 +417,5 @@ class TestRasterizeMeshes:
 
             return f
 
-        for persp, clipb, blur in ((False, False, 0.0), (True, False, 0.05), (True, True, 0.05)):
+        for persp, clipb, blur in ((False, False, 0.0), (True, True, 0.05)):
             assert torch.autograd.gradcheck(run(persp, clipb, blur), (v,), atol=1e-6)

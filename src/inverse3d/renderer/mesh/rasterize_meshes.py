@@ -9,12 +9,14 @@ How it works (no loop over pixels or faces; loops only over chunks):
    (pixel, face) candidate pairs each; a chunk whose faces alone exceed the budget is split again
    over its faces and the partial results are merged. Nothing is ever dropped: the output is
    complete whatever ``bin_size`` / ``max_faces_per_bin`` say.
-3. For each chunk the candidate pairs are enumerated from the bounding boxes, their barycentric
-   coordinates, depth and squared distance are evaluated (without autograd), and the K nearest by
-   depth per pixel are kept with one sort on a (pixel, depth) key.
-4. The kept pairs are written into the dense (N, H, W, K) outputs through an autograd function
-   whose backward recomputes the same formulas in chunks with autograd, so gradients of zbuf,
-   bary_coords and dists reach the vertex positions with bounded memory.
+3. Within a chunk, faces are sorted by their pixel count and evaluated in dense (faces, pixels)
+   blocks of similar counts, so per-face values broadcast; barycentrics, depth and squared
+   distance are computed without autograd and the K nearest by depth per pixel are kept with one
+   sort on a (pixel, depth) key (equal depths: lower face index first), then written straight
+   into the -1 padded outputs.
+4. One autograd Function wraps it all; its hand-written backward finds the kept pairs in
+   pix_to_face and applies the derivatives of the same formulas chunk by chunk, so gradients of
+   zbuf, bary_coords and dists reach the vertex positions with bounded memory.
 """
 
 from __future__ import annotations
