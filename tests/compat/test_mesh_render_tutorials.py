@@ -285,3 +285,22 @@ class TestDeformMesh:
         assert deform.grad.abs().sum() > 0
         final_verts, final_faces = new_src.get_mesh_verts_faces(0)
         assert final_verts.shape[1] == 3 and final_faces.shape[1] == 3
+
+
+def test_rasterizer_conventions_rectangular():
+    # +X of NDC points left and the longer side extends past 1 (PyTorch3D's non-square NDC)
+    from inverse3d.renderer.cameras import FoVOrthographicCameras
+
+    tri = Meshes(
+        verts=[torch.tensor([[1.2, 0.2, 2.0], [1.8, 0.2, 2.0], [1.5, 0.8, 2.0]])],
+        faces=[torch.tensor([[0, 1, 2]])],
+    )
+    cam = FoVOrthographicCameras()
+    r = MeshRasterizer(cameras=cam, raster_settings=RasterizationSettings(image_size=(8, 16)))
+    frags = r(tri)
+    # pixel (row i, col j) has its centre at (x, y) = (2 - (2j + 1) / 8, 1 - (2i + 1) / 8)
+    assert (frags.pix_to_face[0, ..., 0] >= 0).nonzero().tolist() == [[2, 1], [2, 2]]
+    assert torch.allclose(frags.zbuf[0, 2, 1, 0], torch.tensor(2.0))
+    assert torch.allclose(r.transform(tri).verts_packed(), tri.verts_packed())
+    square = MeshRasterizer(cameras=cam, raster_settings=RasterizationSettings(image_size=8))
+    assert (square(tri).pix_to_face >= 0).sum() == 0

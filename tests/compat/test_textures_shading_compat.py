@@ -313,3 +313,14 @@ def test_softmax_blend_two_faces_formula():
     assert torch.allclose(out, torch.cat([rgb, alpha[None]]), atol=1e-6)
     sig = sigmoid_alpha_blend(colors, frag, BlendParams(sigma, gamma)).view(4)
     assert torch.allclose(sig, torch.cat([colors.view(2, 3)[0], alpha[None]]), atol=1e-6)
+
+
+def test_ndc_grid_sample_reads_pixel_centres():
+    from inverse3d.renderer.utils import ndc_grid_sample, ndc_to_grid_sample_coords
+
+    # (H, W) = (2, 4): NDC spans [-2, 2] x [-1, 1]; pixel (0, 0) is centred at (1.5, 0.5)
+    img = torch.arange(8.0).view(1, 1, 2, 4)
+    grid = torch.tensor([[[[1.5, 0.5], [-1.5, -0.5]]]])
+    assert ndc_grid_sample(img, grid).flatten().tolist() == [0.0, 7.0]
+    gs = ndc_to_grid_sample_coords(torch.tensor([1.5, 0.5]), (2, 4))
+    assert torch.allclose(gs, torch.tensor([-0.75, -0.5]))
