@@ -303,3 +303,28 @@ class TestIO:
         p.write_text("hello")
         with pytest.raises(ValueError):
             IO().load_mesh(p)
+
+
+def test_pluggable_custom_format_is_tried_first(tmp_path):
+    # third-party code registers interpreters; the newest one is tried first
+    from inverse3d.io.pluggable_formats import MeshFormatInterpreter
+
+    class Tiny(MeshFormatInterpreter):
+        def read(self, path, include_textures, device, path_manager, **kwargs):
+            if not str(path).endswith(".tiny"):
+                return None
+            v = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+            return Meshes(verts=[v], faces=[torch.tensor([[0, 1, 2]])])
+
+        def save(self, data, path, path_manager, binary, **kwargs):
+            if not str(path).endswith(".tiny"):
+                return False
+            open(path, "w").write("tiny")
+            return True
+
+    io = IO()
+    io.register_meshes_format(Tiny())
+    p = tmp_path / "m.tiny"
+    io.save_mesh(Meshes(verts=[torch.rand(3, 3)], faces=[torch.tensor([[0, 1, 2]])]), p)
+    assert p.read_text() == "tiny"
+    assert io.load_mesh(p).verts_packed().shape == (3, 3)

@@ -71,7 +71,33 @@ class TestSettings:
         assert sig.parameters["image_size"].default == 256
 
     def test_fragments_fields(self):
-        assert Fragments._fields == ("pix_to_face", "zbuf", "bary_coords", "dists")
+        t = torch.zeros(1, 2, 2, 1, requires_grad=True)
+        f = Fragments(
+            pix_to_face=t.long(),
+            zbuf=t * 1,
+            bary_coords=t[..., None].expand(1, 2, 2, 1, 3) * 1,
+            dists=t * 1,
+        )
+        for name in ("pix_to_face", "zbuf", "bary_coords", "dists"):
+            assert torch.is_tensor(getattr(f, name))
+        # PyTorch3D 0.7: Fragments.detach() stops the gradients
+        d = f.detach()
+        assert not d.zbuf.requires_grad and not d.bary_coords.requires_grad
+
+    def test_cull_backfaces_keeps_the_visible_side(self):
+        m = ico_sphere(2)
+        R, T = look_at_view_transform(3, 20, 30)
+        cam = FoVPerspectiveCameras(R=R, T=T)
+        a = MeshRasterizer(cam, RasterizationSettings(image_size=24))(m)
+        b = MeshRasterizer(cam, RasterizationSettings(image_size=24, cull_backfaces=True))(m)
+        assert torch.equal(a.pix_to_face, b.pix_to_face)
+        vis = a.pix_to_face[a.pix_to_face >= 0].unique()
+        centres = m.verts_packed()[m.faces_packed()].mean(1)
+        to_cam = cam.get_camera_center()[0] - centres[vis]
+        assert bool(((to_cam * m.faces_normals_packed()[vis]).sum(-1) > 0).all())
+        inside = FoVPerspectiveCameras(R=R, T=torch.zeros(1, 3))
+        c = MeshRasterizer(inside, RasterizationSettings(image_size=12, cull_backfaces=True))(m)
+        assert (c.pix_to_face >= 0).sum() == 0
 
 
 class TestRenderTexturedMeshes:
