@@ -294,3 +294,25 @@ def test_projection_matrices_are_transposed_K():
     Mp = p.get_projection_transform().get_matrix()[0]
     assert torch.allclose(Mp[2], torch.tensor([0.1, 0.2, 0.0, 1.0]))
     assert torch.allclose(Mp[3], torch.tensor([0.0, 0.0, 1.0, 0.0]))
+
+
+def test_opencv_conversion_projects_like_a_pinhole():
+    # pixel = K (R X + t), dehomogenised: what cv2.projectPoints computes without distortion
+    from inverse3d.transforms import random_rotations
+    from inverse3d.utils import cameras_from_opencv_projection, opencv_from_cameras_projection
+
+    R = random_rotations(2)
+    tvec = torch.tensor([[0.1, -0.2, 4.0], [0.3, 0.1, 5.0]])
+    K = torch.tensor([[[500.0, 0, 310], [0, 520, 250], [0, 0, 1]]]).repeat(2, 1, 1)
+    image_size = torch.tensor([[480, 640], [480, 640]])
+    X = torch.rand(2, 7, 3) - 0.5
+    Xc = X @ R.transpose(1, 2) + tvec[:, None]
+    uv = Xc @ K.transpose(1, 2)
+    uv = uv[..., :2] / uv[..., 2:]
+    cams = cameras_from_opencv_projection(R, tvec, K, image_size)
+    assert isinstance(cams, PerspectiveCameras)
+    scr = cams.transform_points_screen(X)
+    assert torch.allclose(scr[..., :2], uv, atol=1e-3)
+    R2, t2, K2 = opencv_from_cameras_projection(cams, image_size)
+    assert torch.allclose(R2, R, atol=1e-5) and torch.allclose(t2, tvec, atol=1e-5)
+    assert torch.allclose(K2, K, atol=1e-3)
