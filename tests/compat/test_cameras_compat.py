@@ -216,8 +216,17 @@ class TestCameraClasses:
         assert torch.equal(cams[[1, 3]].R, R[[1, 3]])
         assert torch.equal(cams[idx].T, T[idx])
         assert len(cams[torch.tensor([True, False, True, False])]) == 2
-        with pytest.raises((IndexError, ValueError)):
+        # PyTorch3D: IndexError out of bounds, ValueError for an invalid index type
+        with pytest.raises(IndexError):
             cams[10]
+        with pytest.raises(ValueError):
+            cams[torch.tensor([1.0, 2.0])]
+        with pytest.raises(ValueError):
+            cams[torch.tensor([True, False])]
+        with pytest.raises(ValueError):
+            cams[1.5]
+        # every attribute survives indexing
+        assert cams[0].__dict__.keys() == cams.__dict__.keys()
 
     def test_join(self):
         a = PerspectiveCameras(focal_length=1.0)

@@ -194,10 +194,13 @@ class CamerasBase(TensorProperties):
                     )
                 index = index.nonzero()[:, 0]
             elif index.dtype not in (torch.int64, torch.int32):
-                raise TypeError(f"index tensor must be int64 or bool; got {index.dtype}")
+                # ValueError (not TypeError) for a bad index type, as PyTorch3D raises
+                raise ValueError(f"index tensor must be int64 or bool; got {index.dtype}")
             index = index.to(self.device)
         elif not isinstance(index, (list, slice)):
-            raise TypeError(f"index must be int, slice, list or tensor; got {type(index).__name__}")
+            raise ValueError(
+                f"index must be int, slice, list or tensor; got {type(index).__name__}"
+            )
         kwargs: dict[str, Any] = {}
         for field in self._FIELDS:
             value = getattr(self, field, None)
