@@ -335,3 +335,53 @@ class TestImplicitValues:
             unit_directions=True,
         )(cam)
         assert torch.allclose(unit.directions.norm(dim=-1), torch.ones(1, 4, 4), atol=1e-5)
+
+
+def test_nerf_batched_forward_pattern():
+    # the NeRF tutorial re-chunks the grid bundle into RayBundles of flattened rays
+    field = _Field()
+
+    def batched_forward(ray_bundle, n_batches=4, **kwargs):
+        n_pts = ray_bundle.lengths.shape[-1]
+        spatial = [*ray_bundle.origins.shape[:-1], n_pts]
+        chunks = torch.chunk(torch.arange(ray_bundle.origins.shape[:-1].numel()), n_batches)
+        outs = [
+            field(
+                RayBundle(
+                    origins=ray_bundle.origins.view(-1, 3)[idx],
+                    directions=ray_bundle.directions.view(-1, 3)[idx],
+                    lengths=ray_bundle.lengths.view(-1, n_pts)[idx],
+                    xys=None,
+                )
+            )
+            for idx in chunks
+        ]
+        return [torch.cat([o[i] for o in outs], dim=0).view(*spatial, -1) for i in (0, 1)]
+
+    renderer = ImplicitRenderer(
+        raysampler=NDCMultinomialRaysampler(
+            image_width=5, image_height=5, n_pts_per_ray=6, min_depth=0.1, max_depth=3.0
+        ),
+        raymarcher=EmissionAbsorptionRaymarcher(),
+    )
+    cams = _cams(2)
+    with torch.no_grad():
+        a, _ = renderer(cameras=cams, volumetric_function=batched_forward)
+        b, _ = renderer(cameras=cams, volumetric_function=field)
+    assert a.shape == (2, 5, 5, 4)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_structures_survive_torch_save():
+    vol = Volumes(densities=torch.rand(1, 1, 2, 2, 2), voxel_size=0.5)
+    pc = Pointclouds(points=[torch.rand(4, 3)], features=[torch.rand(4, 2)])
+    buf = io.BytesIO()
+    torch.save({"v": vol, "p": pc}, buf)
+    buf.seek(0)
+    back = torch.load(buf, weights_only=False)
+    assert torch.equal(back["v"].densities(), vol.densities())
+    assert torch.equal(back["p"].features_packed(), pc.features_packed())
+    assert torch.allclose(
+        back["v"].local_to_world_coords(torch.ones(1, 1, 3)),
+        vol.local_to_world_coords(torch.ones(1, 1, 3)),
+    )
