@@ -189,20 +189,20 @@ class TestCameraPositionOptimization:
         cameras = FoVPerspectiveCameras(device="cpu")
         blend_params = BlendParams(sigma=1e-4, gamma=1e-4)
         raster_settings = RasterizationSettings(
-            image_size=32,
+            image_size=24,
             blur_radius=np.log(1.0 / 1e-4 - 1.0) * blend_params.sigma,
-            faces_per_pixel=10,
+            faces_per_pixel=5,
         )
         silhouette_renderer = MeshRenderer(
             rasterizer=MeshRasterizer(cameras=cameras, raster_settings=raster_settings),
             shader=SoftSilhouetteShader(blend_params=blend_params),
         )
         lights = PointLights(device="cpu", location=((2.0, 2.0, -2.0),))
-        phong_renderer = _phong(cameras, lights, size=32, shader=HardPhongShader)
+        phong_renderer = _phong(cameras, lights, size=24, shader=HardPhongShader)
         R, T = look_at_view_transform(3, 50.0, 0.0, device="cpu")
         silhouette = silhouette_renderer(meshes_world=teapot, R=R, T=T)
         image_ref = phong_renderer(meshes_world=teapot, R=R, T=T)
-        assert silhouette.shape == (1, 32, 32, 4) and image_ref.shape == (1, 32, 32, 4)
+        assert silhouette.shape == (1, 24, 24, 4) and image_ref.shape == (1, 24, 24, 4)
         image_ref = image_ref.cpu().numpy()
 
         class Model(nn.Module):
@@ -246,12 +246,12 @@ class TestFitTexturedMesh:
         cameras = FoVPerspectiveCameras(device="cpu", R=R, T=T)
         camera = FoVPerspectiveCameras(device="cpu", R=R[None, 1, ...], T=T[None, 1, ...])
         lights = PointLights(device="cpu", location=[[0.0, 0.0, -3.0]])
-        target_rgb = _phong(camera, lights, size=32)(
+        target_rgb = _phong(camera, lights, size=24)(
             cow.extend(num_views), cameras=cameras, lights=lights
         )
         sigma = 1e-4
         settings_sil = RasterizationSettings(
-            image_size=32, blur_radius=np.log(1.0 / 1e-4 - 1.0) * sigma, faces_per_pixel=10
+            image_size=24, blur_radius=np.log(1.0 / 1e-4 - 1.0) * sigma, faces_per_pixel=5
         )
         renderer_sil = MeshRenderer(
             rasterizer=MeshRasterizer(cameras=camera, raster_settings=settings_sil),
@@ -265,9 +265,9 @@ class TestFitTexturedMesh:
         new_src = src.offset_verts(deform)
         new_src.textures = TexturesVertex(verts_features=rgb)
         settings_soft = RasterizationSettings(
-            image_size=32,
+            image_size=24,
             blur_radius=np.log(1.0 / 1e-4 - 1.0) * sigma,
-            faces_per_pixel=10,
+            faces_per_pixel=5,
             perspective_correct=False,
         )
         renderer_tex = MeshRenderer(

@@ -46,7 +46,7 @@ def _cams(n=2, dist=2.7):
 
 class TestRenderColoredPoints:
     def _cloud(self):
-        g = torch.linspace(-0.5, 0.5, 12)
+        g = torch.linspace(-0.5, 0.5, 9)
         xyz = torch.stack(torch.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
         return Pointclouds(points=[xyz], features=[torch.rand_like(xyz)])
 
@@ -60,12 +60,12 @@ class TestRenderColoredPoints:
         cloud = self._cloud()
         R, T = look_at_view_transform(20, 10, 0)
         cameras = FoVOrthographicCameras(device="cpu", R=R, T=T, znear=0.01)
-        settings = PointsRasterizationSettings(image_size=32, radius=0.05, points_per_pixel=10)
+        settings = PointsRasterizationSettings(image_size=24, radius=0.05, points_per_pixel=10)
         rasterizer = PointsRasterizer(cameras=cameras, raster_settings=settings)
         images = PointsRenderer(rasterizer=rasterizer, compositor=AlphaCompositor())(cloud)
-        assert images.shape == (1, 32, 32, 3)
+        assert images.shape == (1, 24, 24, 3)
         frags = rasterizer(cloud)
-        assert frags.idx.shape == (1, 32, 32, 10) and frags.idx.dtype == torch.int64
+        assert frags.idx.shape == (1, 24, 24, 10) and frags.idx.dtype == torch.int64
         empty = frags.idx[0, ..., 0] < 0
         assert empty.any() and (~empty).any()
         blue = PointsRenderer(
@@ -75,7 +75,7 @@ class TestRenderColoredPoints:
             blue[0][empty], torch.tensor([0.0, 0.0, 1.0]).expand(int(empty.sum()), 3)
         )
         nw = PointsRenderer(rasterizer=rasterizer, compositor=NormWeightedCompositor())(cloud)
-        assert nw.shape == (1, 32, 32, 3)
+        assert nw.shape == (1, 24, 24, 3)
 
     def test_gradients_to_features_and_points(self):
         pts = (torch.rand(1, 50, 3) - 0.5).requires_grad_()
