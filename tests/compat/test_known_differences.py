@@ -44,3 +44,42 @@ def test_private_raymarcher_checks_keep_pytorch3d_signature():
     )
     with pytest.warns(UserWarning):
         raymarching._check_density_bounds(dens * 3, bounds=(0.0, 1.0))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="renderer/mesh/rasterize_meshes.py: a vertex at the camera centre projects to NaN; "
+    "PyTorch3D rasterizes the other faces (the bad one is clipped or skipped), inverse3d raises "
+    "ValueError('meshes vertices must be finite') for the whole batch",
+)
+def test_mesh_vertex_at_camera_centre_does_not_abort():
+    from inverse3d.renderer.cameras import FoVPerspectiveCameras
+    from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
+    from inverse3d.structures import Meshes
+
+    verts = torch.tensor(
+        [[0.0, 0, 0], [1, 0, 2], [0, 1, 2], [-1, 0, 2], [0, -1, 2], [-1, -1, 2.0]]
+    )  # vertex 0 sits on the camera centre of the default camera
+    mesh = Meshes(verts=[verts], faces=[torch.tensor([[0, 1, 2], [3, 4, 5]])])
+    frags = MeshRasterizer(FoVPerspectiveCameras(), RasterizationSettings(image_size=8))(mesh)
+    assert (frags.pix_to_face == 1).any()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="renderer/points/rasterize_points.py: a point at the camera centre projects to NaN; "
+    "PyTorch3D skips it and draws the others, inverse3d raises "
+    "ValueError('pointclouds points must be finite')",
+)
+def test_point_at_camera_centre_does_not_abort():
+    from inverse3d.renderer.cameras import FoVPerspectiveCameras
+    from inverse3d.renderer.points.rasterizer import (
+        PointsRasterizationSettings,
+        PointsRasterizer,
+    )
+    from inverse3d.structures import Pointclouds
+
+    cloud = Pointclouds(points=[torch.tensor([[0.0, 0, 0], [0.1, 0.1, 2.0]])])
+    settings = PointsRasterizationSettings(image_size=8, radius=0.2)
+    frags = PointsRasterizer(FoVPerspectiveCameras(), settings)(cloud)
+    assert (frags.idx == 1).any()
