@@ -325,3 +325,19 @@ def test_opencv_conversion_projects_like_a_pinhole():
     R2, t2, K2 = opencv_from_cameras_projection(cams, image_size)
     assert torch.allclose(R2, R, atol=1e-5) and torch.allclose(t2, tvec, atol=1e-5)
     assert torch.allclose(K2, K, atol=1e-3)
+
+
+def test_small_pytorch3d_helpers():
+    from inverse3d.renderer.cameras import try_get_projection_transform
+    from inverse3d.renderer.utils import parse_image_size
+
+    assert parse_image_size(64) == (64, 64)
+    assert parse_image_size((32, 48)) == (32, 48)
+    assert parse_image_size([32, 48]) == (32, 48)
+    for bad in ((1, 2, 3), (0, 4), (2.5, 4)):
+        with pytest.raises(ValueError):
+            parse_image_size(bad)
+    cam = FoVPerspectiveCameras()
+    P = try_get_projection_transform(cam, {})
+    assert torch.equal(P.get_matrix(), cam.get_projection_transform().get_matrix())
+    assert try_get_projection_transform(CamerasBase(), {}) is None

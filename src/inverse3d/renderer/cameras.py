@@ -58,6 +58,7 @@ __all__ = [
     "get_world_to_view_transform",
     "look_at_rotation",
     "look_at_view_transform",
+    "try_get_projection_transform",
 ]
 
 
@@ -655,3 +656,14 @@ def SfMOrthographicCameras(
     return OrthographicCameras(
         focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
     )
+
+
+def try_get_projection_transform(
+    cameras: CamerasBase, cameras_kwargs: dict[str, Any]
+) -> Transform3d | None:
+    """cameras.get_projection_transform(**cameras_kwargs), or None for cameras that do not
+    implement one (NotImplementedError), as PyTorch3D's helper of the same name."""
+    try:
+        return cameras.get_projection_transform(**cameras_kwargs)
+    except NotImplementedError:
+        return None

@@ -23,6 +23,7 @@ __all__ = [
     "make_device",
     "ndc_grid_sample",
     "ndc_to_grid_sample_coords",
+    "parse_image_size",
 ]
 
 _BROADCAST_TYPES = (float, int, list, tuple, torch.Tensor, np.ndarray)
@@ -254,3 +255,20 @@ def ndc_grid_sample(
     grid = grid.reshape(batch, -1, 1, 2)  # (B, P, 1, 2)
     sampled = F.grid_sample(input, grid, align_corners=align_corners, **grid_sample_kwargs)
     return sampled.reshape(batch, input.shape[1], *spatial)
+
+
+def parse_image_size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """(H, W) from an int (square image) or a pair of positive ints (PyTorch3D's helper).
+
+    Raises:
+        ValueError: for a sequence that is not two positive ints.
+    """
+    if not isinstance(image_size, (tuple, list)):
+        return (image_size, image_size)
+    if len(image_size) != 2:
+        raise ValueError(f"image_size must be an int or a pair (H, W); got {image_size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in image_size):
+        raise ValueError(f"image_size must hold ints; got {image_size!r}")
+    if not all(v > 0 for v in image_size):
+        raise ValueError(f"image_size must hold sizes > 0; got {image_size!r}")
+    return (image_size[0], image_size[1])
