@@ -483,6 +483,27 @@ class TestFromPyTorch3DSuite:
         e = Meshes(verts=[], faces=[])
         assert e.verts_normals_list() == [] and e.faces_normals_packed().shape[0] == 0
 
+    def test_axis_aligned_and_degenerate_normals(self):
+        # one face per axis plane and one collapsed face: unit axes and zeros
+        v = torch.tensor(
+            [
+                [0.1, 0.3, 0.0],
+                [0.5, 0.2, 0.0],
+                [0.6, 0.8, 0.0],
+                [0.0, 0.3, 0.2],
+                [0.0, 0.2, 0.5],
+                [0.0, 0.8, 0.7],
+                [0.5, 0.0, 0.2],
+                [0.6, 0.0, 0.5],
+                [0.8, 0.0, 0.7],
+            ]
+            + [[0.0, 0.0, 0.0]] * 3
+        )
+        m = Meshes(verts=[v], faces=[torch.arange(12).view(4, 3)])
+        want = torch.tensor([[0.0, 0, 1], [-1, 0, 0], [0, 1, 0], [0, 0, 0]])
+        assert torch.allclose(m.faces_normals_packed(), want)
+        assert torch.allclose(m.verts_normals_packed(), want.repeat_interleave(3, 0))
+
     def test_index_errors(self):
         m = _two_meshes()
         with pytest.raises(IndexError):
