@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inverse3d.common.datatypes import Device, make_device
+
 __all__ = [
     "TensorProperties",
     "convert_to_tensors_and_broadcast",
@@ -27,16 +29,7 @@ __all__ = [
 ]
 
 _BROADCAST_TYPES = (float, int, list, tuple, torch.Tensor, np.ndarray)
-Device = str | torch.device
 _MODULE_KEYS = frozenset(nn.Module().__dict__)
-
-
-def make_device(device: Device) -> torch.device:
-    """A torch.device; a bare "cuda" becomes the current CUDA device."""
-    device = torch.device(device) if isinstance(device, str) else device
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{torch.cuda.current_device()}")
-    return device
 
 
 def format_tensor(
