@@ -244,6 +244,17 @@ def _table() -> tuple[torch.Tensor, torch.Tensor]:
     return table, centre
 
 
+_DEVICE_TABLES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _table_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lookup tables on `device` (copied there once)."""
+    if device not in _DEVICE_TABLES:
+        table, centre = _table()
+        _DEVICE_TABLES[device] = (table.to(device), centre.to(device))
+    return _DEVICE_TABLES[device]
+
+
 def _saddle_below(a, b, c, d) -> torch.Tensor:
     """Asymptotic decider of a face with corners (a, b, c, d) in cyclic order (values - iso).
 
@@ -285,7 +296,7 @@ def _one_volume(vol: torch.Tensor, iso, table: torch.Tensor, centre: torch.Tenso
             a, b, c, d = (cv[:, k] for k in ring)
             dec |= _saddle_below(a, b, c, d).to(torch.int64) << f
         row = cfg + 256 * dec
-        tris = table.to(dev)[row]  # (M, T, 3) local edges, -1 padded
+        tris = table[row]  # (M, T, 3) local edges, -1 padded
         valid = tris[:, :, 0] >= 0  # (M, T)
         # global edge ids of the 12 local edges of each active cube
         ex, ey = D * H * (W - 1), D * (H - 1) * W
@@ -328,7 +339,7 @@ def _one_volume(vol: torch.Tensor, iso, table: torch.Tensor, centre: torch.Tenso
     verts = p0.to(vol.dtype) + t[:, None] * step.to(vol.dtype)
     if n_centre:
         with torch.no_grad():
-            mask = centre.to(dev)[row[centre_cubes]]  # (Vc, 12)
+            mask = centre[row[centre_cubes]]  # (Vc, 12)
             loop_v = torch.searchsorted(used, gid[centre_cubes, :12])  # (Vc, 12) vertex ids
             loop_v = torch.where(mask, loop_v, torch.zeros_like(loop_v))
         w = mask.to(vol.dtype)
@@ -371,7 +382,7 @@ def marching_cubes(
             isolevel = isolevel.reshape(()).to(vol_batch.dtype)
         elif isinstance(isolevel, bool) or not isinstance(isolevel, (int, float)):
             raise TypeError(f"isolevel must be a float or None; got {type(isolevel).__name__}")
-    table, centre = _table()
+    table, centre = _table_on(vol_batch.device)
     _, D, H, W = vol_batch.shape
     scale = vol_batch.new_tensor([W, H, D]) - 1.0
     verts_list, faces_list = [], []
