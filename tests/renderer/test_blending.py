@@ -120,6 +120,35 @@ class TestSigmoidAlphaBlend:
 
         assert torch.autograd.gradcheck(fn, (colors, dists))
 
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_grad_matches_plain_formula_across_chunks(self, dtype, monkeypatch):
+        # The fused forward/backward (chunked over pixels) against autograd through the plain
+        # formula, with saturated factors (1 - p == 0 deep inside a face) included.
+        import inverse3d.renderer.blending as blending
+
+        monkeypatch.setattr(blending, "_ALPHA_CHUNK", 5)
+        frags = make_fragments(N=2, H=5, W=3, K=4, dtype=dtype)
+        d0 = frags.dists.clone()
+        d0[1, 2, 1, 0] = -100.0  # sigmoid(-1000) == 0: the product is exactly 0
+        mask = frags.pix_to_face >= 0
+        mask[1, 2, 1, 0] = True
+        frags = frags._replace(pix_to_face=torch.where(mask, frags.pix_to_face.clamp_min(0), -1))
+        g = torch.randn(2, 5, 3, dtype=dtype)
+        d = d0.clone().requires_grad_()
+        out = sigmoid_alpha_blend(
+            torch.ones(2, 5, 3, 4, 3, dtype=dtype), frags._replace(dists=d), BlendParams(sigma=0.1)
+        )
+        (out[..., 3] * g).sum().backward()
+        d_ref = d0.clone().requires_grad_()
+        prob = torch.where(mask, torch.sigmoid(-d_ref / 0.1), torch.zeros((), dtype=dtype))
+        alpha_ref = 1 - torch.prod(1 - prob, dim=-1)
+        (alpha_ref * g).sum().backward()
+        tol = dict(atol=1e-6, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=0)
+        torch.testing.assert_close(out[..., 3], alpha_ref.detach(), **tol)
+        torch.testing.assert_close(d.grad, d_ref.grad, **tol)
+        assert (d.grad[~mask] == 0).all() and (d.grad[mask] != 0).any()
+        assert out[1, 2, 1, 3] == 1 and (d.grad[1, 2, 1] == 0).all()
+
 
 class TestSoftmaxRgbBlend:
     @pytest.mark.parametrize("sigma,gamma", [(0.1, 0.05), (1e-4, 1e-4), (0.5, 1.0)])

@@ -96,9 +96,55 @@ def sigmoid_alpha_blend(
         (N, H, W, C + 1) float: colour of the nearest face (k = 0) and the soft alpha.
     """
     _check_inputs(colors, fragments, "sigmoid_alpha_blend")
-    prob = _coverage(fragments, blend_params.sigma, colors.dtype)
-    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)  # (N, H, W)
+    dists = fragments.dists.to(colors.dtype)
+    alpha = _SigmoidAlpha.apply(dists, fragments.pix_to_face, float(blend_params.sigma))
     return torch.cat([colors[..., 0, :], alpha[..., None]], dim=-1)
+
+
+# Pixels (N*H*W rows of K) handled at once by `_SigmoidAlpha`: keeps temporaries cache-sized.
+_ALPHA_CHUNK = 1 << 14
+
+
+class _SigmoidAlpha(torch.autograd.Function):
+    """alpha = 1 - prod_k (1 - sigmoid(-dist_k / sigma)) over the filled slots, without the
+    (N, H, W, K) autograd temporaries of the plain formula.
+
+    1 - sigmoid(-d / sigma) is evaluated as sigmoid(d / sigma) (the same number, without the
+    cancellation). Backward: with c = prod_k (1 - p_k), d alpha / d dist_k = -c p_k / sigma
+    (0 for empty slots); when a factor 1 - p_k is 0, c is 0 and so is every derivative, as
+    for the product's own derivative.
+    """
+
+    @staticmethod
+    def forward(ctx, dists, pix_to_face, sigma):
+        K = dists.shape[-1]
+        d2 = dists.reshape(-1, K)
+        p2 = pix_to_face.reshape(-1, K)
+        inv = 1.0 / sigma
+        comp = torch.empty(d2.shape[0], dtype=dists.dtype, device=dists.device)
+        for s in range(0, d2.shape[0], _ALPHA_CHUNK):
+            d = d2[s : s + _ALPHA_CHUNK]
+            q = torch.sigmoid(d * inv).masked_fill_(p2[s : s + _ALPHA_CHUNK] < 0, 1.0)
+            torch.prod(q, dim=1, out=comp[s : s + _ALPHA_CHUNK])
+        ctx.save_for_backward(dists, pix_to_face, comp)
+        ctx.sigma = sigma
+        ctx.mark_non_differentiable(pix_to_face)
+        return (1.0 - comp).reshape(dists.shape[:-1])
+
+    @staticmethod
+    def backward(ctx, g_alpha):
+        dists, pix_to_face, comp = ctx.saved_tensors
+        K = dists.shape[-1]
+        d2 = dists.reshape(-1, K)
+        p2 = pix_to_face.reshape(-1, K)
+        inv = 1.0 / ctx.sigma
+        scale = g_alpha.reshape(-1) * comp * -inv  # (N*H*W,)
+        grad = torch.empty_like(d2)
+        for s in range(0, d2.shape[0], _ALPHA_CHUNK):
+            sl = slice(s, s + _ALPHA_CHUNK)
+            p = torch.sigmoid(d2[sl] * -inv).masked_fill_(p2[sl] < 0, 0.0)
+            torch.mul(p, scale[sl, None], out=grad[sl])
+        return grad.reshape(dists.shape), None, None
 
 
 def softmax_rgb_blend(
