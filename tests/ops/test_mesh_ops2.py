@@ -76,6 +76,23 @@ class TestCubify:
         assert torch.allclose(v.min(0).values, torch.tensor(lo, dtype=torch.float32))
         assert torch.allclose(v.max(0).values, torch.tensor(hi, dtype=torch.float32))
 
+    def test_convention_order(self):
+        # PyTorch3D's order: vertices sorted by grid (y, x, z), faces by voxel (y, x, z)
+        vox = (torch.rand(1, 3, 4, 5) > 0.4).float()
+        m = cubify(vox, 0.5, align="corner")
+        v = m.verts_list()[0]
+        key = (v[:, 1] * 100 + v[:, 0]) * 100 + v[:, 2]
+        assert bool((key[1:] > key[:-1]).all())
+        # recover each face's voxel: its lowest corner, minus 1 along an outward +axis normal
+        f = m.faces_list()[0]
+        size = torch.tensor([5.0, 4.0, 3.0])  # W, H, D
+        idx = ((v[f] + 1) * size / 2).round()  # (F, 3 corners, xyz) grid indices
+        n = torch.cross(idx[:, 1] - idx[:, 0], idx[:, 2] - idx[:, 0], dim=1)
+        owner = (idx.min(1).values - (n > 0).float()).long()  # (F, xyz)
+        assert bool((vox[0, owner[:, 2], owner[:, 1], owner[:, 0]] > 0.5).all())
+        fkey = (owner[:, 1] * 100 + owner[:, 0]) * 100 + owner[:, 2]
+        assert bool((fkey[1:] >= fkey[:-1]).all())
+
     def test_threshold_is_inclusive(self):
         assert cubify(torch.full((1, 1, 1, 1), 0.5), 0.5).faces_list()[0].shape[0] == 12
 
@@ -256,8 +273,8 @@ class TestGraphConv:
         conv = GraphConv(3, 2, init="zero")
         assert float(conv(torch.randn(4, 3), torch.tensor([[0, 1]])).detach().abs().max()) == 0.0
         conv = GraphConv(30, 40)
-        assert float(conv.w0.weight.std()) == pytest.approx(0.01, rel=0.1)
-        assert float(conv.w0.bias.abs().max()) == 0.0
+        assert float(conv.w0.weight.detach().std()) == pytest.approx(0.01, rel=0.1)
+        assert float(conv.w0.bias.detach().abs().max()) == 0.0
         assert GraphConv(3, 2)(torch.zeros(0, 3), torch.zeros(0, 2, dtype=torch.int64)).shape == (
             0,
             2,

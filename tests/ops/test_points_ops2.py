@@ -147,6 +147,16 @@ class TestIterativeClosestPoint:
         assert torch.allclose(sol.RTs.s, s, atol=1e-4)
         assert float(sol.rmse.max()) < 1e-4
 
+    def test_heterogeneous(self):
+        X1 = torch.randn(80, 3, dtype=torch.float64) * torch.tensor([1.0, 0.6, 0.3]).double()
+        X2 = torch.randn(120, 3, dtype=torch.float64) * torch.tensor([1.0, 0.5, 0.2]).double()
+        R = axis_angle_to_matrix(0.1 * torch.randn(2, 3, dtype=torch.float64))
+        T = 0.1 * torch.randn(2, 3, dtype=torch.float64)
+        Y = [X1 @ R[0] + T[0], X2 @ R[1] + T[1]]
+        sol = iterative_closest_point(Pointclouds([X1, X2]), Pointclouds(Y))
+        assert torch.allclose(sol.RTs.R, R, atol=1e-4) and torch.allclose(sol.RTs.T, T, atol=1e-4)
+        assert sol.Xt.shape == (2, 120, 3)
+
     def test_init_transform(self):
         X = torch.randn(1, 100, 3, dtype=torch.float64) * torch.tensor([1.0, 0.5, 0.2]).double()
         R = random_rotations(1, dtype=torch.float64)  # arbitrary: too far for plain ICP
