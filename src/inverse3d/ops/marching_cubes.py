@@ -212,6 +212,10 @@ def _ambiguous_faces(config: int) -> list[int]:
 
 
 _FORBIDDEN = 1000
+# per local edge id (12 = the centre vertex): axis and the two offsets of the other axes
+_EDGE_AXIS = torch.tensor([e // 4 for e in range(12)] + [3])
+_EDGE_O0 = torch.tensor([(e % 4) & 1 for e in range(12)] + [0])
+_EDGE_O1 = torch.tensor([(e % 4) >> 1 for e in range(12)] + [0])
 _CENTRE = 12  # table id of the extra vertex of a loop that needs one
 
 
@@ -295,30 +299,43 @@ def _one_volume(vol: torch.Tensor, iso, table: torch.Tensor, centre: torch.Tenso
         for f, (ring, _) in enumerate(_faces()):
             a, b, c, d = (cv[:, k] for k in ring)
             dec |= _saddle_below(a, b, c, d).to(torch.int64) << f
-        row = cfg + 256 * dec
-        tris = table[row]  # (M, T, 3) local edges, -1 padded
-        valid = tris[:, :, 0] >= 0  # (M, T)
-        # global edge ids of the 12 local edges of each active cube
+        row = cfg + 256 * dec  # (M,)
+        # one entry per output triangle: its cube and its slot in the cube's table row
+        ntri = (table[:, :, 0] >= 0).sum(1)[row]  # (M,)
+        cube = torch.repeat_interleave(torch.arange(len(row), device=dev), ntri)  # (F,)
+        first = torch.cumsum(ntri, 0) - ntri
+        slot = torch.arange(len(cube), device=dev) - first[cube]
+        local = table[row[cube], slot]  # (F, 3) local edge ids, 12 = centre vertex
+        # global id of each local edge (layout: x edges, y edges, z edges)
         ex, ey = D * H * (W - 1), D * (H - 1) * W
-        gid = []
-        for e in range(12):
-            axis, rest = divmod(e, 4)
-            o0, o1 = rest & 1, rest >> 1
-            if axis == 0:  # x edge at (z0+o1, y0+o0, x0)
-                gid.append(((cz + o1) * H + cy + o0) * (W - 1) + cx)
-            elif axis == 1:  # y edge at (z0+o1, y0, x0+o0)
-                gid.append(ex + ((cz + o1) * (H - 1) + cy) * W + cx + o0)
-            else:  # z edge at (z0, y0+o1, x0+o0)
-                gid.append(ex + ey + (cz * H + cy + o1) * W + cx + o0)
-        n_edges = ex + ey + (D - 1) * H * W
-        gid.append(n_edges + torch.arange(len(cz), device=dev))  # centre vertices
-        gid = torch.stack(gid, dim=1)  # (M, 13)
-        face_edges = torch.gather(gid, 1, tris.clamp(min=0).reshape(len(gid), -1))
-        face_edges = face_edges.reshape(tris.shape)[valid]  # (F, 3) global edge ids
-        used, faces = torch.unique(face_edges, return_inverse=True)  # used: (V,) sorted
-        n_centre = int((used >= n_edges).sum())
-        centre_cubes = used[len(used) - n_centre :] - n_edges  # (Vc,) active-cube index
-        used = used[: len(used) - n_centre]
+        axis = _EDGE_AXIS.to(dev)[local]  # (F, 3)
+        o0 = _EDGE_O0.to(dev)[local]
+        o1 = _EDGE_O1.to(dev)[local]
+        fz, fy, fx = cz[cube, None], cy[cube, None], cx[cube, None]  # (F, 1)
+        gx = ((fz + o1) * H + fy + o0) * (W - 1) + fx
+        gy = ex + ((fz + o1) * (H - 1) + fy) * W + fx + o0
+        gz = ex + ey + (fz * H + fy + o1) * W + fx + o0
+        geid = torch.where(axis == 0, gx, torch.where(axis == 1, gy, gz))
+        # every crossed grid edge is used by the loops of all its active cubes: the vertices
+        # are the crossed edges in global edge order
+        crossed = torch.cat(
+            [
+                (below[:, :, 1:] != below[:, :, :-1]).reshape(-1),
+                (below[:, 1:, :] != below[:, :-1, :]).reshape(-1),
+                (below[1:] != below[:-1]).reshape(-1),
+            ]
+        )
+        lut = torch.cumsum(crossed, 0, dtype=torch.int32) - 1  # edge id -> vertex id
+        used = crossed.nonzero()[:, 0]  # (Ve,) sorted global edge ids
+        n_edge_verts = len(used)
+        has_centre = centre[row].any(1)  # (M,)
+        centre_cubes = has_centre.nonzero()[:, 0]  # (Vc,) active-cube index
+        n_centre = len(centre_cubes)
+        centre_id = n_edge_verts + torch.cumsum(has_centre.to(torch.int64), 0) - 1  # (M,)
+        is_c = local == _CENTRE
+        faces = torch.where(
+            is_c, centre_id[cube, None], lut[torch.where(is_c, 0, geid)].to(torch.int64)
+        )  # (F, 3)
         # end points of the used edges, as (x, y, z) voxel coordinates and flat indices
         is_x = used < ex
         is_y = (used >= ex) & (used < ex + ey)
@@ -340,7 +357,14 @@ def _one_volume(vol: torch.Tensor, iso, table: torch.Tensor, centre: torch.Tenso
     if n_centre:
         with torch.no_grad():
             mask = centre[row[centre_cubes]]  # (Vc, 12)
-            loop_v = torch.searchsorted(used, gid[centre_cubes, :12])  # (Vc, 12) vertex ids
+            e = torch.arange(12, device=dev)
+            cc = centre_cubes[:, None]
+            a_, p_, q_ = _EDGE_AXIS.to(dev)[e], _EDGE_O0.to(dev)[e], _EDGE_O1.to(dev)[e]
+            lx = ((cz[cc] + q_) * H + cy[cc] + p_) * (W - 1) + cx[cc]
+            ly = ex + ((cz[cc] + q_) * (H - 1) + cy[cc]) * W + cx[cc] + p_
+            lz = ex + ey + (cz[cc] * H + cy[cc] + q_) * W + cx[cc] + p_
+            ge = torch.where(a_ == 0, lx, torch.where(a_ == 1, ly, lz))  # (Vc, 12)
+            loop_v = lut[torch.where(mask, ge, 0)].to(torch.int64)  # (Vc, 12) vertex ids
             loop_v = torch.where(mask, loop_v, torch.zeros_like(loop_v))
         w = mask.to(vol.dtype)
         mean = (verts[loop_v] * w[..., None]).sum(1) / w.sum(1, keepdim=True)
