@@ -387,7 +387,9 @@ def marching_cubes(
             False gives voxel index coordinates x in [0, W-1], y in [0, H-1], z in [0, D-1].
 
     Returns:
-        verts: list of N (V_n, 3) float tensors, (x, y, z) order, differentiable w.r.t. vol_batch.
+        verts: list of N (V_n, 3) float tensors, (x, y, z) order, differentiable w.r.t. vol_batch;
+        one per crossed grid edge (x edges, then y, then z, each in (z, y, x) index order), then
+        the rare extra loop-centre vertices (see the module docstring).
         faces: list of N (F_n, 3) int64 tensors. Normals point towards increasing values (see the
         module docstring). Empty or full volumes give (0, 3) tensors.
     """
