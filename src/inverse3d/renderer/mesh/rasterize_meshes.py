@@ -14,8 +14,8 @@ How it works (no loop over pixels or faces; loops only over chunks):
    distance are computed without autograd and the K nearest by depth per pixel are kept with one
    sort on a (pixel, depth) key (equal depths: lower face index first), then written straight
    into the -1 padded outputs.
-4. One autograd Function wraps it all; its hand-written backward finds the kept pairs in
-   pix_to_face and applies the derivatives of the same formulas chunk by chunk, so gradients of
+4. One autograd Function wraps it all; the forward remembers the filled output slots and their
+   faces, and the hand-written backward applies the derivatives of the same formulas chunk by chunk, so gradients of
    zbuf, bary_coords and dists reach the vertex positions with bounded memory.
 """
 
@@ -108,7 +108,9 @@ def _face_table(fv_t: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _pair_geometry(tab, px, py, perspective_correct: bool, clip_barycentric_coords: bool):
+def _pair_geometry(
+    tab, px, py, perspective_correct: bool, clip_barycentric_coords: bool, edge_code=False
+):
     """Barycentrics, depth and squared distance of pixel centres (px, py) w.r.t. faces.
 
     tab: (22, M) rows of `_face_table` for the face of each pair; px, py: (M,) float.
@@ -141,11 +143,17 @@ def _pair_geometry(tab, px, py, perspective_correct: bool, clip_barycentric_coor
         qy = dy - t * ey
         return qx * qx + qy * qy
 
-    dist = torch.minimum(
-        torch.minimum(seg(dx0, dy0, e01x, e01y, tab[_IL01]), seg(dx0, dy0, e02x, e02y, tab[_IL02])),
-        seg(dx1, dy1, e12x, e12y, tab[_IL12]),
-    )
-    return torch.stack((w0, w1, w2), dim=-1), pz, dist, inside
+    d01 = seg(dx0, dy0, e01x, e01y, tab[_IL01])
+    d02 = seg(dx0, dy0, e02x, e02y, tab[_IL02])
+    d12 = seg(dx1, dy1, e12x, e12y, tab[_IL12])
+    d0 = torch.minimum(d01, d02)
+    dist = torch.minimum(d0, d12)
+    bary = torch.stack((w0, w1, w2), dim=-1)
+    if not edge_code:
+        return bary, pz, dist, inside, None
+    # nearest edge: 0 = (v0, v1), 1 = (v0, v2), 2 = (v1, v2); ties go to the earlier edge
+    code = torch.where(d12 < d0, 2, (d02 < d01).to(torch.uint8)).to(torch.uint8)
+    return bary, pz, dist, inside, code
 
 
 def _pair_rows(small: torch.Tensor) -> list[torch.Tensor]:
@@ -165,34 +173,18 @@ def _pair_rows(small: torch.Tensor) -> list[torch.Tensor]:
     ]
 
 
-def _dist_backward(x0, y0, x1, y1, x2, y2, il01, il02, il12, px, py, g_dist):
-    """Gradient (6, M) w.r.t. x0 y0 x1 y1 x2 y2 of sum(g_dist * dist) (dist as in
-    `_pair_geometry`: squared distance to the nearest of the three segments)."""
-    parts = []
-    for ax, ay, bx, by, il in (
-        (x0, y0, x1, y1, il01),
-        (x0, y0, x2, y2, il02),
-        (x1, y1, x2, y2, il12),
-    ):
-        dx, dy, ex, ey = px - ax, py - ay, bx - ax, by - ay
-        t = ((dx * ex + dy * ey) * il).clamp_(0.0, 1.0)
-        rx = dx - t * ex
-        ry = dy - t * ey
-        parts.append((t, rx, ry, rx * rx + ry * ry))
-    (t01, rx01, ry01, d01), (t02, rx02, ry02, d02), (t12, rx12, ry12, d12) = parts
-    m01 = (d01 <= d02) & (d01 <= d12)
-    m12 = ~m01 & (d12 < d02)
-    t = torch.where(m01, t01, torch.where(m12, t12, t02))
-    rx = torch.where(m01, rx01, torch.where(m12, rx12, rx02))
-    ry = torch.where(m01, ry01, torch.where(m12, ry12, ry02))
-    k = -2.0 * g_dist
-    kt = k * t
-    ks = k - kt  # k (1 - t)
-    zero = torch.zeros_like(k)
-    c0 = torch.where(m12, zero, ks)  # vertex 0 is the start of edges 01 and 02
-    c1 = torch.where(m01, kt, torch.where(m12, ks, zero))
-    c2 = torch.where(m01, zero, kt)
-    return torch.stack((c0 * rx, c0 * ry, c1 * rx, c1 * ry, c2 * rx, c2 * ry))
+def _edge_dist_backward(a, b, il, px, py, g_dist):
+    """Gradients (M, 2), (M, 2) w.r.t. the endpoints a, b (M, 2) of each pair's nearest edge of
+    sum(g_dist * dist), dist the squared distance from (px, py) to the segment [a, b] (il: its
+    inverse squared length, 0 for a degenerate edge: distance to a)."""
+    dx, dy = px - a[:, 0], py - a[:, 1]
+    ex, ey = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    t = ((dx * ex + dy * ey) * il).clamp_(0.0, 1.0)
+    rx = dx - t * ex
+    ry = dy - t * ey
+    kb = -2.0 * g_dist * t
+    ka = -2.0 * g_dist - kb  # -2 g (1 - t)
+    return torch.stack((ka * rx, ka * ry), 1), torch.stack((kb * rx, kb * ry), 1)
 
 
 def _pair_geometry_backward(tab, px, py, persp, clipb, g_bary, g_z, g_dist):
@@ -286,17 +278,20 @@ class _RasterizeFaceVerts(torch.autograd.Function):
     """Chunked rasterization (forward, no autograd graph) with a hand-written backward.
 
     The forward writes the kept (pixel, face) pairs straight into the dense -1 padded outputs;
-    the backward finds the kept pairs again from pix_to_face, gathers the output gradients there
+    the backward takes the kept pairs saved by the forward, gathers the output gradients there
     and applies `_pair_geometry_backward` chunk by chunk, scattering into face_verts.
     """
 
     @staticmethod
     def forward(ctx, face_verts, face_to_mesh, N, image_size, settings, neighbor):
-        outs = _rasterize_forward(
-            face_verts.detach(), face_to_mesh, N, image_size, settings, neighbor
+        keep_pairs = ctx.needs_input_grad[0]
+        outs, kept = _rasterize_forward(
+            face_verts.detach(), face_to_mesh, N, image_size, settings, neighbor, keep_pairs
         )
         pix_to_face, zbuf, bary, dists = outs
-        ctx.save_for_backward(face_verts, pix_to_face, dists)
+        # kept: the filled output slots (flat indices, increasing) and their faces, so that the
+        # backward needs no scan of the (N, H, W, K) outputs
+        ctx.save_for_backward(face_verts, dists, *kept)
         ctx.image_size = image_size
         ctx.settings = settings
         ctx.mark_non_differentiable(pix_to_face)
@@ -308,7 +303,7 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         none = (None,) * 5
         if g_bary_all is None and g_z_all is None and g_dist_all is None:
             return (None,) + none
-        face_verts, pix_to_face, dists = ctx.saved_tensors
+        face_verts, dists, flat_all, face_all, code_all = ctx.saved_tensors
         H, W = ctx.image_size
         _, _, K, persp, clipb, _ = ctx.settings
         dtype, dev = face_verts.dtype, face_verts.device
@@ -321,14 +316,16 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         grad = torch.zeros_like(fv_t)
         dist_only = g_bary_all is None and g_z_all is None
         if dist_only:  # e.g. silhouettes: only x, y of the vertices get gradients
-            small = full[[_X0, _Y0, _X1, _Y1, _X2, _Y2, _IL01, _IL02, _IL12]].contiguous()
-            grad = fv_t.new_zeros(6, fv_t.shape[1])
-        p2f = pix_to_face.reshape(-1)
-        flat_all = (p2f >= 0).nonzero().squeeze(1)
+            F = fv_t.shape[1]
+            # per (face, vertex) xy and per (face, edge) inverse squared length, edge order
+            # (v0 v1), (v0 v2), (v1 v2) as the saved nearest-edge codes
+            vxy = face_verts.detach()[..., :2].reshape(F * 3, 2)
+            il = full[[_IL01, _IL02, _IL12]].t().reshape(F * 3)
+            grad = fv_t.new_zeros(F * 3, 2)
         M = flat_all.numel()
         for s in range(0, M, _BACKWARD_CHUNK):
             flat = flat_all[s : s + _BACKWARD_CHUNK]
-            face = p2f[flat]
+            face = face_all[s : s + _BACKWARD_CHUNK]
             pix = flat // K
             px = xs[pix % W]
             py = ys[(pix // W) % H]
@@ -339,15 +336,23 @@ class _RasterizeFaceVerts(torch.autograd.Function):
                 gd = g_dist_all.reshape(-1)[flat]
                 gd = torch.where(torch.signbit(dists.reshape(-1)[flat]), -gd, gd)
             if dist_only:
-                g = _dist_backward(*small.index_select(1, face).unbind(0), px, py, gd)
+                code = code_all[s : s + _BACKWARD_CHUNK].long()
+                base = face * 3
+                ia = base + (code >> 1)  # edge start: v0, v0, v1
+                ib = base + 1 + (code > 0)  # edge end: v1, v2, v2
+                ga, gb2 = _edge_dist_backward(vxy[ia], vxy[ib], il[base + code], px, py, gd)
+                grad.index_add_(0, ia, ga)
+                grad.index_add_(0, ib, gb2)
+                continue
             else:
                 g = _pair_geometry_backward(
                     _pair_rows(small.index_select(1, face)), px, py, persp, clipb, gb, gz, gd
                 )
             grad.index_add_(1, face, g)
         if dist_only:
-            rows_xy = torch.tensor([0, 1, 3, 4, 6, 7], device=dev)
-            grad = grad.new_zeros(9, grad.shape[1]).index_copy_(0, rows_xy, grad)
+            out = face_verts.new_zeros(face_verts.shape)
+            out[..., :2] = grad.view(-1, 3, 2)
+            return (out,) + none
         return (grad.t().reshape(face_verts.shape),) + none
 
 
@@ -469,8 +474,11 @@ def _chunk_bounds(chunk_id: torch.Tensor) -> list[int]:
     return [0] + change.tolist() + [n]
 
 
-def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
-    """The chunked forward pass (no autograd). fv: (F, 3, 3). Returns the four outputs."""
+def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep_pairs=False):
+    """The chunked forward pass (no autograd). fv: (F, 3, 3).
+
+    Returns the four outputs and, if keep_pairs, (flat, face): the flat indices (increasing)
+    of the filled output slots and their face indices (else two empty tensors)."""
     H, W = image_size
     blur_radius, _, K, perspective_correct, clip_barycentric_coords, cull_backfaces = settings
     dev, dtype = fv.device, fv.dtype
@@ -491,10 +499,12 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
         bary_out.view(N, H, W, K, 3),
         dists.view(N, H, W, K),
     )
+    kept_flat, kept_face, kept_code = [], [], []
+    none = torch.zeros(0, dtype=torch.long, device=dev)
     valid, i_lo, i_hi, j_lo, j_hi = _face_pixel_ranges(fv_t, H, W, blur_radius, cull_backfaces)
     fidx = valid.nonzero().squeeze(1)
     if fidx.numel() == 0:
-        return outs
+        return outs, (none, none, none.to(torch.uint8))
     g_lo = face_to_mesh[fidx] * H + i_lo[fidx]  # global rows (n * H + i)
     g_hi = face_to_mesh[fidx] * H + i_hi[fidx]
     j0 = j_lo[fidx]
@@ -531,12 +541,13 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
                 col = j0[fi, None] + (off - rr * nc[o, None])
                 lrow = (r0[o] - R0)[:, None] + rr  # row within the chunk
                 irow = lrow + (R0 - face_to_mesh[face_id] * H)[:, None]  # row within the image
-                bary, pz, dist, inside = _pair_geometry(
+                bary, pz, dist, inside, code = _pair_geometry(
                     tab[:, face_id, None],
                     xs[col],
                     ys[irow],
                     perspective_correct,
                     clip_barycentric_coords,
+                    keep_pairs,
                 )
                 ok = (pz >= 0) & (inside | (dist < blur_radius))
                 ok &= torch.arange(C, device=dev)[None, :] < cnt[o, None]
@@ -550,17 +561,24 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor):
                         torch.where(inside.view(-1)[q], -dq, dq),
                         bary.view(-1, 3)[q],
                     ]
+                    + ([code.view(-1)[q]] if keep_pairs else [])
                 )
             cand = [torch.cat(ts) for ts in zip(*pieces)]
             idx, rank = _select_topk(cand[0], cand[2], cand[1], cand[3].abs(), neighbor, K)
             carry = [t[idx] for t in cand]
-        lpix, face, pz, sdist, bary = carry
+        lpix, face, pz, sdist, bary = carry[:5]
         flat = (lpix + R0 * W) * K + rank
         pix_to_face[flat] = face
         zbuf[flat] = pz
         dists[flat] = sdist
         bary_out[flat] = bary
-    return outs
+        if keep_pairs:
+            kept_flat.append(flat)
+            kept_face.append(face)
+            kept_code.append(carry[5])
+    if not kept_flat:
+        return outs, (none, none, none.to(torch.uint8))
+    return outs, (torch.cat(kept_flat), torch.cat(kept_face), torch.cat(kept_code))
 
 
 def rasterize_face_verts(
