@@ -1,0 +1,103 @@
+"""The book's implicit workflows at test sizes: (a) voxel grid, (b) NeuralRadianceField on the cow.
+
+Both run the example scripts' own functions (examples/book_voxel_cow.py, book_nerf_cow.py) on
+16 training and 8 held-out renders of the textured cow at 24 x 24 made by our mesh renderer
+(elevation 0, distance 2.7, held-out azimuths halfway between training ones), and assert a
+held-out PSNR floor. Baselines on these held-out views: the all-black image (the renders'
+background) scores 13.2 dB, the mean colour 14.1 dB. Both fitting tests are marked slow
+(together about 35 s of CPU on an idle 2-core machine, mostly the 64^3 grid's updates).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+_CACHE: dict = {}
+
+
+def _load(name: str):
+    if name not in _CACHE:
+        sys.path.insert(0, str(EXAMPLES))
+        try:
+            spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(EXAMPLES))
+        _CACHE[name] = module
+    return _CACHE[name]
+
+
+def _cow_data(book_dir: Path) -> dict:
+    """16 training + 8 held-out 24 x 24 renders, made once for both tests."""
+    if "data" not in _CACHE:
+        obj = book_dir / "chap2" / "data" / "cow_mesh" / "cow.obj"
+        _CACHE["data"] = _load("book_voxel_cow").render_cow(
+            obj, n_views=16, n_test=8, image_size=24
+        )
+    return _CACHE["data"]
+
+
+def test_renders(book_dir):
+    data = _cow_data(book_dir)
+    assert data["train_images"].shape == (16, 24, 24, 3)
+    assert data["test_images"].shape == (8, 24, 24, 3)
+    # the cow covers a fifth of the image and is textured (not a flat silhouette)
+    cover = float(data["train_silhouettes"].mean())
+    assert 0.1 < cover < 0.4
+    fg = data["train_images"][data["train_silhouettes"] > 0]
+    assert float(fg.std()) > 0.1
+    bg = data["train_images"][data["train_silhouettes"] == 0]
+    assert float(bg.abs().max()) == 0.0
+
+
+@pytest.mark.slow
+def test_book_voxel_fit(book_dir):
+    """(a) 64^3 voxel grid, 150 points per ray, Huber loss, Adam lr 0.1, 100 steps of 2 views.
+
+    Measured: 23.1 dB held-out (24.6 dB at 32 x 32, 30.2 dB after 150 steps on 20 views).
+    The floor, 20 dB, is 6.8 dB above the black image and 5.9 dB above the mean colour: the
+    grid must have learnt the cow's shape and colours seen from new directions.
+    """
+    torch.manual_seed(0)
+    res = _load("book_voxel_cow").fit_voxels(
+        _cow_data(book_dir), volume_size=64, n_iter=100, batch_size=2, log_every=0
+    )
+    assert res["psnr_background"] < 14.0 and res["psnr_mean_colour"] < 15.0
+    assert res["loss_history"][-1] < 0.2 * res["loss_history"][0]
+    print(f"voxel held-out PSNR {res['psnr']:.2f} dB")
+    assert res["psnr"] > 20.0, res["psnr"]
+
+
+@pytest.mark.slow
+def test_book_nerf_fit(book_dir):
+    """(b) the book's NeuralRadianceField (8 harmonics, 64 units at test size), MonteCarlo rays
+    (128 per step, 64 points), Huber loss, Adam lr 1e-3, 200 steps of one camera.
+
+    Measured: 19.3 dB held-out (17.7 dB after 150 steps; 20.2 dB after 250 steps at 32 x 32).
+    The floor, 17 dB, is 3.8 dB above the black image and 2.9 dB above the mean colour (a field
+    that stayed empty scores exactly the black image's 13.2 dB, as lr 1e-2 does: the book's
+    density bias of -1.5 behind a softplus(beta=10) leaves gradients of ~1e-6 that a too large
+    first Adam step kills).
+    """
+    torch.manual_seed(0)
+    res = _load("book_nerf_cow").train_nerf(
+        _cow_data(book_dir),
+        n_harmonic_functions=8,
+        n_hidden_neurons=64,
+        n_iter=200,
+        batch_size=1,
+        n_rays_per_image=128,
+        n_pts_per_ray=64,
+        lr=1e-3,
+        log_every=0,
+    )
+    assert res["renders"].shape == (8, 24, 24, 4)
+    print(f"nerf held-out PSNR {res['psnr']:.2f} dB")
+    assert res["psnr"] > 17.0, res["psnr"]
