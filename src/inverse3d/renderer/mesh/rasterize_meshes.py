@@ -323,24 +323,30 @@ class _RasterizeFaceVerts(torch.autograd.Function):
             il = full[[_IL01, _IL02, _IL12]].t().reshape(F * 3)
             grad = fv_t.new_zeros(F * 3, 2)
         M = flat_all.numel()
+        # flat views, made once (a non-contiguous gradient is copied here, not per chunk)
+        gb_all = None if g_bary_all is None else g_bary_all.reshape(-1, 3)
+        gz_all = None if g_z_all is None else g_z_all.reshape(-1)
+        gd_all = None if g_dist_all is None else g_dist_all.reshape(-1)
+        d_all = dists.reshape(-1)
         for s in range(0, M, _BACKWARD_CHUNK):
             flat = flat_all[s : s + _BACKWARD_CHUNK]
             face = face_all[s : s + _BACKWARD_CHUNK]
             pix = flat // K
-            px = xs[pix % W]
-            py = ys[(pix // W) % H]
-            gb = None if g_bary_all is None else g_bary_all.reshape(-1, 3)[flat]
-            gz = None if g_z_all is None else g_z_all.reshape(-1)[flat]
+            px = xs.index_select(0, pix % W)
+            py = ys.index_select(0, (pix // W) % H)
+            gb = None if gb_all is None else gb_all.index_select(0, flat)
+            gz = None if gz_all is None else gz_all.index_select(0, flat)
             gd = None
-            if g_dist_all is not None:
-                gd = g_dist_all.reshape(-1)[flat]
-                gd = torch.where(torch.signbit(dists.reshape(-1)[flat]), -gd, gd)
+            if gd_all is not None:
+                gd = gd_all.index_select(0, flat)
+                gd = torch.where(torch.signbit(d_all.index_select(0, flat)), -gd, gd)
             if dist_only:
                 code = code_all[s : s + _BACKWARD_CHUNK].long()
                 base = face * 3
                 ia = base + (code >> 1)  # edge start: v0, v0, v1
                 ib = base + 1 + (code > 0)  # edge end: v1, v2, v2
-                ga, gb2 = _edge_dist_backward(vxy[ia], vxy[ib], il[base + code], px, py, gd)
+                a, b = vxy.index_select(0, ia), vxy.index_select(0, ib)
+                ga, gb2 = _edge_dist_backward(a, b, il.index_select(0, base + code), px, py, gd)
                 grad.index_add_(0, ia, ga)
                 grad.index_add_(0, ib, gb2)
                 continue
@@ -415,14 +421,16 @@ def _select_topk(pix, pz, face, dist, neighbor, K):
         order = torch.argsort(face, stable=True)
         order = order[torch.argsort(pz[order], stable=True)]
         order = order[torch.argsort(pix[order], stable=True)]
-    spix = pix[order]
+    spix = skey >> 31 if pz.dtype == torch.float32 else pix.index_select(0, order)
     first = torch.ones(M, dtype=torch.bool, device=dev)
     first[1:] = spix[1:] != spix[:-1]
-    pos = torch.arange(M, device=dev)
-    start = torch.cummax(torch.where(first, pos, torch.zeros_like(pos)), 0).values
-    rank = pos - start
-    keep = rank < K
-    return order[keep], rank[keep]
+    starts = first.nonzero().squeeze(1)  # where each pixel's run begins
+    lens = torch.diff(starts, append=starts.new_full((1,), M))
+    rank = torch.arange(M, device=dev) - torch.repeat_interleave(starts, lens, output_size=M)
+    if int(lens.max()) <= K:  # no pixel has more than K candidates: keep them all
+        return order, rank
+    keep = (rank < K).nonzero().squeeze(1)
+    return order.index_select(0, keep), rank.index_select(0, keep)
 
 
 def _neighbor_duplicates(pix, face, dist, neighbor):
@@ -552,26 +560,26 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                 ok = (pz >= 0) & (inside | (dist < blur_radius))
                 ok &= torch.arange(C, device=dev)[None, :] < cnt[o, None]
                 q = ok.view(-1).nonzero().squeeze(1)
-                dq = dist.view(-1)[q]
+                dq = dist.view(-1).index_select(0, q)
                 pieces.append(
                     [
-                        (lrow * W + col).view(-1)[q],
-                        face_id[q // C],
-                        pz.view(-1)[q],
-                        torch.where(inside.view(-1)[q], -dq, dq),
-                        bary.view(-1, 3)[q],
+                        (lrow * W + col).view(-1).index_select(0, q),
+                        face_id.index_select(0, q // C),
+                        pz.view(-1).index_select(0, q),
+                        torch.where(inside.view(-1).index_select(0, q), -dq, dq),
+                        bary.view(-1, 3).index_select(0, q),
                     ]
-                    + ([code.view(-1)[q]] if keep_pairs else [])
+                    + ([code.view(-1).index_select(0, q)] if keep_pairs else [])
                 )
             cand = [torch.cat(ts) for ts in zip(*pieces)]
             idx, rank = _select_topk(cand[0], cand[2], cand[1], cand[3].abs(), neighbor, K)
-            carry = [t[idx] for t in cand]
+            carry = [t.index_select(0, idx) for t in cand]
         lpix, face, pz, sdist, bary = carry[:5]
         flat = (lpix + R0 * W) * K + rank
-        pix_to_face[flat] = face
-        zbuf[flat] = pz
-        dists[flat] = sdist
-        bary_out[flat] = bary
+        pix_to_face.index_copy_(0, flat, face)
+        zbuf.index_copy_(0, flat, pz)
+        dists.index_copy_(0, flat, sdist)
+        bary_out.index_copy_(0, flat, bary)
         if keep_pairs:
             kept_flat.append(flat)
             kept_face.append(face)
