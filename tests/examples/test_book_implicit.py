@@ -57,6 +57,21 @@ def test_renders(book_dir):
     assert float(bg.abs().max()) == 0.0
 
 
+def test_targets_sampled_at_ray_xys(book_dir):
+    """The NeRF loss samples target images at the rays' NDC points: at the pixel-centre rays
+    of NDCMultinomialRaysampler it must return the images themselves (+X left, +Y up)."""
+    from inverse3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
+
+    data = _cow_data(book_dir)
+    sampler = NDCMultinomialRaysampler(
+        image_width=24, image_height=24, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
+    )
+    rays = sampler(cameras=data["train_cameras"][[0, 5]])
+    images = data["train_images"][[0, 5]]
+    sampled = _load("book_nerf_cow").sample_images_at_ndc(images, rays.xys)
+    torch.testing.assert_close(sampled, images, atol=1e-5, rtol=0)
+
+
 @pytest.mark.slow
 def test_book_voxel_fit(book_dir):
     """(a) 64^3 voxel grid, 150 points per ray, Huber loss, Adam lr 0.1, 100 steps of 2 views.
