@@ -37,7 +37,7 @@ __all__ = ["rasterize_meshes"]
 
 kEpsilon = 1e-8
 # Candidate (pixel, face) pairs evaluated at once; bounds the working memory of a chunk.
-_PAIR_BUDGET = 1 << 21
+_PAIR_BUDGET = 1 << 19
 # Pairs evaluated at once in one dense (faces, pixels) block.
 _BLOCK = 1 << 16
 # Count levels per doubling when grouping faces of similar pair counts (2**(1/3): <26% padding).
@@ -551,8 +551,8 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                 irow = lrow + (R0 - face_to_mesh[face_id] * H)[:, None]  # row within the image
                 bary, pz, dist, inside, code = _pair_geometry(
                     tab[:, face_id, None],
-                    xs[col],
-                    ys[irow],
+                    xs.index_select(0, col.view(-1)).view(col.shape),
+                    ys.index_select(0, irow.view(-1)).view(irow.shape),
                     perspective_correct,
                     clip_barycentric_coords,
                     keep_pairs,
