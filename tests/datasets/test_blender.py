@@ -125,3 +125,32 @@ class TestLoadBlenderScene:
         (tmp_path / "transforms_train.json").write_text(json.dumps(bad))
         with pytest.raises(ValueError, match="missing not found"):
             load_blender_scene(tmp_path)
+
+
+def test_round_trip_builtin_scene_as_blender(tmp_path, write_png):
+    """The built-in scene's cameras written as OpenGL camera-to-world matrices (converted here from
+    PyTorch3D's R, T by hand) read back to the same projection."""
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+
+    s = make_synthetic_scene(n_views=2, n_test=1, image_size=16, seed=1)
+    R, T = s.cameras.R.double().numpy(), s.cameras.T.double().numpy()
+    frames = []
+    for i in range(len(s)):
+        # X_view = X_world @ R + T with view +X left, +Y up, +Z forward; OpenGL camera: x right,
+        # y up, z backward, i.e. x_gl = diag(-1, 1, -1) (R^T x + T).
+        w2c = np.eye(4)
+        w2c[:3, :3] = np.diag([-1.0, 1.0, -1.0]) @ R[i].T
+        w2c[:3, 3] = np.diag([-1.0, 1.0, -1.0]) @ T[i]
+        write_png(tmp_path / "train" / f"{i}.png", s.images[i].numpy())
+        frames.append({"file_path": f"train/{i}", "transform_matrix": np.linalg.inv(w2c).tolist()})
+    fov = np.radians(s.extra["fov"])
+    (tmp_path / "transforms.json").write_text(json.dumps({"camera_angle_x": fov, "frames": frames}))
+    r = load_blender_scene(tmp_path)
+    torch.testing.assert_close(r.images, s.images, atol=0.5 / 255 + 1e-6, rtol=0)
+    X = torch.randn(len(s), 30, 3) * 0.5
+    torch.testing.assert_close(
+        r.cameras.transform_points_screen(X)[..., :2],
+        s.cameras.transform_points_screen(X)[..., :2],
+        atol=1e-3,
+        rtol=0,
+    )

@@ -36,9 +36,10 @@ def _write(root, rng, write_png, n=3, model_dir="sparse/0"):
         name = f"img_{n - i}.png"  # file order differs from name order
         lines.append(f"{i + 1} {qw} {qx} {qy} {qz} {t[0]} {t[1]} {t[2]} {cam} {name}")
         lines.append("" if i % 2 else "10.0 12.0 -1 3.5 4.5 7")
-        write_png(root / "images" / name, rng.uniform(size=(H, W, 3)))
+        img = rng.uniform(size=(H, W, 3))
+        write_png(root / "images" / name, img)
         R = scipy_rot.Rotation.from_quat(quats[i]).as_matrix()
-        truth.append((name, R, t, cam))
+        truth.append((name, R, t, cam, np.rint(img * 255) / 255))
     (d / "images.txt").write_text("\n".join(lines) + "\n")
     return sorted(truth)
 
@@ -60,7 +61,8 @@ class TestLoadColmapScene:
         ours = scene.cameras.transform_points_screen(
             torch.from_numpy(X).float()[None].expand(3, -1, -1)
         )
-        for i, (_, R, t, cam) in enumerate(truth):
+        for i, (_, R, t, cam, img) in enumerate(truth):
+            np.testing.assert_allclose(scene.images[i].numpy(), img, atol=1e-6)
             x = X @ R.T + t
             uv = (x @ _K[cam].T)[:, :2] / x[:, 2:]  # COLMAP: pixel centres at +0.5 as ours
             np.testing.assert_allclose(ours[i, :, :2].numpy(), uv, atol=1e-3)
@@ -73,7 +75,7 @@ class TestLoadColmapScene:
         imgs = read_colmap_images(tmp_path / "sparse/0/images.txt")
         assert len(imgs) == 4  # empty POINTS2D lines do not shift the pairs
         by_name = {d["name"]: d for d in imgs}
-        for name, R, t, _ in truth:
+        for name, R, t, *_ in truth:
             np.testing.assert_allclose(by_name[name]["R"], R, atol=1e-12)
             np.testing.assert_allclose(by_name[name]["t"], t)
 
@@ -107,6 +109,9 @@ class TestLoadColmapScene:
         with pytest.raises(ValueError, match="cameras.txt:2.*NaN"):
             load_colmap_scene(tmp_path)
         cam_file.write_text(text)
+        write_png(tmp_path / "images" / "unregistered.png", np.zeros((H, W, 3)))
+        with pytest.warns(UserWarning, match="1 image.*without a camera.*unregistered.png"):
+            assert len(load_colmap_scene(tmp_path)) == 3
         (tmp_path / "images" / truth[0][0]).unlink()
         with pytest.raises(ValueError, match="not found"):
             load_colmap_scene(tmp_path)

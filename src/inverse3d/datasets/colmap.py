@@ -21,6 +21,7 @@ from inverse3d.datasets._common import (
     as_path,
     check_finite_camera,
     find_image,
+    list_images,
     load_images,
     opencv_to_cameras,
     require_exists,
@@ -181,6 +182,14 @@ def load_colmap_scene(
         Rs.append(d["R"])
         ts.append(d["t"])
         sizes.append((c["height"], c["width"]))
+    listed = {p.resolve() for p in paths}
+    unregistered = [p.name for p in list_images(img_dir) if p.resolve() not in listed]
+    if unregistered:  # images COLMAP failed to register: normal, but say so
+        warnings.warn(
+            f"{img_dir}: {len(unregistered)} image(s) without a camera in images.txt skipped "
+            f"(e.g. {unregistered[0]})",
+            stacklevel=2,
+        )
     mask_dir = root / "masks"
     mask_paths = None
     if mask_dir.is_dir():
