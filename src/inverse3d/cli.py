@@ -1,23 +1,652 @@
-"""The `inverse3d` command line (filled in by the main-job issue)."""
+"""The `inverse3d` command line: one verb per workflow.
+
+    inverse3d reconstruct [--data PATH] [--method M] [--out DIR] ...   posed images -> 3D model
+    inverse3d make-scene OUT_DIR                                       write the built-in scene
+    inverse3d evaluate PRED_MESH GT_MESH                               Chamfer-L1, F-score, ...
+    inverse3d render MESH                                              images or a turntable
+    inverse3d fit-mesh POINTS.ply                                      deform a sphere to points
+    inverse3d pose MESH IMAGE                                          camera of one image
+
+Bad input ends with exit code 2 and one line on stderr naming the file and the problem; `--debug`
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import shutil
 import sys
+import textwrap
+from pathlib import Path
+from typing import Any
 
 from inverse3d import __version__
 
+__all__ = ["build_parser", "main"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported in one line, exit code 2)."""
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The one-line docstrings written under each field of a dataclass (empty if no source)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = nxt.value.value.strip()
+    return docs
+
+
+def _field_kind(f: dataclasses.Field) -> str:
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    t = t.replace(" ", "")
+    if t.startswith("tuple") or t.startswith("list"):
+        return "float_list" if "float" in t else "int_list"
+    return t if t in ("int", "float", "bool", "str") else "str"
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, registry: dict) -> dict[str, set[str]]:
+    """Add one --flag per config field of every method (defaults None = the method's default);
+    return {field name: methods that have it}."""
+    owners: dict[str, set[str]] = {}
+    group = parser.add_argument_group("method settings (defaults depend on --method)")
+    for name, (cls, _) in registry.items():
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in owners:
+                owners[f.name].add(name)
+                continue
+            owners[f.name] = {name}
+            flag = "--" + f.name.replace("_", "-")
+            kind = _field_kind(f)
+            help_text = docs.get(f.name, "")
+            if kind == "bool":
+                group.add_argument(
+                    flag,
+                    dest=f.name,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
+                )
+            elif kind in ("int_list", "float_list"):
+                group.add_argument(
+                    flag,
+                    dest=f.name,
+                    nargs="*",
+                    type=int if kind == "int_list" else float,
+                    default=None,
+                    metavar="N",
+                    help=help_text,
+                )
+            else:
+                typ = {"int": int, "float": float}.get(kind, str)
+                group.add_argument(
+                    flag,
+                    dest=f.name,
+                    type=typ,
+                    default=None,
+                    metavar=kind.upper(),
+                    help=help_text,
+                )
+    for fname, methods in owners.items():
+        if len(methods) < len(registry):
+            action = next(a for a in group._group_actions if a.dest == fname)
+            action.help = f"{action.help} [{', '.join(sorted(methods))}]"
+    return owners
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from inverse3d.methods import DEFAULT_METHOD, REGISTRY
+
     parser = argparse.ArgumentParser(
         prog="inverse3d",
         description="3D deep learning and inverse rendering on PyTorch.",
         epilog="example:\n  inverse3d reconstruct            # reconstruct the built-in scene",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RAW,
     )
     parser.add_argument("--version", action="version", version=f"inverse3d {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=_RAW,
+            epilog="example:\n  " + example,
+        )
+        p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        return p
+
+    p = add(
+        "reconstruct",
+        "Reconstruct a textured mesh from posed images (default: the built-in scene).",
+        "inverse3d reconstruct --method mesh --out runs   # writes runs/mug-mesh/",
+    )
+    p.add_argument("--data", default=None, help="dataset folder or file (default: built-in scene)")
+    p.add_argument(
+        "--method", default=None, help=f"one of {', '.join(REGISTRY)} (default {DEFAULT_METHOD})"
+    )
+    p.add_argument("--out", default="runs", help="parent folder of the run folder (default runs)")
+    p.add_argument("--name", default=None, help="run folder name (default <scene>-<method>)")
+    p.add_argument("--config", default=None, help="YAML file of settings (as config.yaml)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if any)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--gt-mesh", default=None, help="ground-truth mesh for geometric metrics")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(_owners=_add_config_flags(p, REGISTRY))
+
+    p = add(
+        "make-scene",
+        "Write the built-in scene (images, masks, depths, cameras.json, mesh) to a folder.",
+        "inverse3d make-scene data/mug && inverse3d reconstruct --data data/mug",
+    )
+    p.add_argument("out_dir")
+    p.add_argument("--views", type=int, default=40, help="training views (default 40)")
+    p.add_argument("--test-views", type=int, default=8, help="held-out views (default 8)")
+    p.add_argument("--image-size", type=int, default=128, help="image side (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="palette seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+    p = add(
+        "evaluate",
+        "Compare a mesh with a ground-truth mesh: Chamfer-L1, accuracy, completeness, normal "
+        "consistency, F-score (both scaled so the ground truth's bounding box has side 1).",
+        "inverse3d evaluate runs/mug-mesh/mesh.ply data/mug/gt_mesh.obj",
+    )
+    p.add_argument("pred_mesh")
+    p.add_argument("gt_mesh")
+    p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh")
+    p.add_argument("--tau", type=float, default=0.01, help="F-score threshold (default 0.01)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    _add_book_commands(add)
     return parser
+
+
+# ----------------------------------------------------------------------------- reconstruct
+def _load_data(args) -> Any:
+    if args.data is None:
+        from inverse3d.datasets.synthetic import make_synthetic_scene
+
+        data = make_synthetic_scene(seed=args.seed)
+    else:
+        path = Path(args.data)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory (--data)")
+        from inverse3d.datasets.loader import load_scene
+
+        data = load_scene(path)
+    if args.gt_mesh is not None:
+        data.gt_mesh = _load_mesh(args.gt_mesh)
+    return data
+
+
+def _load_mesh(path_str: str):
+    path = Path(path_str)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such mesh file")
+    from inverse3d.io.pluggable import IO
+
+    try:
+        return IO().load_mesh(path, include_textures=False)
+    except (ValueError, OSError) as e:
+        msg = str(e)
+        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from e
+
+
+def _method_config(args, registry) -> tuple[str, Any, dict[str, Any]]:
+    from inverse3d.methods import DEFAULT_METHOD
+    from inverse3d.methods.common import read_config_yaml
+
+    file_cfg = read_config_yaml(args.config) if args.config else {}
+    run_keys = {"method", "data", "device", "seed"}
+    method = args.method or file_cfg.get("method") or DEFAULT_METHOD
+    if method not in registry:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(registry)}")
+    cls, _ = registry[method]
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for k, v in file_cfg.items():
+        if k in run_keys:
+            continue
+        if k not in names:
+            raise UsageError(f"{args.config}: {k!r} is not a setting of method {method!r}")
+        values[k] = v
+    for k in args._owners:
+        v = getattr(args, k)
+        if v is None:
+            continue
+        if k not in names:
+            raise UsageError(f"--{k.replace('_', '-')} is not a setting of method {method!r}")
+        values[k] = v
+    for f in dataclasses.fields(cls):
+        if f.name in values and isinstance(values[f.name], list):
+            values[f.name] = tuple(values[f.name])
+    try:
+        config = cls(**values)
+    except TypeError as e:
+        raise UsageError(f"bad settings for method {method!r}: {e}") from e
+    return method, config, file_cfg
+
+
+def cmd_reconstruct(args) -> int:
+    import torch
+
+    from inverse3d.engine import seed_everything
+    from inverse3d.methods import REGISTRY
+
+    method, config, file_cfg = _method_config(args, REGISTRY)
+    if args.data is None and file_cfg.get("data") not in (None, "builtin"):
+        args.data = file_cfg["data"]
+    if args.seed is None:
+        args.seed = int(file_cfg.get("seed", 0))
+    device = args.device or file_cfg.get("device")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = str(torch.device(device))
+    except RuntimeError as e:
+        raise UsageError(f"bad --device {device!r}: {e}") from e
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine")
+    seed_everything(args.seed)
+    data = _load_data(args).to(device)
+    name = args.name or f"{data.name}-{method}"
+    out_dir = Path(args.out) / name
+    if out_dir.exists() and any(out_dir.iterdir()) and not args.resume:
+        if not args.overwrite:
+            raise UsageError(
+                f"{out_dir}: output folder exists; pass --overwrite to replace it "
+                "or --resume to continue its run"
+            )
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _, run = REGISTRY[method]
+    print(
+        f"inverse3d reconstruct: method {method}, data {data.source or data.name}, "
+        f"{len(data.train_idx)} training / {len(data.test_idx)} held-out views, device {device}"
+    )
+    report = run(config, data, out_dir, resume=args.resume, progress=not args.quiet)
+    _print_report(report, out_dir)
+    return 0
+
+
+def _print_report(report: dict[str, Any], out_dir: Path) -> None:
+    print(f"done in {report['time_s']:.1f} s ({report['steps']} steps); outputs in {out_dir}/")
+    for k, v in report["metrics"].items():
+        print(f"  {k:20s} {'n/a' if v is None else f'{v:.4f}'}")
+
+
+# ----------------------------------------------------------------------------- others
+def _prepare_out(path: Path, overwrite: bool) -> Path:
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise UsageError(f"{path}: output folder exists; pass --overwrite to replace it")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _add_book_commands(add) -> None:
+    p = add(
+        "render",
+        "Render a mesh (book ch.2): views around it or a turntable GIF, with chosen lights and "
+        "material.",
+        "inverse3d render cow.obj --views 8 --light point --light-location 0 1 -3 --out cow",
+    )
+    p.add_argument("mesh")
+    p.add_argument("--out", default=None, help="output folder (default render-<mesh name>)")
+    p.add_argument("--views", type=int, default=8, help="images around the mesh (default 8)")
+    p.add_argument("--turntable", action="store_true", help="write turntable.gif instead")
+    p.add_argument("--frames", type=int, default=36, help="turntable frames (default 36)")
+    p.add_argument("--image-size", type=int, default=256, help="image side (default 256)")
+    p.add_argument("--elev", type=float, default=25.0, help="camera elevation, degrees")
+    p.add_argument(
+        "--light",
+        choices=("point", "directional", "ambient"),
+        default="point",
+        help="light type (default point)",
+    )
+    p.add_argument(
+        "--light-location",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="point light location / directional light direction",
+    )
+    p.add_argument("--ambient", type=float, default=0.5, help="ambient intensity (default 0.5)")
+    p.add_argument("--diffuse", type=float, default=0.3, help="diffuse intensity (default 0.3)")
+    p.add_argument("--specular", type=float, default=0.2, help="specular intensity (default 0.2)")
+    p.add_argument("--shininess", type=float, default=64.0, help="material shininess")
+    p.add_argument(
+        "--background",
+        type=float,
+        nargs=3,
+        default=(1.0, 1.0, 1.0),
+        metavar=("R", "G", "B"),
+        help="background colour in [0, 1]",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+    p = add(
+        "fit-mesh",
+        "Deform a sphere to a point cloud (book ch.3); writes the mesh and a before/after figure "
+        "and prints the chamfer distance to the points.",
+        "inverse3d fit-mesh pedestrian.ply --steps 1000 --out fit",
+    )
+    p.add_argument("points", help="PLY (or OBJ/OFF) file whose vertices are the points")
+    p.add_argument("--out", default=None, help="output folder (default fit-<file name>)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 1000)")
+    p.add_argument("--level", type=int, default=None, help="ico-sphere level (default 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add(
+        "pose",
+        "Estimate the camera of one image (RGB or silhouette) of a known mesh by differentiable "
+        "silhouette rendering with random restarts (book ch.4); prints and saves the pose and an "
+        "overlay image.",
+        "inverse3d pose teapot.obj teapot_view.png --restarts 4 --out pose",
+    )
+    p.add_argument("mesh")
+    p.add_argument("image", help="PNG/JPG: RGB (background subtracted), RGBA (alpha) or a mask")
+    p.add_argument("--out", default=None, help="output folder (default pose-<image name>)")
+    p.add_argument("--steps", type=int, default=None, help="Adam steps per start (default 200)")
+    p.add_argument("--restarts", type=int, default=None, help="random restarts (default 4)")
+    p.add_argument(
+        "--start",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="first camera centre (default 3.0 6.9 2.5)",
+    )
+    p.add_argument("--fov", type=float, default=None, help="camera field of view (default 60)")
+    p.add_argument("--image-size", type=int, default=None, help="render size (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random restarts")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+
+def _read_image(path_str: str):
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path_str)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = np.asarray(
+                im.convert("RGBA")
+                if im.mode in ("RGBA", "LA", "P")
+                else (
+                    im.convert("L")
+                    if im.mode in ("L", "1", "I", "I;16", "F")
+                    else im.convert("RGB")
+                )
+            )
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path}: unreadable image ({e})") from e
+    return torch.from_numpy(arr.astype(np.float32) / 255.0)
+
+
+def cmd_render(args) -> int:
+    import torch
+
+    from inverse3d.renderer.lighting import AmbientLights, DirectionalLights, PointLights
+    from inverse3d.renderer.materials import Materials
+    from inverse3d.viz.turntable import (
+        render_mesh_views,
+        render_turntable,
+        save_gif,
+        turntable_cameras,
+    )
+
+    mesh = _load_mesh_textured(args.mesh)
+    out = _prepare_out(Path(args.out or f"render-{Path(args.mesh).stem}"), args.overwrite)
+    a, d, s = ((args.ambient,) * 3,), ((args.diffuse,) * 3,), ((args.specular,) * 3,)
+    if args.light == "ambient":
+        lights = AmbientLights(ambient_color=a)
+    elif args.light == "directional":
+        loc = args.light_location or (0.0, 1.0, 1.0)
+        lights = DirectionalLights(
+            ambient_color=a, diffuse_color=d, specular_color=s, direction=(tuple(loc),)
+        )
+    else:
+        loc = args.light_location or (0.0, 1.0, 3.0)
+        lights = PointLights(
+            ambient_color=a, diffuse_color=d, specular_color=s, location=(tuple(loc),)
+        )
+    materials = Materials(shininess=args.shininess)
+    bg = tuple(args.background)
+    if args.turntable:
+        render_turntable(
+            mesh,
+            out / "turntable.gif",
+            n_frames=args.frames,
+            image_size=args.image_size,
+            elev=args.elev,
+            lights=lights,
+            materials=materials,
+            background=bg,
+        )
+        print(f"wrote {out / 'turntable.gif'} ({args.frames} frames)")
+        return 0
+    from PIL import Image
+
+    from inverse3d.viz.plots import to_uint8
+
+    cams = turntable_cameras(mesh, n_frames=args.views, elev=args.elev)
+    imgs = render_mesh_views(
+        mesh, cams, args.image_size, lights=lights, materials=materials, background=bg
+    )
+    for i, img in enumerate(imgs):
+        Image.fromarray(to_uint8(img)).save(out / f"view_{i:03d}.png")
+    save_gif(imgs[..., :3], out / "views.gif", fps=4)
+    del torch
+    print(f"wrote {len(imgs)} images to {out}/")
+    return 0
+
+
+def _load_mesh_textured(path_str: str):
+    path = Path(path_str)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such mesh file")
+    from inverse3d.io.pluggable import IO
+
+    try:
+        return IO().load_mesh(path, include_textures=True)
+    except (ValueError, OSError) as e:
+        msg = str(e)
+        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from e
+
+
+def cmd_fit_mesh(args) -> int:
+    import torch
+
+    from inverse3d.methods.common import save_mesh_files
+    from inverse3d.methods.fit_points import (
+        FitPointsConfig,
+        chamfer_to_points,
+        fit_mesh_to_points,
+    )
+    from inverse3d.viz.plots import plot_loss
+
+    path = Path(args.points)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such point file")
+    from inverse3d.io.pluggable import IO
+
+    try:
+        pts = IO().load_pointcloud(path).points_packed()
+    except (ValueError, OSError) as e:
+        msg = str(e)
+        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from e
+    if pts.shape[0] == 0:
+        raise ValueError(f"{path}: no points")
+    if not torch.isfinite(pts).all():
+        raise ValueError(f"{path}: points contain NaN or inf")
+    out = _prepare_out(Path(args.out or f"fit-{path.stem}"), args.overwrite)
+    cfg = FitPointsConfig()
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.level is not None:
+        cfg.level = args.level
+    initial, fitted, history = fit_mesh_to_points(pts, cfg, progress=not args.quiet)
+    save_mesh_files(out, fitted.verts_packed(), fitted.faces_packed())
+    plot_loss(history, out / "loss.png") if history else None
+    _before_after(pts, initial, fitted, out / "before_after.png")
+    ch0 = chamfer_to_points(initial, pts)
+    ch = chamfer_to_points(fitted, pts)
+    (out / "fit.json").write_text(
+        json.dumps(
+            {
+                "points": str(path),
+                "n_points": int(pts.shape[0]),
+                "steps": cfg.steps,
+                "chamfer_before": ch0,
+                "chamfer": ch,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(
+        f"chamfer distance to the points: {ch:.6g} (sphere before fitting: {ch0:.6g}); "
+        f"mesh in {out}/mesh.ply"
+    )
+    return 0
+
+
+def _before_after(pts, initial, fitted, path: Path) -> None:
+    from inverse3d.viz.plots import _pyplot
+
+    plt = _pyplot()
+    fig = plt.figure(figsize=(9, 4.5), dpi=100)
+    p = pts.detach().cpu().numpy()
+    for k, (mesh, title) in enumerate(((initial, "before"), (fitted, "after"))):
+        ax = fig.add_subplot(1, 2, k + 1, projection="3d")
+        v = mesh.verts_packed().detach().cpu().numpy()
+        f = mesh.faces_packed().cpu().numpy()
+        ax.plot_trisurf(v[:, 0], v[:, 2], f, v[:, 1], color=(0.6, 0.7, 0.9, 0.5), lw=0.1)
+        ax.scatter(p[:, 0], p[:, 2], p[:, 1], s=2, c="k")
+        ax.set_title(title)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def cmd_pose(args) -> int:
+    import torch
+    from PIL import Image
+
+    from inverse3d.methods.pose import PoseConfig, estimate_pose, silhouette_from_image
+    from inverse3d.viz.plots import to_uint8
+
+    mesh = _load_mesh(args.mesh)
+    image = _read_image(args.image)
+    cfg = PoseConfig()
+    for k in ("steps", "restarts", "fov", "image_size"):
+        if getattr(args, k) is not None:
+            setattr(cfg, k, getattr(args, k))
+    if args.start is not None:
+        cfg.start = tuple(args.start)
+    out = _prepare_out(Path(args.out or f"pose-{Path(args.image).stem}"), args.overwrite)
+    res = estimate_pose(mesh, image, cfg, seed=args.seed)
+    sph = res.spherical()
+    pose = {
+        "camera_centre": res.centre.tolist(),
+        "R": res.R.tolist(),
+        "T": res.T.tolist(),
+        "fov": cfg.fov,
+        **sph,
+        "loss": res.loss,
+        "starts": res.starts,
+    }
+    (out / "pose.json").write_text(json.dumps(pose, indent=2) + "\n")
+    target = silhouette_from_image(image)
+    size = res.silhouette.shape[-1]
+    target = torch.nn.functional.interpolate(target[None, None], size=(size, size), mode="area")[
+        0, 0
+    ]
+    overlay = torch.stack([target, res.silhouette.cpu(), torch.zeros_like(target)], -1)
+    Image.fromarray(to_uint8(overlay)).save(out / "overlay.png")
+    c = res.centre.tolist()
+    print(
+        f"camera centre ({c[0]:.4f}, {c[1]:.4f}, {c[2]:.4f}): dist {sph['dist']:.4f}, "
+        f"elev {sph['elev']:.2f}, azim {sph['azim']:.2f} deg, loss {res.loss:.3g}; "
+        f"saved {out}/pose.json and overlay.png (red target, green fit)"
+    )
+    return 0
+
+
+def cmd_make_scene(args) -> int:
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+
+    out = Path(args.out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise UsageError(f"{out}: folder exists and is not empty; pass --overwrite")
+        shutil.rmtree(out)
+    scene = make_synthetic_scene(
+        n_views=args.views, n_test=args.test_views, image_size=args.image_size, seed=args.seed
+    )
+    write_folder_scene(scene, out)
+    print(f"wrote the built-in scene ({len(scene)} views, {args.image_size}px) to {out}/")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from inverse3d.eval.metrics import evaluate_meshes
+
+    pred, gt = _load_mesh(args.pred_mesh), _load_mesh(args.gt_mesh)
+    for m, p in ((pred, args.pred_mesh), (gt, args.gt_mesh)):
+        if m.faces_packed().shape[0] == 0:
+            raise ValueError(f"{p}: mesh has no faces")
+    res = evaluate_meshes(pred, gt, n_samples=args.samples, tau=args.tau)
+    res = {k: (float(v) if v is not None else None) for k, v in res.items()}
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        for k, v in res.items():
+            print(f"{k:20s} {'n/a' if v is None else f'{v:.5f}'}")
+    return 0
+
+
+COMMANDS = {
+    "reconstruct": cmd_reconstruct,
+    "make-scene": cmd_make_scene,
+    "evaluate": cmd_evaluate,
+    "render": cmd_render,
+    "fit-mesh": cmd_fit_mesh,
+    "pose": cmd_pose,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +655,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    from inverse3d.engine import NonFiniteLossError
+
+    func = COMMANDS[args.command]
+    try:
+        return func(args)
+    except NonFiniteLossError as e:
+        if args.debug:
+            raise
+        print(f"inverse3d {args.command}: stopped: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"inverse3d {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, KeyError, IndexError, RuntimeError) as e:
+        if args.debug:
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, FileNotFoundError) and e.filename and str(e.filename) not in msg:
+            msg = f"{e.filename}: {msg}"
+        print(f"inverse3d {args.command}: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
