@@ -517,6 +517,7 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
     g_hi = face_to_mesh[fidx] * H + i_hi[fidx]
     j0 = j_lo[fidx]
     ncols = j_hi[fidx] - j0 + 1
+    j0_i = j0.int()
     # Candidate pairs per global row -> row chunks of about _PAIR_BUDGET pairs.
     diff = torch.zeros(N * H + 1, dtype=torch.long, device=dev)
     diff.index_add_(0, g_lo, ncols)
@@ -533,6 +534,8 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
         nrows = g_hi[sel].clamp_max(R1 - 1) - r0 + 1
         nc = ncols[sel]
         cnt = nrows * nc
+        # int32 copies for the per-pair index arithmetic (half the memory traffic of int64)
+        r0_i, nc_i, cnt_i = (r0 - R0).int(), nc.int(), cnt.int()
         sub_bounds = _chunk_bounds((cnt.cumsum(0) - cnt) // _PAIR_BUDGET)
         carry = None
         for s0, s1 in zip(sub_bounds[:-1], sub_bounds[1:]):
@@ -544,11 +547,13 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                 fi = sel[o]  # positions in fidx
                 face_id = fidx[fi]
                 C = int(cs[b1 - 1])
-                off = torch.minimum(torch.arange(C, device=dev)[None, :], cnt[o, None] - 1)
-                rr = off // nc[o, None]
-                col = j0[fi, None] + (off - rr * nc[o, None])
-                lrow = (r0[o] - R0)[:, None] + rr  # row within the chunk
-                irow = lrow + (R0 - face_to_mesh[face_id] * H)[:, None]  # row within the image
+                ar = torch.arange(C, device=dev, dtype=torch.int32)[None, :]
+                c_o, nc_o = cnt_i[o, None], nc_i[o, None]
+                off = torch.minimum(ar, c_o - 1)
+                rr = off // nc_o
+                col = j0_i[fi, None] + (off - rr * nc_o)
+                lrow = r0_i[o, None] + rr  # row within the chunk
+                irow = lrow + (R0 - face_to_mesh[face_id] * H).int()[:, None]  # row in the image
                 bary, pz, dist, inside, code = _pair_geometry(
                     tab[:, face_id, None],
                     xs.index_select(0, col.view(-1)).view(col.shape),
@@ -558,12 +563,12 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                     keep_pairs,
                 )
                 ok = (pz >= 0) & (inside | (dist < blur_radius))
-                ok &= torch.arange(C, device=dev)[None, :] < cnt[o, None]
+                ok &= ar < c_o
                 q = ok.view(-1).nonzero().squeeze(1)
                 dq = dist.view(-1).index_select(0, q)
                 pieces.append(
                     [
-                        (lrow * W + col).view(-1).index_select(0, q),
+                        (lrow * W + col).view(-1).index_select(0, q).long(),
                         face_id.index_select(0, q // C),
                         pz.view(-1).index_select(0, q),
                         torch.where(inside.view(-1).index_select(0, q), -dq, dq),
