@@ -122,27 +122,28 @@ class _SigmoidAlpha(torch.autograd.Function):
         p2 = pix_to_face.reshape(-1, K)
         inv = 1.0 / sigma
         comp = torch.empty(d2.shape[0], dtype=dists.dtype, device=dists.device)
+        empty = torch.empty(d2.shape, dtype=torch.bool, device=dists.device)  # 1 byte a slot
         for s in range(0, d2.shape[0], _ALPHA_CHUNK):
-            d = d2[s : s + _ALPHA_CHUNK]
-            q = torch.sigmoid(d * inv).masked_fill_(p2[s : s + _ALPHA_CHUNK] < 0, 1.0)
-            torch.prod(q, dim=1, out=comp[s : s + _ALPHA_CHUNK])
-        ctx.save_for_backward(dists, pix_to_face, comp)
+            sl = slice(s, s + _ALPHA_CHUNK)
+            torch.lt(p2[sl], 0, out=empty[sl])
+            q = torch.sigmoid(d2[sl] * inv).masked_fill_(empty[sl], 1.0)
+            torch.prod(q, dim=1, out=comp[sl])
+        ctx.save_for_backward(dists, empty, comp)
         ctx.sigma = sigma
         ctx.mark_non_differentiable(pix_to_face)
         return (1.0 - comp).reshape(dists.shape[:-1])
 
     @staticmethod
     def backward(ctx, g_alpha):
-        dists, pix_to_face, comp = ctx.saved_tensors
+        dists, empty, comp = ctx.saved_tensors
         K = dists.shape[-1]
         d2 = dists.reshape(-1, K)
-        p2 = pix_to_face.reshape(-1, K)
         inv = 1.0 / ctx.sigma
         scale = g_alpha.reshape(-1) * comp * -inv  # (N*H*W,)
         grad = torch.empty_like(d2)
         for s in range(0, d2.shape[0], _ALPHA_CHUNK):
             sl = slice(s, s + _ALPHA_CHUNK)
-            p = torch.sigmoid(d2[sl] * -inv).masked_fill_(p2[sl] < 0, 0.0)
+            p = torch.sigmoid(d2[sl] * -inv).masked_fill_(empty[sl], 0.0)
             torch.mul(p, scale[sl, None], out=grad[sl])
         return grad.reshape(dists.shape), None, None
 

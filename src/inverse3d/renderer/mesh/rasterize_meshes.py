@@ -328,10 +328,12 @@ class _RasterizeFaceVerts(torch.autograd.Function):
         gz_all = None if g_z_all is None else g_z_all.reshape(-1)
         gd_all = None if g_dist_all is None else g_dist_all.reshape(-1)
         d_all = dists.reshape(-1)
+        flat_int32 = d_all.numel() < 2**31
         for s in range(0, M, _BACKWARD_CHUNK):
             flat = flat_all[s : s + _BACKWARD_CHUNK]
             face = face_all[s : s + _BACKWARD_CHUNK]
-            pix = flat // K
+            # pixel of each slot (int32 arithmetic when the outputs are small enough)
+            pix = (flat.int() if flat_int32 else flat) // K
             px = xs.index_select(0, pix % W)
             py = ys.index_select(0, (pix // W) % H)
             gb = None if gb_all is None else gb_all.index_select(0, flat)
