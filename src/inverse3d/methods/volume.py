@@ -79,9 +79,9 @@ class _GridState:
         return int(self.dens.shape[-1])
 
     def upsample(self, size: int) -> None:
-        up = lambda x: F.interpolate(
-            x.detach(), size=(size,) * 3, mode="trilinear", align_corners=True
-        )  # noqa: E731
+        def up(x: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(x.detach(), size=(size,) * 3, mode="trilinear", align_corners=True)
+
         self._set(up(self.dens), up(self.cols))
 
     def volumes(self):
