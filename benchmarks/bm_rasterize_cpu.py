@@ -9,6 +9,9 @@ Workloads:
 
 Each workload runs in its own subprocess so that its peak resident memory (ru_maxrss) is its own;
 the figure includes the Python interpreter and torch (about 0.3 GB), reported separately.
+The process CPU time (all threads) is reported next to the wall time: on a shared, loaded machine
+the wall time of a multi-threaded run says little (a descheduled OpenMP thread stalls the other),
+while a --threads 1 run's CPU time is close to its wall time on an idle core.
 Usage: python benchmarks/bm_rasterize_cpu.py [--repeats 3] [--threads 2] [--only soft|hard]
 """
 
@@ -42,7 +45,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
     from inverse3d.utils.ico_sphere import ico_sphere
 
     base_rss = _rss_mb()
-    times, raster_times = [], []
+    times, raster_times, cpu_times = [], [], []
     if name == "soft":
         meshes = ico_sphere(4).extend(8)
         R, T = look_at_view_transform(2.7, torch.linspace(0, 60, 8), torch.linspace(0, 300, 8))
@@ -56,6 +59,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
         verts = meshes.verts_padded().clone().requires_grad_(True)
         for _ in range(repeats):
             m = meshes.update_padded(verts)
+            c0 = time.process_time()
             t0 = time.perf_counter()
             frags = rast(m)
             t1 = time.perf_counter()
@@ -63,6 +67,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
             loss = ((img[..., 3] - 0.5) ** 2).mean()
             loss.backward()
             times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
             raster_times.append(t1 - t0)
             kept = int((frags.pix_to_face >= 0).sum())
             del frags, img, loss
@@ -77,11 +82,13 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
         renderer = MeshRenderer(rast, HardPhongShader(cameras=cam))
         for _ in range(repeats):
             with torch.no_grad():
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 frags = rast(mesh)
                 t1 = time.perf_counter()
                 renderer.shader(frags, mesh)
                 times.append(time.perf_counter() - t0)
+                cpu_times.append(time.process_time() - c0)
                 raster_times.append(t1 - t0)
         extra = {"faces": int(mesh.faces_packed().shape[0])}
     return {
@@ -89,6 +96,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
         "median_s": statistics.median(times),
         "min_s": min(times),
         "raster_median_s": statistics.median(raster_times),
+        "cpu_median_s": statistics.median(cpu_times),
         "times_s": [round(t, 3) for t in times],
         "peak_rss_mb": round(_rss_mb(), 1),
         "rss_before_mb": round(base_rss, 1),
@@ -117,7 +125,8 @@ def main() -> None:
         ok_t = "OK" if res["median_s"] <= t_target else "MISSED"
         line = (
             f"{name}: median {res['median_s']:.3f} s (rasterizer {res['raster_median_s']:.3f} s, "
-            f"runs {res['times_s']}) target {t_target} s {ok_t}; peak RSS {res['peak_rss_mb']} MB "
+            f"runs {res['times_s']}, process CPU {res['cpu_median_s']:.3f} s) target {t_target} s "
+            f"{ok_t}; peak RSS {res['peak_rss_mb']} MB "
             f"(interpreter+torch {res['rss_before_mb']} MB)"
         )
         if m_target is not None:

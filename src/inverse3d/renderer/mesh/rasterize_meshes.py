@@ -14,9 +14,10 @@ How it works (no loop over pixels or faces; loops only over chunks):
    distance are computed without autograd and the K nearest by depth per pixel are kept with one
    sort on a (pixel, depth) key (equal depths: lower face index first), then written straight
    into the -1 padded outputs.
-4. One autograd Function wraps it all; the forward remembers the filled output slots and their
-   faces, and the hand-written backward applies the derivatives of the same formulas chunk by chunk, so gradients of
-   zbuf, bary_coords and dists reach the vertex positions with bounded memory.
+4. One autograd Function wraps it all; the forward remembers the filled output slots, their
+   faces and nearest edges, and the hand-written backward applies the derivatives of the same
+   formulas chunk by chunk, so gradients of zbuf, bary_coords and dists reach the vertex
+   positions with bounded memory (with only dists in the loss: one segment per pair).
 """
 
 from __future__ import annotations
