@@ -89,13 +89,13 @@ class TestSiren:
         y = torch.sin(7 * math.pi * x) + 0.5 * torch.sign(torch.sin(3 * x)) * torch.cos(20 * x)
         net = Siren(1, 64, 2, 1)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        first = float(((net(x) - y) ** 2).mean())
+        first = ((net(x) - y) ** 2).mean().item()
         for _ in range(300):
             opt.zero_grad()
             loss = ((net(x) - y) ** 2).mean()
             loss.backward()
             opt.step()
-        last = float(((net(x) - y) ** 2).mean())
+        last = ((net(x) - y) ** 2).mean().item()
         assert last < first / 100.0, (first, last)
 
     def test_fits_2d_image_quickly(self):
@@ -106,7 +106,7 @@ class TestSiren:
         target = (torch.sin(5 * xx) * torch.cos(4 * yy + xx**2)).reshape(-1, 1)
         net = Siren(2, 64, 2, 1)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        first = float(((net(coords) - target) ** 2).mean())
+        first = ((net(coords) - target) ** 2).mean().item()
         for _ in range(300):
             opt.zero_grad()
             loss = ((net(coords) - target) ** 2).mean()
