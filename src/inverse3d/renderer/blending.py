@@ -134,6 +134,7 @@ class _SigmoidAlpha(torch.autograd.Function):
         return (1.0 - comp).reshape(dists.shape[:-1])
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, g_alpha):
         dists, empty, comp = ctx.saved_tensors
         K = dists.shape[-1]
