@@ -1,6 +1,5 @@
-"""PyTorch3D behaviours that inverse3d does not match yet, in modules whose owners are still at
-work. Each test asserts PyTorch3D 0.7.9's behaviour and is marked xfail(strict=True): when the
-owner changes the behaviour the test passes and the marker must go."""
+"""PyTorch3D behaviours that inverse3d does not match (xfail(strict=True), each a deliberate
+difference or one still to do), and ones it now matches after a fix (plain tests)."""
 
 from __future__ import annotations
 
@@ -46,12 +45,6 @@ def test_private_raymarcher_checks_keep_pytorch3d_signature():
         raymarching._check_density_bounds(dens * 3, bounds=(0.0, 1.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="renderer/mesh/rasterize_meshes.py: a vertex at the camera centre projects to NaN; "
-    "PyTorch3D rasterizes the other faces (the bad one is clipped or skipped), inverse3d raises "
-    "ValueError('meshes vertices must be finite') for the whole batch",
-)
 def test_mesh_vertex_at_camera_centre_does_not_abort():
     from inverse3d.renderer.cameras import FoVPerspectiveCameras
     from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
@@ -60,17 +53,17 @@ def test_mesh_vertex_at_camera_centre_does_not_abort():
     verts = torch.tensor(
         [[0.0, 0, 0], [1, 0, 2], [0, 1, 2], [-1, 0, 2], [0, -1, 2], [-1, -1, 2.0]]
     )  # vertex 0 sits on the camera centre of the default camera
+    verts.requires_grad_(True)
     mesh = Meshes(verts=[verts], faces=[torch.tensor([[0, 1, 2], [3, 4, 5]])])
     frags = MeshRasterizer(FoVPerspectiveCameras(), RasterizationSettings(image_size=8))(mesh)
     assert (frags.pix_to_face == 1).any()
+    assert not (frags.pix_to_face == 0).any()  # the face touching the camera centre is skipped
+    frags.zbuf[frags.pix_to_face >= 0].sum().backward()
+    # vertex 0 itself gets NaN from the projection x/z at z = 0 (as in PyTorch3D); the NaN must
+    # not spread to the other vertices of its face
+    assert torch.isfinite(verts.grad[1:]).all() and verts.grad[3:].abs().sum() > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="renderer/points/rasterize_points.py: a point at the camera centre projects to NaN; "
-    "PyTorch3D skips it and draws the others, inverse3d raises "
-    "ValueError('pointclouds points must be finite')",
-)
 def test_point_at_camera_centre_does_not_abort():
     from inverse3d.renderer.cameras import FoVPerspectiveCameras
     from inverse3d.renderer.points.rasterizer import (
@@ -83,3 +76,20 @@ def test_point_at_camera_centre_does_not_abort():
     settings = PointsRasterizationSettings(image_size=8, radius=0.2)
     frags = PointsRasterizer(FoVPerspectiveCameras(), settings)(cloud)
     assert (frags.idx == 1).any()
+    assert not (frags.idx == 0).any()
+
+
+def test_non_finite_vertices_in_front_of_the_camera_still_raise():
+    """Only x/y of vertices on or behind the camera plane may be non-finite."""
+    from inverse3d.renderer.mesh.rasterize_meshes import rasterize_meshes
+    from inverse3d.renderer.points.rasterize_points import rasterize_points
+    from inverse3d.structures import Meshes, Pointclouds
+
+    verts = torch.tensor([[float("nan"), 0, 1], [1, 0, 2], [0, 1, 2]])
+    with pytest.raises(ValueError, match="must be finite"):
+        rasterize_meshes(Meshes([verts], [torch.tensor([[0, 1, 2]])]), image_size=8)
+    with pytest.raises(ValueError, match="must be finite"):
+        rasterize_points(Pointclouds([verts]), image_size=8, radius=0.1)
+    verts[0] = torch.tensor([0.0, 0.0, float("nan")])
+    with pytest.raises(ValueError, match="must be finite"):
+        rasterize_meshes(Meshes([verts], [torch.tensor([[0, 1, 2]])]), image_size=8)

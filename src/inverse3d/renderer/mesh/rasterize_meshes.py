@@ -626,6 +626,21 @@ def rasterize_face_verts(
     return p, z, b, d
 
 
+def _check_projected_finite(verts: torch.Tensor, name: str) -> None:
+    """Vertices must be finite, except x/y of vertices on or behind the camera plane (z <= 0).
+
+    A world-space vertex at the camera centre projects to x/y = 0/0: as in PyTorch3D, its faces
+    (which have a vertex at z <= 0) are simply not drawn, and the rest of the batch is.
+    """
+    v = verts.detach()
+    if v.numel() == 0 or bool(torch.isfinite(v).all()):
+        return
+    z = v[..., 2]
+    xy_ok = torch.isfinite(v[..., :2]).all(-1) | (z <= 0)
+    if not bool(torch.isfinite(z).all()) or not bool(xy_ok.all()):
+        check_finite(v, name)
+
+
 def rasterize_meshes(
     meshes,
     image_size: int | Sequence[int] = 256,
@@ -673,10 +688,15 @@ def rasterize_meshes(
         raise ValueError(f"blur_radius must be a finite float >= 0; got {blur_radius}")
     verts = meshes.verts_packed()
     faces = meshes.faces_packed()
-    check_finite(verts, "meshes vertices")
+    _check_projected_finite(verts, "meshes vertices")
     N = len(meshes)
     F = faces.shape[0]
     face_verts = verts[faces]  # (F, 3, 3)
+    bad = ~torch.isfinite(face_verts.detach()).all(-1).all(-1)  # (F,) faces at the camera centre
+    if bool(bad.any()):
+        # Zeroed faces have z = 0 and are never drawn; `where` keeps NaN out of the gradients of
+        # their other vertices.
+        face_verts = torch.where(bad[:, None, None], torch.zeros_like(face_verts), face_verts)
     first = meshes.mesh_to_faces_packed_first_idx()
     num = meshes.num_faces_per_mesh()
 

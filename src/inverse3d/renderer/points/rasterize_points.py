@@ -166,7 +166,13 @@ def rasterize_points(
     if not hasattr(pointclouds, "points_packed"):
         raise TypeError(f"pointclouds must be a Pointclouds; got {type(pointclouds).__name__}")
     points = pointclouds.points_packed()  # (P, 3)
-    check_finite(points.detach(), "pointclouds points")
+    pts_d = points.detach()
+    if pts_d.numel() and not bool(torch.isfinite(pts_d).all()):
+        # x/y of a point on or behind the camera plane may be 0/0 (a world point at the camera
+        # centre): it is skipped, as in PyTorch3D. Anything else non-finite is an error.
+        xy_ok = torch.isfinite(pts_d[:, :2]).all(-1) | (pts_d[:, 2] <= 0)
+        if not bool(torch.isfinite(pts_d[:, 2]).all()) or not bool(xy_ok.all()):
+            check_finite(pts_d, "pointclouds points")
     N = len(pointclouds)
     device, dtype = points.device, points.dtype
     r = _format_radius(radius, pointclouds, points)  # (P,)
@@ -186,7 +192,7 @@ def rasterize_points(
             r1 = torch.ceil((H * (offy - py + r) / offy - 1.0) / 2.0).clamp(0, H - 1)
             c0, c1, r0, r1 = (t.long() for t in (c0, c1, r0, r1))
             outside = (px - r >= offx) | (px + r <= -offx) | (py - r >= offy) | (py + r <= -offy)
-            valid = (pz >= 0) & ~outside
+            valid = (pz >= 0) & ~outside & torch.isfinite(px) & torch.isfinite(py)
             ncol = (c1 - c0 + 1).clamp(min=0)
             counts = torch.where(valid, ncol * (r1 - r0 + 1).clamp(min=0), 0)
             ys, xs = _pixel_centers(H, W, dtype, device)
