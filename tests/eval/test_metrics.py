@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inverse3d.eval.metrics import MESH_METRICS, evaluate_meshes, mask_iou, psnr, ssim
+from inverse3d.eval.metrics import MESH_METRICS, _nearest, evaluate_meshes, mask_iou, psnr, ssim
 from inverse3d.structures.meshes import Meshes
 from inverse3d.utils.ico_sphere import ico_sphere
 
@@ -113,6 +113,32 @@ class TestEvaluateMeshes:
             evaluate_meshes(tmp_path / "x.obj", sphere)
         with pytest.raises(ValueError, match="n_samples"):
             evaluate_meshes(sphere, sphere, n_samples=0)
+
+
+class TestNearest:
+    """The nearest-sample search of evaluate_meshes (ops.knn_points, K=1) against cKDTree."""
+
+    @pytest.mark.parametrize("radius", [1.0, 1.01, 1.3, 3.0])
+    def test_matches_reference(self, radius):
+        spatial = pytest.importorskip("scipy.spatial")
+        ref = torch.nn.functional.normalize(torch.randn(3000, 3), dim=1)
+        query = torch.nn.functional.normalize(torch.randn(2000, 3), dim=1) * radius
+        d, i = _nearest(query.double(), ref.double())
+        dd, _ = spatial.cKDTree(ref.double().numpy()).query(query.double().numpy())
+        np.testing.assert_allclose(d.numpy(), dd, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose((query - ref[i]).norm(dim=1).numpy(), dd, rtol=1e-5, atol=1e-6)
+
+    def test_mixed_and_degenerate(self):
+        spatial = pytest.importorskip("scipy.spatial")
+        ref = torch.nn.functional.normalize(torch.randn(500, 3), dim=1)
+        ref = torch.cat([ref, torch.rand(300, 3) * 0.01 + 5.0])  # two far clumps
+        query = torch.cat([torch.rand(400, 3) * 8 - 2, ref[:10]])
+        d, _ = _nearest(query, ref)
+        dd, _ = spatial.cKDTree(ref.numpy()).query(query.numpy())
+        np.testing.assert_allclose(d.numpy(), dd, rtol=1e-5, atol=1e-6)
+        assert torch.all(d[-10:] == 0)
+        d, i = _nearest(torch.rand(5, 3), torch.zeros(1, 3))  # one reference point
+        assert torch.all(i == 0)
 
 
 class TestPsnr:

@@ -253,3 +253,114 @@ def test_cuda_matches_cpu():
     gpu = knn_points(p1.cuda(), p2.cuda(), lengths2=l2.cuda(), K=5)
     torch.testing.assert_close(gpu.dists.cpu(), cpu.dists, rtol=1e-5, atol=1e-6)
     assert (gpu.idx.cpu() == cpu.idx).float().mean() > 0.999
+
+
+def _exact_knn(p1, p2, K, norm):
+    """Chunked float64 brute force for one cloud: (P1, K) distances and indices, ascending
+    distance; for K = 1 ties go to the smallest index (argmin returns the first minimum)."""
+    a, b = p1.double(), p2.double()
+    ds, ids = [], []
+    for s in range(0, a.shape[0], 1024):
+        d = torch.cdist(a[s : s + 1024], b, p=norm)
+        d = d**2 if norm == 2 else d
+        if K == 1:
+            i = d.argmin(1, keepdim=True)
+            ds.append(d.gather(1, i))
+            ids.append(i)
+        else:
+            v, i = d.topk(K, dim=1, largest=False, sorted=True)
+            ds.append(v)
+            ids.append(i)
+    return torch.cat(ds), torch.cat(ids)
+
+
+def _sphere(n, radius=1.0, dtype=torch.float64):
+    p = torch.randn(n, 3, dtype=dtype)
+    return p / p.norm(dim=1, keepdim=True) * radius
+
+
+class TestKnnPointsOffSurface:
+    """Queries away from the references: the grid levels leave them to the cluster search;
+    results must equal brute force and the cost must stay bounded."""
+
+    @pytest.fixture(autouse=True)
+    def _force_grid(self, monkeypatch):
+        monkeypatch.setattr(knn_mod, "GRID_MIN_PAIRS", 0)
+
+    def _check(self, q, r, K, norm=2):
+        out = knn_points(q[None], r[None], K=K, norm=norm)
+        d, i = _exact_knn(q, r, K, norm)
+        torch.testing.assert_close(out.dists[0].double(), d, rtol=1e-9, atol=1e-12)
+        assert torch.equal(out.idx[0], i)
+
+    @pytest.mark.parametrize("radius", [1.01, 1.1, 2.0, 30.0])
+    @pytest.mark.parametrize("K", [1, 6])
+    def test_scaled_spheres(self, radius, K):
+        self._check(_sphere(2500, radius), _sphere(3000), K)
+
+    @pytest.mark.parametrize("norm", [1, 2])
+    def test_far_clusters(self, norm):
+        r = torch.cat([torch.rand(800, 3) * 0.05, torch.rand(700, 3) * 0.05 + 10]).double()
+        q = torch.cat([torch.rand(300, 3) * 14 - 2, torch.randn(200, 3) + 5]).double()
+        self._check(q, r, 1, norm)
+        self._check(q, r, 7, norm)
+
+    def test_one_query_far_from_everything(self):
+        r = _sphere(4000)
+        q = torch.cat([_sphere(500, 1.001), torch.tensor([[1e4, -3e3, 7e3]]).double()])
+        self._check(q, r, 1)
+        self._check(q, r, 4)
+
+    def test_ties_go_to_smaller_index(self):
+        r = _sphere(1500)
+        r = torch.cat([r, r])  # every point twice
+        q = _sphere(400, 1.5)
+        out = knn_points(q[None], r[None], K=1)
+        assert (out.idx < 1500).all()
+        self._check(q, r, 1)
+
+    def test_small_cluster_budgets(self, monkeypatch):
+        monkeypatch.setattr(knn_mod, "CLUSTER_DIST_BUDGET", 5000)
+        monkeypatch.setattr(knn_mod, "CLUSTER_PAIR_BUDGET", 300)
+        r, q = _sphere(2000), _sphere(600, 1.3)
+        self._check(q, r, 1)
+        self._check(q, r, 5)
+
+    def test_batch_mixed(self):
+        # a batch where one cloud is near, one far, one ragged: pooled grid + per-cloud clusters
+        p1 = torch.stack([_sphere(900, 1.0), _sphere(900, 3.0), _sphere(900, 1.2)])
+        p2 = torch.stack([_sphere(1000), _sphere(1000), _sphere(1000)])
+        l1, l2 = torch.tensor([900, 900, 300]), torch.tensor([1000, 400, 1000])
+        out = knn_points(p1, p2, l1, l2, K=3)
+        for n in range(3):
+            d, i = _exact_knn(p1[n, : l1[n]], p2[n, : l2[n]], 3, 2)
+            torch.testing.assert_close(out.dists[n, : l1[n]].double(), d)
+            assert torch.equal(out.idx[n, : l1[n]], i)
+
+
+def test_off_surface_large_is_fast(monkeypatch):
+    """20k queries on a sphere of radius 1.1 against 20k on the unit sphere, default thresholds,
+    float32. The old grid search sent every query to the brute force here (~5-8 s): now the
+    brute force must see almost none of the 4e8 pairs, and the call must stay fast."""
+    import time
+
+    pairs = []
+    brute = knn_mod._knn_search
+
+    def counting(p1, p2, *args, **kwargs):
+        pairs.append(p1.shape[0] * p1.shape[1] * p2.shape[1])
+        return brute(p1, p2, *args, **kwargs)
+
+    monkeypatch.setattr(knn_mod, "_knn_search", counting)
+    r, q = _sphere(20000, dtype=torch.float32), _sphere(20000, 1.1, dtype=torch.float32)
+    t = time.process_time()
+    out = knn_points(q[None], r[None], K=1)
+    cpu = time.process_time() - t
+    assert sum(pairs) < 4e6, f"brute force compared {sum(pairs)} pairs"
+    assert cpu < 10.0, f"knn_points took {cpu:.1f} s of CPU"
+    sub = torch.arange(0, 20000, 20)  # brute force on a subset of the queries (cost)
+    d, i = _exact_knn(q[sub], r, 1, 2)
+    # float32 search: the chosen point is a nearest one up to float32 rounding
+    d_sel = (q[sub].double() - r.double()[out.idx[0, sub, 0]]).square().sum(-1)
+    torch.testing.assert_close(d_sel, d[:, 0], rtol=1e-5, atol=1e-7)
+    assert (out.idx[0, sub] == i).float().mean() > 0.999

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_positive_float, check_positive_int, check_tensor
-from inverse3d.eval._nearest import nearest_neighbors
+from inverse3d.ops.knn import knn_points
 
 __all__ = ["evaluate_meshes", "psnr", "ssim", "mask_iou", "MESH_METRICS"]
 
@@ -46,10 +46,10 @@ def _as_mesh(mesh: Any, name: str):
 def _nearest(query: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distance (P,) float64 and index (P,) of the nearest ref point of each query.
 
-    The search runs in float32 (exact, see eval/_nearest.py); the distances are then recomputed
+    The exact search (ops.knn_points, K=1) runs in float32; the distances are then recomputed
     in float64.
     """
-    _, idx = nearest_neighbors(query.float(), ref.float())
+    idx = knn_points(query.float()[None], ref.float()[None], K=1).idx[0, :, 0]
     return (query.double() - ref.double()[idx]).norm(dim=-1), idx
 
 

@@ -126,6 +126,8 @@ GRID_CHUNK_PAIRS = 1 << 20
 GRID_OCCUPANCY = 0.5
 GRID_MIN_PAIRS = 1 << 21  # below P1 * P2 of this, brute force is as fast
 GRID_QUERY_BLOCK = 1 << 17  # queries handled together (~ 0.5 KB of bookkeeping each)
+# (cell size / base cell size, block radius in cells) tried in turn; then the cluster search
+GRID_LEVELS = ((1, 1), (1, 2), (4, 1), (12, 1))
 
 
 def _grid_cell_size(r: torch.Tensor, lo: torch.Tensor, ext: torch.Tensor, K: int) -> float:
@@ -186,44 +188,58 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
     qs_b = [qs[i] for i in big]
     rs_b = [rs[i] for i in big]
     nb = len(big)
-    los, hs, Gs = [], [], []
+    los, hs = [], []
     for r in rs_b:
         lo = r.min(0).values
         ext = r.max(0).values - lo
         h = _grid_cell_size(r, lo, ext, K)
         los.append(lo)
         hs.append(h)
-        Gs.append(((ext / h).floor() + 1).long())
     lo = torch.stack(los)  # (C, 3)
-    h = torch.tensor(hs, dtype=lo.dtype, device=dev)  # (C,)
-    G = torch.stack(Gs)  # (C, 3)
-    gm0, gm1, gm2 = (int(x) for x in G.max(0).values)
-    n_cells = nb * gm0 * gm1 * gm2
+    h0 = torch.tensor(hs, dtype=lo.dtype, device=dev)  # (C,)
+    ext = torch.stack([r.max(0).values for r in rs_b]) - lo  # (C, 3)
     r_cnt = torch.tensor([r.shape[0] for r in rs_b], device=dev)
     r_first = torch.cumsum(r_cnt, 0) - r_cnt
     r_all = torch.cat(rs_b)
     rb = torch.repeat_interleave(torch.arange(nb, device=dev), r_cnt)
-    cr = ((r_all - lo[rb]) / h[rb, None]).floor().long().clamp(min=0)
-    cr = torch.minimum(cr, G[rb] - 1)
-    key_r = ((rb * gm0 + cr[:, 0]) * gm1 + cr[:, 1]) * gm2 + cr[:, 2]
-    key_sorted, order = key_r.sort()
-    local = (torch.arange(r_all.shape[0], device=dev) - r_first[rb])[order]  # idx in its cloud
-    cell_end = cell_cnt = None
-    if n_cells <= 8 * r_all.shape[0] + 4096:
-        cell_cnt = torch.bincount(key_r, minlength=n_cells)
-        cell_end = torch.cumsum(cell_cnt, 0)
-    # references by coordinate, sorted by cell, plus an infinitely far padding point at the end
-    pad = r_all.shape[0]
-    coords = torch.cat([r_all[order], r_all.new_full((1, 3), float("inf"))]).T.contiguous()
+    grids: dict = {}
 
-    def runs_of(cells: torch.Tensor, cb: torch.Tensor, rad: int):
+    def grid(f: int) -> dict:
+        """The references bucketed in cells f times the base size (built once per f)."""
+        if f in grids:
+            return grids[f]
+        h = h0 * f
+        G = ((ext / h[:, None]).floor() + 1).long()  # (C, 3)
+        gm = tuple(int(x) for x in G.max(0).values)
+        n_cells = nb * gm[0] * gm[1] * gm[2]
+        cr = ((r_all - lo[rb]) / h[rb, None]).floor().long().clamp(min=0)
+        cr = torch.minimum(cr, G[rb] - 1)
+        key_r = ((rb * gm[0] + cr[:, 0]) * gm[1] + cr[:, 1]) * gm[2] + cr[:, 2]
+        key_sorted, order = key_r.sort()
+        g = {"h": h, "G": G, "gm": gm, "n_cells": n_cells, "key_sorted": key_sorted}
+        g["local"] = (torch.arange(r_all.shape[0], device=dev) - r_first[rb])[order]
+        g["cell_end"] = g["cell_cnt"] = None
+        if n_cells <= 8 * r_all.shape[0] + 4096:
+            g["cell_cnt"] = torch.bincount(key_r, minlength=n_cells)
+            g["cell_end"] = torch.cumsum(g["cell_cnt"], 0)
+        # references by coordinate, sorted by cell, plus an infinitely far padding point
+        g["coords"] = torch.cat([r_all[order], r_all.new_full((1, 3), float("inf"))]).T
+        g["coords"] = g["coords"].contiguous()
+        grids[f] = g
+        return g
+
+    pad = r_all.shape[0]
+
+    def runs_of(g: dict, cells: torch.Tensor, cb: torch.Tensor, rad: int):
         """(start, count) in the sorted references of the (2 rad + 1)^2 runs of each cell.
 
         Cells (x+dx, y+dy, z-rad..z+rad) have consecutive keys: one contiguous run each.
         """
+        gm0, gm1, gm2 = g["gm"]
+        n_cells, cell_end, cell_cnt = g["n_cells"], g["cell_end"], g["cell_cnt"]
         rng = torch.arange(-rad, rad + 1, device=dev)
         offs = torch.stack(torch.meshgrid(rng, rng, indexing="ij"), -1).reshape(-1, 2)
-        Gc = G[cb]  # (U, 3)
+        Gc = g["G"][cb]  # (U, 3)
         nxy = cells[:, None, :2] + offs[None]  # (U, M, 2)
         inb = ((nxy >= 0) & (nxy < Gc[:, None, :2])).all(-1)
         inb &= (cells[:, 2:] + rad >= 0) & (cells[:, 2:] - rad < Gc[:, 2:])
@@ -236,8 +252,8 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
             st = cell_end[lo_key] - cell_cnt[lo_key]
             en = cell_end[hi_key]
         else:
-            st = torch.searchsorted(key_sorted, lo_key)
-            en = torch.searchsorted(key_sorted, hi_key + 1)
+            st = torch.searchsorted(g["key_sorted"], lo_key)
+            en = torch.searchsorted(g["key_sorted"], hi_key + 1)
         return st, torch.where(inb, en - st, torch.zeros_like(st))
 
     q_cnt = torch.tensor([q.shape[0] for q in qs_b], device=dev)
@@ -245,21 +261,23 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
     q_all = torch.cat(qs_b)
     qb_all = torch.repeat_interleave(torch.arange(nb, device=dev), q_cnt)
     res_all = torch.full((q_all.shape[0], K), -1, dtype=torch.int64, device=dev)
+    clus: dict = {}  # cluster structure of each cloud, built on first use
     i32 = torch.int32
 
     def run(q: torch.Tensor, qb: torch.Tensor, out: torch.Tensor) -> None:
         # Queries are grouped by cell: the candidates of a cell are gathered once, then every
         # query of the cell is compared with them (no per-pair index arithmetic).
-        cq_all = ((q - lo[qb]) / h[qb, None]).floor().long()
         rem = torch.arange(q.shape[0], device=dev)
-        for rad in (1, 2):
+        for f, rad in GRID_LEVELS:
             if rem.numel() == 0:
                 break
+            g = grid(f)
+            G, h, coords, local = g["G"], g["h"], g["coords"], g["local"]
+            gm0, gm1, gm2 = g["gm"]
             qq, cb_q = q[rem], qb[rem]
+            cq = ((qq - lo[cb_q]) / h[cb_q, None]).floor().long()
             s_ = rad + 1
-            cq = torch.maximum(
-                torch.minimum(cq_all[rem], G[cb_q] + s_ - 1), torch.full_like(cq_all[rem], -s_)
-            )
+            cq = torch.maximum(torch.minimum(cq, G[cb_q] + s_ - 1), torch.full_like(cq, -s_))
             d0, d1, d2 = gm0 + 2 * s_, gm1 + 2 * s_, gm2 + 2 * s_
             keyq = (((cb_q * d0 + cq[:, 0] + s_) * d1 + (cq[:, 1] + s_)) * d2) + (cq[:, 2] + s_)
             ukey, inv = torch.unique(keyq, return_inverse=True)
@@ -268,8 +286,10 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
             ucell = torch.stack(
                 [rest // (d1 * d2) - s_, (rest // d2) % d1 - s_, rest % d2 - s_], -1
             )  # (U, 3)
-            st, cnt = runs_of(ucell, ucb, rad)
+            st, cnt = runs_of(g, ucell, ucb, rad)
             total = cnt.sum(1)  # candidates per cell
+            if 4 * int(total[inv].sum()) > int(r_cnt[cb_q].sum()):
+                break  # this level would cost a quarter of brute force: clusters instead
             hq = h[cb_q, None]
             cell_lo = lo[cb_q] + cq.to(q.dtype) * hq
             margin = torch.minimum(qq - (cell_lo - rad * hq), (cell_lo + (rad + 1) * hq) - qq)
@@ -329,15 +349,13 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
                 ok_all[qsel] = ok
                 out[rem[qsel[ok]]] = local[cand[loc[ok]].gather(1, bi[ok])]
             rem = rem[~ok_all]
-        if rem.numel():  # brute force, cloud by cloud
+        if rem.numel():  # cluster search, cloud by cloud
             cbr = qb[rem]
             for c in torch.unique(cbr).tolist():
                 sel = rem[cbr == c]
-                R = rs_b[c].shape[0]
-                fb = _knn_search(
-                    q[sel][None], rs_b[c][None], torch.tensor([R], device=dev), K, norm
-                )
-                out[sel] = fb[0]
+                if c not in clus:
+                    clus[c] = _clusters(rs_b[c], K, norm)
+                out[sel] = _cluster_knn(q[sel], rs_b[c], K, norm, clus[c])
 
     for q0 in range(0, q_all.shape[0], GRID_QUERY_BLOCK):  # bounds the per-query bookkeeping
         sl = slice(q0, q0 + GRID_QUERY_BLOCK)
@@ -345,6 +363,136 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
     for k, i in enumerate(big):
         outs[i] = res_all[q_first[k] : q_first[k] + qs_b[k].shape[0]]
     return outs
+
+
+# --- cluster search for the queries the grid leaves (far from the references) ----------------
+# The references are grouped into the non-empty cells of a coarse grid (about
+# CLUSTER_PER_SQRT * sqrt(R) clusters). Each cluster has a representative member (the one
+# nearest its centroid) and a radius (largest distance from it to a member). The K-th smallest
+# representative distance U bounds the K-th neighbour distance (K distinct points), so only
+# clusters with dist(query, representative) - radius <= U can hold a neighbour; their points are
+# compared exactly. Bounds use generous float slack, so the result is exact whatever the
+# distance between the clouds; the cost is O(Q C) plus the candidates, never O(Q R) unless the
+# clouds force it.
+CLUSTER_PER_SQRT = 16.0
+CLUSTER_DIST_BUDGET = 1 << 22  # (query, cluster) distances at once
+CLUSTER_PAIR_BUDGET = 1 << 22  # (query, point) candidates at once
+
+
+def _clusters(r: torch.Tensor, K: int, norm: int):
+    """Cluster the references r (R, 3): (order, starts, counts, reps (C, 3), radius (C,))."""
+    R = r.shape[0]
+    dev = r.device
+    lo = r.min(0).values
+    ext = max(float((r.max(0).values - lo).max()), 1e-30)
+    target = min(float(R), max(CLUSTER_PER_SQRT * R**0.5, 4.0 * K))
+    cell = ext / max(1.0, target**0.5)  # surfaces: occupied cells ~ (ext / cell)^2
+    for _ in range(6):
+        n = int(ext / cell) + 2
+        ijk = ((r - lo) / cell).floor().long().clamp(0, n - 1)
+        key = (ijk[:, 0] * n + ijk[:, 1]) * n + ijk[:, 2]
+        key, order = torch.sort(key)
+        counts = torch.unique_consecutive(key, return_counts=True)[1]
+        ratio = counts.numel() / target
+        if 0.5 <= ratio <= 2.0 or counts.numel() == R or (ratio < 1 and n > 4096):
+            break
+        cell *= ratio**0.5
+    pts = r[order]
+    C = counts.numel()
+    starts = torch.cumsum(counts, 0) - counts
+    cid = torch.repeat_interleave(torch.arange(C, device=dev), counts)
+    cen = torch.zeros(C, 3, dtype=r.dtype, device=dev).index_add_(0, cid, pts)
+    cen = cen / counts[:, None].to(r.dtype)
+    dc = (pts - cen[cid]).square().sum(-1)
+    dmin = torch.full((C,), float("inf"), dtype=r.dtype, device=dev)
+    dmin = dmin.scatter_reduce(0, cid, dc, reduce="amin", include_self=True)
+    rep = starts.clone()
+    is_min = dc == dmin[cid]
+    rep[cid[is_min]] = torch.nonzero(is_min)[:, 0]
+    reps = pts[rep]
+    diff = pts - reps[cid]
+    d = diff.norm(dim=-1) if norm == 2 else diff.abs().sum(-1)
+    radius = torch.zeros(C, dtype=r.dtype, device=dev)
+    radius = radius.scatter_reduce(0, cid, d, reduce="amax", include_self=True)
+    return order, starts, counts, reps, radius * (1 + 1e-5) + 1e-30
+
+
+def _cluster_knn(q: torch.Tensor, r: torch.Tensor, K: int, norm: int, cl=None) -> torch.Tensor:
+    """Exact K nearest neighbours (indices (Q, K)) of q (Q, 3) in r (R, 3), R >= K."""
+    dev = q.device
+    Q = q.shape[0]
+    out = torch.full((Q, K), -1, dtype=torch.int64, device=dev)
+    order, starts, counts, reps, radius = cl if cl is not None else _clusters(r, K, norm)
+    C = reps.shape[0]
+    if C < K:
+        return _knn_search(q[None], r[None], torch.tensor([r.shape[0]], device=dev), K, norm)[0]
+    pts = r[order]
+    rep2 = reps.square().sum(-1)
+    # slack of the matmul distances: a few hundred ulps of |q|^2 + |rep|^2 (float32 or 64)
+    eps = 1e3 * torch.finfo(q.dtype).eps
+    rmax = float(rep2.max())
+    chunk = max(1, CLUSTER_DIST_BUDGET // C)
+    for s in range(0, Q, chunk):
+        qc = q[s : s + chunk]
+        if norm == 2:  # squared distances; d <= U + radius <=> d^2 <= (U + radius)^2
+            q2 = qc.square().sum(-1)
+            d = torch.addmm(rep2[None], qc, reps.T, alpha=-2.0).add_(q2[:, None])
+            err = (eps * (q2 + rmax))[:, None]  # (B, 1)
+            kth = torch.topk(d, K, dim=1, largest=False, sorted=True).values[:, -1:]
+            upper = (kth + err).clamp_(min=0).sqrt_()  # >= the K-th representative distance
+            thr = (upper + radius[None]).square_().add_(err).add_(err)
+        else:
+            d = torch.cdist(qc, reps, p=1.0)
+            err = eps * (qc.abs().sum(-1, keepdim=True) + float(reps.abs().sum(-1).max()))
+            kth = torch.topk(d, K, dim=1, largest=False, sorted=True).values[:, -1:]
+            thr = kth + err + radius[None] + err
+        qi, cj = torch.nonzero(d <= thr, as_tuple=True)
+        npts = counts[cj]
+        per_q = torch.zeros(qc.shape[0], dtype=torch.int64, device=dev)
+        per_q.index_add_(0, qi, npts)
+        q_end = torch.cumsum(per_q, 0)
+        pair_end = torch.cumsum(torch.bincount(qi, minlength=qc.shape[0]), 0)
+        a = 0
+        while a < qc.shape[0]:  # sub-blocks of whole queries, bounded candidate arrays
+            if K == 1:
+                base = int(q_end[a - 1]) if a else 0
+                b = int(torch.searchsorted(q_end, base + CLUSTER_PAIR_BUDGET, right=True))
+            else:  # padded (queries x most candidates) array
+                cm = torch.cummax(per_q[a:], 0).values
+                w = torch.arange(1, cm.numel() + 1, device=dev) * cm
+                b = a + int((w <= CLUSTER_PAIR_BUDGET).sum())
+            b = max(b, a + 1)
+            p0 = int(pair_end[a - 1]) if a else 0
+            p1 = int(pair_end[b - 1])
+            qi_, cj_, n_ = qi[p0:p1], cj[p0:p1], npts[p0:p1]
+            total = int(n_.sum())
+            first = torch.cumsum(n_, 0) - n_
+            pt = torch.repeat_interleave(starts[cj_] - first, n_, output_size=total)
+            pt += torch.arange(total, device=dev)  # (M,) positions in pts
+            qq = torch.repeat_interleave(qi_ - a, n_, output_size=total)  # (M,) ascending
+            diff = qc[a + qq] - pts[pt]
+            dist = diff.square().sum(-1) if norm == 2 else diff.abs().sum(-1)
+            gidx = order[pt]
+            nq = b - a
+            if K == 1:  # smallest distance, ties to the smallest index
+                best = dist.new_full((nq,), float("inf"))
+                best = best.scatter_reduce(0, qq, dist, reduce="amin", include_self=True)
+                hit = dist == best[qq]
+                bi = torch.full((nq,), r.shape[0], dtype=torch.int64, device=dev)
+                bi = bi.scatter_reduce(0, qq[hit], gidx[hit], reduce="amin", include_self=True)
+                out[s + a : s + b, 0] = bi
+            else:
+                cnt_q = per_q[a:b]
+                slot = torch.arange(total, device=dev) - (torch.cumsum(cnt_q, 0) - cnt_q)[qq]
+                width = int(cnt_q.max())
+                dm = dist.new_full((nq, width), float("inf"))
+                dm[qq, slot] = dist
+                im = torch.zeros((nq, width), dtype=torch.int64, device=dev)
+                im[qq, slot] = gidx
+                sel = torch.topk(dm, K, dim=1, largest=False, sorted=False).indices
+                out[s + a : s + b] = im.gather(1, sel)
+            a = b
+    return out
 
 
 def _grid_knn_search(p1, p2, lengths1, lengths2, K, norm):
