@@ -2,11 +2,15 @@
 
 The search is exact and runs without autograd; the distances of the K selected pairs are then
 recomputed from the inputs with autograd, so gradients reach both clouds and cost O(N P1 K D)
-memory, never O(P1 P2). Two search paths (docs/ops.md has the details and measurements):
+memory, never O(P1 P2). Search stages (docs/ops.md has the details and measurements):
 
 - uniform grid (D <= 3 on CPU, P1 * P2 >= GRID_MIN_PAIRS): per-cloud cubic cells, candidates
-  from the 3x3x3 (then 5x5x5) cells around each query, accepted only when provably complete;
-  whatever is left goes to the brute force. Memory O(GRID_QUERY_BLOCK + GRID_CHUNK_PAIRS).
+  from the 3x3x3 (then 5x5x5, then coarser) cells around each query, accepted only when
+  provably complete; a level that would cost more than a quarter of brute force is skipped.
+  Memory O(GRID_QUERY_BLOCK + GRID_CHUNK_PAIRS).
+- cluster search for what the grid leaves (queries far from the references): representatives
+  and radii of ~16 sqrt(R) clusters prune by the triangle inequality; exact, cost O(Q C) plus
+  the candidates, so off-surface inputs no longer fall back to O(Q R).
 - brute force: queries and references both cut into chunks, each block's distances computed at
   once and a running top-K merged block after block. The block holds at most
   `KNN_CHUNK_ELEMENTS` distances (2**22); peak about 3 x (4 + 8) x KNN_CHUNK_ELEMENTS bytes
@@ -376,7 +380,7 @@ def _grid_knn_pooled(qs: list, rs: list, K: int, norm: int) -> list:
 # clouds force it.
 CLUSTER_PER_SQRT = 16.0
 CLUSTER_DIST_BUDGET = 1 << 22  # (query, cluster) distances at once
-CLUSTER_PAIR_BUDGET = 1 << 22  # (query, point) candidates at once
+CLUSTER_PAIR_BUDGET = 1 << 21  # (query, point) candidates at once (~60 bytes each)
 
 
 def _clusters(r: torch.Tensor, K: int, norm: int):
