@@ -338,12 +338,11 @@ class TestKnnPointsOffSurface:
             assert torch.equal(out.idx[n, : l1[n]], i)
 
 
-def test_off_surface_large_is_fast(monkeypatch):
+def test_off_surface_large_avoids_brute_force(monkeypatch):
     """20k queries on a sphere of radius 1.1 against 20k on the unit sphere, default thresholds,
     float32. The old grid search sent every query to the brute force here (~5-8 s): now the
-    brute force must see almost none of the 4e8 pairs, and the call must stay fast."""
-    import time
-
+    brute force must see almost none of the 4e8 pairs (a count, not a timing: timings belong in
+    benchmarks/)."""
     pairs = []
     brute = knn_mod._knn_search
 
@@ -353,11 +352,8 @@ def test_off_surface_large_is_fast(monkeypatch):
 
     monkeypatch.setattr(knn_mod, "_knn_search", counting)
     r, q = _sphere(20000, dtype=torch.float32), _sphere(20000, 1.1, dtype=torch.float32)
-    t = time.process_time()
     out = knn_points(q[None], r[None], K=1)
-    cpu = time.process_time() - t
     assert sum(pairs) < 4e6, f"brute force compared {sum(pairs)} pairs"
-    assert cpu < 10.0, f"knn_points took {cpu:.1f} s of CPU"
     sub = torch.arange(0, 20000, 20)  # brute force on a subset of the queries (cost)
     d, i = _exact_knn(q[sub], r, 1, 2)
     # float32 search: the chosen point is a nearest one up to float32 rounding
