@@ -340,7 +340,7 @@ def write_outputs(
     device: str,
     extra_config: Mapping[str, Any] | None = None,
     n_eval_samples: int = 100_000,
-    turntable_frames: int = 36,
+    turntable_frames: int = 24,
 ) -> dict[str, Any]:
     """Write every output file of a run (see the module docstring) and return the report dict.
 

@@ -30,7 +30,7 @@ __all__ = ["MeshFitConfig", "run"]
 class MeshFitConfig:
     """Settings of the "mesh" method (soft-rasterizer mesh fitting)."""
 
-    steps: int = 30
+    steps: int = 20
     """optimisation steps"""
     init: str = "hull"
     """initial mesh: "hull" (visual hull by marching cubes) or "sphere" (ico-sphere)"""
