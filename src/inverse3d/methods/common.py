@@ -386,6 +386,7 @@ def write_outputs(
             mesh,
             out / "turntable.gif",
             n_frames=turntable_frames,
+            image_size=min(160, max(data.image_size)),  # no finer than the data
             background=scene_background(data),
         )
     else:
