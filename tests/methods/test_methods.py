@@ -133,6 +133,25 @@ class TestMethodsSmoke:
         with pytest.raises(ValueError, match="stage_steps"):
             run(cls(grid_sizes=(8, 16), stage_steps=()), tiny_scene, tmp_path, progress=False)
 
+    @pytest.mark.parametrize("method", ["volume", "nerf"])
+    def test_depth_terms_follow_use_depth(self, method, tiny_scene, tmp_path):
+        from dataclasses import replace
+
+        import torch
+
+        cls, run = get_method(method)
+        terms = {}
+        for name, data, use in [
+            ("on", tiny_scene, True),
+            ("off", tiny_scene, False),
+            ("nodata", replace(tiny_scene, depths=None), True),
+        ]:
+            run(cls(**TINY[method], use_depth=use), data, tmp_path / name, progress=False)
+            ckpt = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=False)
+            terms[name] = set(ckpt["history"][-1])
+        assert {"depth", "free"} <= terms["on"]
+        assert not {"depth", "free"} & (terms["off"] | terms["nodata"])
+
     def test_registry(self):
         assert {"mesh", "volume", "nerf"} <= set(REGISTRY)
         for cls, run in REGISTRY.values():

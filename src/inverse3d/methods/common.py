@@ -38,6 +38,8 @@ __all__ = [
     "METRIC_KEYS",
     "config_to_dict",
     "evaluate_prediction",
+    "finish_run",
+    "fit_loop",
     "image_metrics",
     "read_config_yaml",
     "resize_images",
@@ -407,3 +409,55 @@ def write_outputs(
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_report_html(out, report)
     return report
+
+
+# ----------------------------------------------------------------------------- method runs
+def fit_loop(
+    step_fn, config: Any, out_dir, state: Mapping[str, Any], resume: bool, progress: bool, desc: str
+):
+    """`engine.run_loop` with the method config's `steps` and `checkpoint_every`."""
+    from inverse3d._validation import check_nonneg_int, check_positive_int
+    from inverse3d.engine import run_loop
+
+    return run_loop(
+        step_fn,
+        check_nonneg_int(config.steps, "steps"),
+        out_dir=out_dir,
+        state=dict(state),
+        checkpoint_every=check_positive_int(config.checkpoint_every, "checkpoint_every"),
+        resume=resume,
+        progress=progress,
+        desc=desc,
+    )
+
+
+def finish_run(
+    out_dir,
+    method: str,
+    config: Any,
+    data: Any,
+    mesh: Any,
+    pred_rgba: torch.Tensor | None,
+    result: Any,
+    start_time: float,
+    device: Any,
+) -> dict[str, Any]:
+    """`write_outputs` for a method run that `fit_loop` returned `result` for; returns the report.
+
+    start_time: `time.perf_counter()` at the start of the run.
+    """
+    import time
+
+    return write_outputs(
+        Path(out_dir),
+        method=method,
+        config=config,
+        data=data,
+        mesh=mesh,
+        pred_rgba=pred_rgba,
+        history=result.history,
+        steps=result.steps,
+        time_s=time.perf_counter() - start_time,
+        device=str(device),
+        n_eval_samples=config.eval_samples,
+    )

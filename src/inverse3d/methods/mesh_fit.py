@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -144,11 +143,10 @@ def _initial_mesh(cfg: MeshFitConfig, train) -> tuple[torch.Tensor, torch.Tensor
 
 def run(config: MeshFitConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a mesh to `data` (SceneData) and write every output to `out_dir`; return the report."""
-    from inverse3d.engine import run_loop
     from inverse3d.loss.mesh_edge_loss import mesh_edge_loss
     from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
     from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
-    from inverse3d.methods.common import resize_images, scene_background, write_outputs
+    from inverse3d.methods.common import finish_run, fit_loop, resize_images, scene_background
     from inverse3d.methods.hull import project_vertex_colors
     from inverse3d.renderer.blending import BlendParams, softmax_rgb_blend
     from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
@@ -158,7 +156,7 @@ def run(config: MeshFitConfig, data, out_dir, resume: bool = False, progress: bo
 
     cfg = config
     check_choice(cfg.init, "init", ("hull", "sphere"))
-    steps = check_nonneg_int(cfg.steps, "steps")
+    check_nonneg_int(cfg.steps, "steps")
     nv = check_positive_int(cfg.views_per_step, "views_per_step")
     t0 = time.perf_counter()
     device = data.images.device
@@ -231,16 +229,7 @@ def run(config: MeshFitConfig, data, out_dir, resume: bool = False, progress: bo
         out["loss"] = loss
         return out
 
-    result = run_loop(
-        step_fn,
-        steps,
-        out_dir=out_dir,
-        state={"mesh": state},
-        checkpoint_every=check_positive_int(cfg.checkpoint_every, "checkpoint_every"),
-        resume=resume,
-        progress=progress,
-        desc="mesh",
-    )
+    result = fit_loop(step_fn, cfg, out_dir, {"mesh": state}, resume, progress, "mesh")
     verts = state.verts().detach()
     colors = state.colors.detach().clamp(0, 1)
     if cfg.project_colors:
@@ -248,16 +237,4 @@ def run(config: MeshFitConfig, data, out_dir, resume: bool = False, progress: bo
     mesh = Meshes([verts], [state.faces], textures=TexturesVertex([colors]))
     test = data.test()
     pred = render_mesh_views(mesh, test.cameras, (h, w), background=bg) if len(test) else None
-    return write_outputs(
-        Path(out_dir),
-        method="mesh",
-        config=cfg,
-        data=data,
-        mesh=mesh,
-        pred_rgba=pred,
-        history=result.history,
-        steps=result.steps,
-        time_s=time.perf_counter() - t0,
-        device=str(device),
-        n_eval_samples=cfg.eval_samples,
-    )
+    return finish_run(out_dir, "mesh", cfg, data, mesh, pred, result, t0, device)

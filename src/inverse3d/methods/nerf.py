@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,6 +51,12 @@ class NerfConfig:
     """Adam learning rate"""
     w_mask: float = 0.1
     """weight of the opacity-vs-mask loss (only with masks)"""
+    use_depth: bool = True
+    """use the data's depth maps (when it has them) for the depth and free-space losses"""
+    w_depth: float = 0.1
+    """weight of the L1 loss of the expected ray termination against the depth maps"""
+    w_free: float = 0.1
+    """weight of the rendering weight in front of the observed surface"""
     occupancy_resolution: int = 64
     """cells per axis of the occupancy grid"""
     occupancy_every: int = 16
@@ -66,8 +71,10 @@ class NerfConfig:
     """surface samples per mesh for the geometric metrics"""
 
 
-def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified):
-    """RGBA (R, 4) of rays (R, 3) / (R, 3): skip unoccupied samples, NeRF quadrature."""
+def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False):
+    """RGBA (R, 4) of rays (R, 3) / (R, 3): skip unoccupied samples, NeRF quadrature.
+
+    With `with_depth` also the weights (R, S) and sample lengths (R, S)."""
     from inverse3d.models.nerf import volume_render_weights
 
     t, keep = grid.sample_along_rays(origins, dirs, near, far, n_pts, stratified=stratified)
@@ -82,7 +89,8 @@ def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified):
     w = volume_render_weights(sigma, t, dirs)  # (R, S)
     acc = w.sum(-1, keepdim=True)
     color = (w[..., None] * rgb).sum(-2) + (1.0 - acc) * torch.as_tensor(bg, device=t.device)
-    return torch.cat([color, acc], -1)
+    rgba = torch.cat([color, acc], -1)
+    return (rgba, w, t) if with_depth else rgba
 
 
 class _ModuleState:
@@ -106,15 +114,15 @@ class _ModuleState:
 
 def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a hash-grid NeRF to `data` and write every output to `out_dir`; return the report."""
-    from inverse3d.engine import run_loop
-    from inverse3d.methods.common import scene_background, write_outputs
+    from inverse3d.methods.common import finish_run, fit_loop, scene_background
+    from inverse3d.methods.ray_losses import depth_losses, view_depth_factor
     from inverse3d.methods.volume import _ndc_extent, _xy_bundle, ray_depth_range, render_full_views
     from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
     from inverse3d.models.occupancy_grid import OccupancyGrid
     from inverse3d.renderer.utils import ndc_grid_sample
 
     cfg = config
-    steps = check_positive_int(cfg.steps, "steps")
+    check_positive_int(cfg.steps, "steps")
     t0 = time.perf_counter()
     device = data.images.device
     train = data.train()
@@ -124,6 +132,10 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
     near, far = ray_depth_range(train.cameras, cfg.bound)
     images = train.images.permute(0, 3, 1, 2)
     masks = train.masks[:, None] if train.masks is not None else None
+    depths = None
+    if cfg.use_depth and train.depths is not None and (cfg.w_depth > 0 or cfg.w_free > 0):
+        depths = train.depths[:, None]
+    margin = 2.0 * (far - near) / cfg.pts_per_ray
     enc = HashGridEncoding(
         n_levels=cfg.n_levels,
         log2_hashmap_size=cfg.log2_hashmap_size,
@@ -150,7 +162,7 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
             [ux, uy], device=device
         )
         bundle = _xy_bundle(cams, xys, near, far, 1, False)
-        pred = _render_rays(
+        pred, weights, lengths = _render_rays(
             field,
             grid,
             bundle.origins.reshape(-1, 3),
@@ -160,10 +172,18 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
             cfg.pts_per_ray,
             bg,
             True,
-        ).reshape(nv, n_rays, 4)
+            True,
+        )
+        pred = pred.reshape(nv, n_rays, 4)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
         out = {"rgb": F.mse_loss(pred[..., :3], target)}
         loss = out["rgb"]
+        if depths is not None:
+            tz = ndc_grid_sample(depths[idx], xys, align_corners=False, mode="nearest")[:, 0]
+            dz = view_depth_factor(cams, bundle.origins, bundle.directions)
+            dl = depth_losses(weights, lengths, tz.reshape(-1), dz.reshape(-1), margin)
+            out.update(dl)
+            loss = loss + cfg.w_depth * dl["depth"] + cfg.w_free * dl["free"]
         if masks is not None and cfg.w_mask > 0:
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.mse_loss(pred[..., 3], tm)
@@ -174,16 +194,7 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
         out["loss"] = loss
         return out
 
-    result = run_loop(
-        step_fn,
-        steps,
-        out_dir=out_dir,
-        state={"nerf": state},
-        checkpoint_every=check_positive_int(cfg.checkpoint_every, "checkpoint_every"),
-        resume=resume,
-        progress=progress,
-        desc="nerf",
-    )
+    result = fit_loop(step_fn, cfg, out_dir, {"nerf": state}, resume, progress, "nerf")
     test = data.test()
     pred = None
 
@@ -204,19 +215,7 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
     if len(test):
         pred = render_full_views(test.cameras, render_view, (h, w), near, far, cfg.pts_per_ray)
     mesh = _field_mesh(field, cfg.bound, check_positive_int(cfg.mesh_resolution, "mesh_resolution"))
-    return write_outputs(
-        Path(out_dir),
-        method="nerf",
-        config=cfg,
-        data=data,
-        mesh=mesh,
-        pred_rgba=pred,
-        history=result.history,
-        steps=result.steps,
-        time_s=time.perf_counter() - t0,
-        device=str(device),
-        n_eval_samples=cfg.eval_samples,
-    )
+    return finish_run(out_dir, "nerf", cfg, data, mesh, pred, result, t0, device)
 
 
 def _field_mesh(field, bound: float, res: int):

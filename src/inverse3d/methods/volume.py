@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -48,6 +47,12 @@ class VolumeConfig:
     """delta of the Huber loss"""
     w_mask: float = 1.0
     """weight of the opacity-vs-mask loss (only with masks)"""
+    use_depth: bool = True
+    """use the data's depth maps (when it has them) for the depth and free-space losses"""
+    w_depth: float = 1.0
+    """weight of the L1 loss of the expected ray termination against the depth maps"""
+    w_free: float = 1.0
+    """weight of the rendering weight in front of the observed surface"""
     init_density: float = -4.0
     """initial density logit"""
     iso: float = 0.5
@@ -183,14 +188,14 @@ def _march(bundle, densities: torch.Tensor, colors: torch.Tensor, bg) -> torch.T
 
 def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a voxel grid to `data` and write every output to `out_dir`; return the report."""
-    from inverse3d.engine import run_loop
-    from inverse3d.methods.common import scene_background, write_outputs
+    from inverse3d.methods.common import finish_run, fit_loop, scene_background
+    from inverse3d.methods.ray_losses import alpha_weights, depth_losses, view_depth_factor
     from inverse3d.ops.marching_cubes import marching_cubes
     from inverse3d.renderer.implicit.renderer import VolumeSampler
     from inverse3d.renderer.utils import ndc_grid_sample
 
     cfg = config
-    steps = check_positive_int(cfg.steps, "steps")
+    check_positive_int(cfg.steps, "steps")
     sizes = [check_positive_int(s, "grid_sizes") for s in cfg.grid_sizes]
     if not sizes or len(cfg.stage_steps) != len(sizes) - 1:
         raise ValueError(
@@ -210,10 +215,18 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
     nv = min(check_positive_int(cfg.views_per_step, "views_per_step"), len(train))
     n_rays = max(1, cfg.rays_per_step // nv)
 
-    def render(cams, xys, vols, stratified):
+    depths = None
+    if cfg.use_depth and train.depths is not None and (cfg.w_depth > 0 or cfg.w_free > 0):
+        depths = train.depths[:, None]
+    margin = 2.0 * (far - near) / cfg.pts_per_ray
+
+    def render(cams, xys, vols, stratified, with_depth=False):
         bundle = _xy_bundle(cams, xys, near, far, cfg.pts_per_ray, stratified)
         dens, cols = VolumeSampler(vols)(bundle)
-        return _march(bundle, dens, cols, bg)
+        rgba = _march(bundle, dens, cols, bg)
+        if not with_depth:
+            return rgba
+        return rgba, alpha_weights(dens[..., 0]), bundle
 
     def step_fn(step: int):
         for k, s in enumerate(cfg.stage_steps):
@@ -224,10 +237,22 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
         cams = train.cameras[idx]
         xys = torch.rand(nv, n_rays, 2, device=device) * 2 - 1
         xys = xys * torch.tensor([ux, uy], device=device)
-        pred = render(cams, xys, _batch_volumes(state, nv), True)
+        pred, weights, bundle = render(cams, xys, _batch_volumes(state, nv), True, True)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
         out = {"rgb": F.huber_loss(pred[..., :3], target, delta=cfg.huber_delta)}
         loss = out["rgb"]
+        if depths is not None:
+            tz = ndc_grid_sample(depths[idx], xys, align_corners=False, mode="nearest")[:, 0]
+            dz = view_depth_factor(cams, bundle.origins, bundle.directions)
+            dl = depth_losses(
+                weights.reshape(-1, cfg.pts_per_ray),
+                bundle.lengths.reshape(-1, cfg.pts_per_ray),
+                tz.reshape(-1),
+                dz.reshape(-1),
+                margin,
+            )
+            out.update(dl)
+            loss = loss + cfg.w_depth * dl["depth"] + cfg.w_free * dl["free"]
         if masks is not None and cfg.w_mask > 0:
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.huber_loss(pred[..., 3], tm, delta=cfg.huber_delta)
@@ -238,16 +263,7 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
         out["loss"] = loss
         return out
 
-    result = run_loop(
-        step_fn,
-        steps,
-        out_dir=out_dir,
-        state={"grid": state},
-        checkpoint_every=check_positive_int(cfg.checkpoint_every, "checkpoint_every"),
-        resume=resume,
-        progress=progress,
-        desc="volume",
-    )
+    result = fit_loop(step_fn, cfg, out_dir, {"grid": state}, resume, progress, "volume")
     test = data.test()
     pred = None
     vols = _batch_volumes(state, 1)
@@ -263,19 +279,7 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
     with torch.no_grad():
         dens = torch.sigmoid(state.dens)[0, 0]
         mesh = _density_mesh(dens, torch.sigmoid(state.cols)[0], cfg.bound, cfg.iso, marching_cubes)
-    return write_outputs(
-        Path(out_dir),
-        method="volume",
-        config=cfg,
-        data=data,
-        mesh=mesh,
-        pred_rgba=pred,
-        history=result.history,
-        steps=result.steps,
-        time_s=time.perf_counter() - t0,
-        device=str(device),
-        n_eval_samples=cfg.eval_samples,
-    )
+    return finish_run(out_dir, "volume", cfg, data, mesh, pred, result, t0, device)
 
 
 def _batch_volumes(state: _GridState, n: int):

@@ -1,0 +1,73 @@
+"""Losses on rendered rays that the volumetric methods share: depth supervision and free space.
+
+With depth maps in the data (RGB-D, or the built-in scene), a ray through a pixel of known
+view-space depth ``z`` should end at the ray length ``t* = z / d_z`` (``d_z``: the view-space z
+of the unit direction). Two terms use this:
+
+* ``depth``: L1 between the ray's expected termination ``sum_k w_k t_k / sum_k w_k`` and ``t*``;
+* ``free``: the rendering weight that lies in front of the surface, ``sum_{t_k < t* - margin} w_k``
+  (floaters in front of the surface cannot hide in an expected value that happens to be right).
+
+Rays without a depth (background pixels) are left to the mask loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["alpha_weights", "view_depth_factor", "depth_losses"]
+
+
+def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
+    """Emission-absorption weights ``w_k = a_k prod_{j<k} (1 - a_j)`` of per-sample opacities.
+
+    alpha: (..., S) float in [0, 1]. Returns (..., S) float (the raymarcher's weights).
+    """
+    trans = torch.cumprod(1.0 - alpha + 1e-10, dim=-1)
+    trans = torch.cat([torch.ones_like(trans[..., :1]), trans[..., :-1]], dim=-1)
+    return alpha * trans
+
+
+def view_depth_factor(cameras, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """View-space z per unit of ray length, for rays starting at the camera centres.
+
+    origins, directions: (B, R, 3) float (origins are the B cameras' centres).
+    Returns: (B, R) float.
+    """
+    w2v = cameras.get_world_to_view_transform()
+    return (
+        w2v.transform_points(origins + directions)[..., 2] - w2v.transform_points(origins)[..., 2]
+    )
+
+
+def depth_losses(
+    weights: torch.Tensor,
+    lengths: torch.Tensor,
+    target_z: torch.Tensor,
+    dz: torch.Tensor,
+    margin: float,
+) -> dict[str, torch.Tensor]:
+    """Depth and free-space losses of rays with a known view-space depth.
+
+    Args:
+        weights: (R, S) float rendering weights of the samples.
+        lengths: (R, S) float ray lengths of the samples (unit directions).
+        target_z: (R,) float view-space depth of each ray's pixel; <= 0 means unknown.
+        dz: (R,) float view-space z of each unit direction.
+        margin: ray length in front of the surface that still counts as the surface.
+
+    Returns: {"depth": (), "free": ()} float (zeros when no ray has a depth).
+    """
+    valid = target_z > 0
+    if not bool(valid.any()):
+        zero = weights.sum() * 0.0
+        return {"depth": zero, "free": zero}
+    w, t = weights[valid], lengths[valid]
+    t_star = target_z[valid] / dz[valid].clamp(min=1e-6)
+    acc = w.sum(-1)
+    t_exp = (w * t).sum(-1) / acc.clamp(min=1e-4)
+    front = t < (t_star[:, None] - margin)
+    return {
+        "depth": (t_exp - t_star).abs().mean(),
+        "free": (w * front).sum(-1).mean(),
+    }
