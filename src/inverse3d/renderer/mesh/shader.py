@@ -75,12 +75,15 @@ class ShaderBase(nn.Module):
             )
         return cameras
 
-    def _props(self, kwargs):
-        return (
-            kwargs.get("lights", self.lights),
-            kwargs.get("materials", self.materials),
-            kwargs.get("blend_params", self.blend_params),
-        )
+    def _props(self, kwargs, device=None):
+        """Lights, materials and blend params of this call; lights and materials left on another
+        device than the fragments' (e.g. the default CPU materials with a CUDA mesh) are used
+        through a copy on that device."""
+        lights = kwargs.get("lights", self.lights)
+        materials = kwargs.get("materials", self.materials)
+        if device is not None:
+            lights, materials = (_on_device(p, device) for p in (lights, materials))
+        return lights, materials, kwargs.get("blend_params", self.blend_params)
 
     def to(self, device):  # type: ignore[override]
         if self.cameras is not None:
@@ -90,13 +93,21 @@ class ShaderBase(nn.Module):
         return self
 
 
+def _on_device(props, device):
+    """props itself if it is on `device` (or has no device), else a copy moved there."""
+    have = getattr(props, "device", None)
+    if have is None or torch.device(have) == torch.device(device):
+        return props
+    return props.clone().to(device)
+
+
 class HardPhongShader(ShaderBase):
     """Phong shading, colour of the nearest face: images (N, H, W, C + 1)."""
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
         texels = meshes.sample_textures(fragments)
-        lights, materials, blend_params = self._props(kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
         return hard_rgb_blend(colors, fragments, blend_params)
 
@@ -108,7 +119,7 @@ class SoftPhongShader(ShaderBase):
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
         texels = meshes.sample_textures(fragments)
-        lights, materials, blend_params = self._props(kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
         znear = _zrange(cameras, kwargs, "znear", 1.0)
         zfar = _zrange(cameras, kwargs, "zfar", 100.0)
@@ -120,7 +131,7 @@ class HardGouraudShader(ShaderBase):
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
-        lights, materials, blend_params = self._props(kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
         return hard_rgb_blend(colors, fragments, blend_params)
 
@@ -130,7 +141,7 @@ class SoftGouraudShader(ShaderBase):
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
-        lights, materials, blend_params = self._props(kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
         znear = _zrange(cameras, kwargs, "znear", 1.0)
         zfar = _zrange(cameras, kwargs, "zfar", 100.0)
@@ -143,7 +154,7 @@ class HardFlatShader(ShaderBase):
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
         texels = meshes.sample_textures(fragments)
-        lights, materials, blend_params = self._props(kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = flat_shading(meshes, fragments, lights, cameras, materials, texels)
         return hard_rgb_blend(colors, fragments, blend_params)
 
