@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--gt-mesh", default=None, help="ground-truth mesh for geometric metrics")
+    p.add_argument(
+        "--no-normalize",
+        action="store_true",
+        help="use the data's frame as is (default: find the object from the cameras and masks "
+        "and map it into the unit cube, unless the data says it is there already)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(_owners=_add_config_flags(p, REGISTRY))
 
@@ -272,6 +278,18 @@ def cmd_reconstruct(args) -> int:
         raise UsageError(f"--device {device}: CUDA is not available on this machine")
     seed_everything(args.seed)
     data = _load_data(args).to(device)
+    if not args.no_normalize and not data.extra.get("unit_frame"):
+        from inverse3d.datasets.normalize import normalize_scene
+
+        try:
+            data = normalize_scene(data)
+        except ValueError as e:
+            raise UsageError(f"{data.source}: {e}") from e
+        n = data.extra["normalization"]
+        print(
+            "object frame: centre ({:.3g}, {:.3g}, {:.3g}), scale {:.3g} "
+            "(mesh files are written in the data's frame)".format(*n["centre"], n["scale"])
+        )
     name = args.name or f"{data.name}-{method}"
     out_dir = Path(args.out) / name
     if out_dir.exists() and any(out_dir.iterdir()) and not args.resume:

@@ -83,6 +83,7 @@ def load_dtu_scene(
     if not paths:
         raise ValueError(f"{img_dir}: no images")
     Ks, Rs, ts = [], [], []
+    has_scale_mat = any(f"scale_mat_{i}" in data for i in range(len(paths)))
     for i, p in enumerate(paths):
         key = f"world_mat_{i}"
         if key not in data:
@@ -120,5 +121,5 @@ def load_dtu_scene(
         test_idx=test,
         name=root.name or "scene",
         source=str(root),
-        extra={"image_names": [Path(p).name for p in paths]},
+        extra={"image_names": [Path(p).name for p in paths], "unit_frame": has_scale_mat},
     )

@@ -13,7 +13,8 @@ Layout (see docs/datasets.md)::
 Cameras follow OpenCV: x_cam = R x_world + t (column vectors, +x right, +y down, +z forward),
 pixel = K x_cam / z with the centre of pixel (0, 0) at (0, 0). "image_size" is [H, W] for all
 images, or may be given per camera as "image_size" (all must agree). Split entries are image
-names or integer indices into "cameras".
+names or integer indices into "cameras". An optional ``"unit_frame": true`` says that the object
+already lies in the unit sphere (`inverse3d reconstruct` then skips `normalize_scene`).
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def load_folder_scene(
         gt_mesh=gt,
         name=root.name or "scene",
         source=str(root),
-        extra={"image_names": names},
+        extra={"image_names": names, "unit_frame": bool(meta.get("unit_frame", False))},
     )
 
 
@@ -249,6 +250,7 @@ def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: 
         "convention": "opencv: x_cam = R @ x_world + t; pixel = K @ x_cam / z; "
         "pixel (0, 0) centre at (0, 0)",
         "image_size": [H, W],
+        "unit_frame": bool(scene.extra.get("unit_frame", False)),
         "cameras": cams,
         "split": {
             "train": [names[i] for i in scene.train_idx],

@@ -51,7 +51,9 @@ class SceneData:
             check_tensor(self.depths, "depths", ("N", "H", "W"), "float", dims)
         n = dims["N"]
         if len(self.cameras) != n:
-            raise ValueError(f"cameras must hold one camera per image ({n}); got {len(self.cameras)}")
+            raise ValueError(
+                f"cameras must hold one camera per image ({n}); got {len(self.cameras)}"
+            )
         if not self.train_idx and not self.test_idx:
             self.train_idx = list(range(n))
         for name in ("train_idx", "test_idx"):
@@ -88,7 +90,7 @@ class SceneData:
         return self.subset(self.test_idx)
 
     def to(self, device: torch.device | str) -> SceneData:
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return replace(
             self,
             images=self.images.to(device),

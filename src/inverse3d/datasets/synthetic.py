@@ -346,6 +346,7 @@ def make_synthetic_scene(
         name="mug",
         source="builtin",
         extra={
+            "unit_frame": True,  # normalised to the unit sphere: no normalize_scene needed
             "seed": seed,
             "elev": elev,
             "azim": azim,

@@ -349,6 +349,7 @@ def write_outputs(
     mesh: Meshes (batch of 1) with TexturesVertex colours (or none); pred_rgba: (N_test, H, W, 4)
     float predictions of the held-out views (RGB on the data's background, alpha last).
     """
+    from inverse3d.datasets.normalize import to_world
     from inverse3d.engine import peak_memory_mb
     from inverse3d.viz.plots import plot_loss, plot_views
     from inverse3d.viz.turntable import render_turntable
@@ -367,7 +368,8 @@ def write_outputs(
         tex = mesh.textures
         if tex is not None and hasattr(tex, "verts_features_packed"):
             colors = tex.verts_features_packed()[:, :3]
-        save_mesh_files(out, mesh.verts_packed(), mesh.faces_packed(), colors)
+        # Mesh files in the data's own frame (normalize_scene's similarity undone).
+        save_mesh_files(out, to_world(mesh.verts_packed(), data), mesh.faces_packed(), colors)
 
     metrics = evaluate_prediction(data, mesh, pred_rgba, n_samples=n_eval_samples)
 
