@@ -39,7 +39,9 @@ class TestAlphaWeights:
 
 class TestViewDepthFactor:
     def test_matches_reference(self):
-        R, T = look_at_view_transform(dist=torch.tensor([2.5, 3.0]), elev=[20.0, -30.0], azim=[0, 75])
+        R, T = look_at_view_transform(
+            dist=torch.tensor([2.5, 3.0]), elev=[20.0, -30.0], azim=[0, 75]
+        )
         cams = FoVPerspectiveCameras(R=R, T=T)
         origins = cams.get_camera_center()[:, None].expand(2, 4, 3)
         dirs = torch.nn.functional.normalize(torch.randn(2, 4, 3) * 0.2 - origins, dim=-1)
@@ -106,3 +108,40 @@ class TestDepthLosses:
         assert t_exp[1].item() == pytest.approx(1.0, abs=0.05)
         assert w[0, t[0] < 1.9].sum().item() < 0.05
         assert not math.isnan(t_exp.sum().item())
+
+
+class TestDistortionLoss:
+    def test_matches_reference(self):
+        from inverse3d.methods.ray_losses import distortion_loss
+
+        w = torch.rand(3, 6, dtype=torch.float64)
+        t = torch.sort(torch.rand(3, 6, dtype=torch.float64) * 3, dim=-1).values
+        total = 0.0
+        for r in range(3):
+            d = [t[r, k + 1] - t[r, k] for k in range(5)]
+            d.append(d[-1])
+            m = [t[r, k] + d[k] / 2 for k in range(6)]
+            for i in range(6):
+                total += w[r, i] ** 2 * d[i] / 3
+                for j in range(6):
+                    total += w[r, i] * w[r, j] * abs(m[i] - m[j])
+        assert distortion_loss(w, t).item() == pytest.approx(total.item() / 3, rel=1e-10)
+
+    def test_concentrated_beats_spread(self):
+        from inverse3d.methods.ray_losses import distortion_loss
+
+        t = torch.linspace(0, 1, 11)[None]
+        one = torch.zeros(1, 11)
+        one[0, 5] = 1.0
+        spread = torch.full((1, 11), 1 / 11)
+        assert distortion_loss(one, t) < distortion_loss(spread, t) / 5
+
+
+class TestGridTV:
+    def test_known_answer(self):
+        from inverse3d.methods.ray_losses import grid_tv_loss
+
+        g = torch.zeros(1, 4, 4, 4)
+        assert grid_tv_loss(g).item() == 0
+        g[..., 2:] = 1.0  # one step of 1 between x = 1 and 2: 16 of the 48 x-differences
+        assert grid_tv_loss(g).item() == pytest.approx(16 / 48)

@@ -29,7 +29,7 @@ __all__ = ["NerfConfig", "run"]
 class NerfConfig:
     """Settings of the "nerf" method (hash-grid NeRF with occupancy-grid skipping)."""
 
-    steps: int = 2000
+    steps: int = 1200
     """optimisation steps"""
     bound: float = 1.0
     """half side of the cube [-bound, bound]^3 that holds the scene"""
@@ -57,6 +57,8 @@ class NerfConfig:
     """weight of the L1 loss of the expected ray termination against the depth maps"""
     w_free: float = 0.1
     """weight of the rendering weight in front of the observed surface"""
+    w_distortion: float = 0.0
+    """weight of mip-NeRF 360's distortion loss of the rays' weights"""
     occupancy_resolution: int = 64
     """cells per axis of the occupancy grid"""
     occupancy_every: int = 16
@@ -65,6 +67,8 @@ class NerfConfig:
     """steps before the first update (nothing is skipped until then)"""
     mesh_resolution: int = 128
     """grid resolution of the density sampled for marching cubes"""
+    mesh_opacity: float = 0.5
+    """the surface is where one cell of that grid has this opacity, 1 - exp(-sigma * cell)"""
     checkpoint_every: int = 200
     """steps between checkpoints"""
     eval_samples: int = 100000
@@ -115,7 +119,7 @@ class _ModuleState:
 def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a hash-grid NeRF to `data` and write every output to `out_dir`; return the report."""
     from inverse3d.methods.common import finish_run, fit_loop, scene_background
-    from inverse3d.methods.ray_losses import depth_losses, view_depth_factor
+    from inverse3d.methods.ray_losses import depth_losses, distortion_loss, view_depth_factor
     from inverse3d.methods.volume import _ndc_extent, _xy_bundle, ray_depth_range, render_full_views
     from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
     from inverse3d.models.occupancy_grid import OccupancyGrid
@@ -188,6 +192,9 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.mse_loss(pred[..., 3], tm)
             loss = loss + cfg.w_mask * out["mask"]
+        if cfg.w_distortion > 0:
+            out["distortion"] = distortion_loss(weights, lengths)
+            loss = loss + cfg.w_distortion * out["distortion"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -214,13 +221,16 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
 
     if len(test):
         pred = render_full_views(test.cameras, render_view, (h, w), near, far, cfg.pts_per_ray)
-    mesh = _field_mesh(field, cfg.bound, check_positive_int(cfg.mesh_resolution, "mesh_resolution"))
+    if not 0.0 < cfg.mesh_opacity < 1.0:
+        raise ValueError(f"mesh_opacity must be in (0, 1); got {cfg.mesh_opacity}")
+    res = check_positive_int(cfg.mesh_resolution, "mesh_resolution")
+    mesh = _field_mesh(field, cfg.bound, res, cfg.mesh_opacity)
     return finish_run(out_dir, "nerf", cfg, data, mesh, pred, result, t0, device)
 
 
-def _field_mesh(field, bound: float, res: int):
-    """Marching cubes of the field's density where one grid cell is half opaque; vertex colours
-    from the field (direction +z)."""
+def _field_mesh(field, bound: float, res: int, opacity: float = 0.5):
+    """Marching cubes of the field's density where one grid cell has the given opacity; vertex
+    colours from the field (direction +z)."""
     from inverse3d.ops.marching_cubes import marching_cubes
     from inverse3d.renderer.mesh.textures import TexturesVertex
     from inverse3d.structures.meshes import Meshes
@@ -231,7 +241,7 @@ def _field_mesh(field, bound: float, res: int):
     pts = torch.stack([x, y, z], -1).reshape(-1, 3)
     with torch.no_grad():
         sigma = torch.cat([field.density(p)[:, 0] for p in pts.split(2**17)]).reshape(res, res, res)
-        iso = math.log(2.0) / (2.0 * bound / (res - 1))
+        iso = -math.log(1.0 - opacity) / (2.0 * bound / (res - 1))
         vol = F.pad(sigma, (1, 1, 1, 1, 1, 1))
         verts, faces = marching_cubes(vol[None], isolevel=iso, return_local_coords=False)
         v, f = verts[0].float(), faces[0].long()

@@ -27,11 +27,11 @@ __all__ = ["VolumeConfig", "run", "ray_depth_range", "render_full_views"]
 class VolumeConfig:
     """Settings of the "volume" method (voxel grid, emission-absorption volume rendering)."""
 
-    steps: int = 1500
+    steps: int = 1000
     """optimisation steps"""
     grid_sizes: tuple[int, ...] = (32, 64, 128)
     """grid resolution of each coarse-to-fine stage"""
-    stage_steps: tuple[int, ...] = (300, 700)
+    stage_steps: tuple[int, ...] = (200, 500)
     """steps at which the next grid size starts"""
     bound: float = 1.0
     """half side of the cube [-bound, bound]^3 the grid covers"""
@@ -53,6 +53,10 @@ class VolumeConfig:
     """weight of the L1 loss of the expected ray termination against the depth maps"""
     w_free: float = 1.0
     """weight of the rendering weight in front of the observed surface"""
+    w_tv: float = 0.0
+    """weight of the total variation of the density grid (sigmoid of the logits)"""
+    w_distortion: float = 0.0
+    """weight of mip-NeRF 360's distortion loss of the rays' weights"""
     init_density: float = -4.0
     """initial density logit"""
     iso: float = 0.5
@@ -189,7 +193,13 @@ def _march(bundle, densities: torch.Tensor, colors: torch.Tensor, bg) -> torch.T
 def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a voxel grid to `data` and write every output to `out_dir`; return the report."""
     from inverse3d.methods.common import finish_run, fit_loop, scene_background
-    from inverse3d.methods.ray_losses import alpha_weights, depth_losses, view_depth_factor
+    from inverse3d.methods.ray_losses import (
+        alpha_weights,
+        depth_losses,
+        distortion_loss,
+        grid_tv_loss,
+        view_depth_factor,
+    )
     from inverse3d.ops.marching_cubes import marching_cubes
     from inverse3d.renderer.implicit.renderer import VolumeSampler
     from inverse3d.renderer.utils import ndc_grid_sample
@@ -257,6 +267,15 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.huber_loss(pred[..., 3], tm, delta=cfg.huber_delta)
             loss = loss + cfg.w_mask * out["mask"]
+        if cfg.w_tv > 0:
+            out["tv"] = grid_tv_loss(torch.sigmoid(state.dens))
+            loss = loss + cfg.w_tv * out["tv"]
+        if cfg.w_distortion > 0:
+            s = cfg.pts_per_ray
+            out["distortion"] = distortion_loss(
+                weights.reshape(-1, s), bundle.lengths.reshape(-1, s)
+            )
+            loss = loss + cfg.w_distortion * out["distortion"]
         state.optimizer.zero_grad()
         loss.backward()
         state.optimizer.step()
