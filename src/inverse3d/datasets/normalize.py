@@ -30,8 +30,8 @@ __all__ = ["estimate_object_frame", "normalize_scene", "to_world"]
 
 def _look_at_point(cameras) -> torch.Tensor:
     """(3,) least-squares point nearest the optical axes (mean centre if degenerate)."""
-    centres = cameras.get_camera_center().double()  # (N, 3)
-    w2v = cameras.get_world_to_view_transform().get_matrix().double()  # (N, 4, 4) row vectors
+    centres = cameras.get_camera_center().detach().cpu().double()  # (N, 3)
+    w2v = cameras.get_world_to_view_transform().get_matrix().detach().cpu().double()  # (N, 4, 4)
     forward = torch.nn.functional.normalize(w2v[:, :3, 2], dim=-1)  # view +Z in world
     proj = torch.eye(3, dtype=torch.float64) - forward[:, :, None] * forward[:, None, :]
     a = proj.sum(0)
