@@ -145,3 +145,42 @@ class TestGridTV:
         assert grid_tv_loss(g).item() == 0
         g[..., 2:] = 1.0  # one step of 1 between x = 1 and 2: 16 of the 48 x-differences
         assert grid_tv_loss(g).item() == pytest.approx(16 / 48)
+
+
+class TestDepthSupervision:
+    def test_from_config(self):
+        from types import SimpleNamespace
+
+        from inverse3d.methods.ray_losses import DepthSupervision
+
+        train = SimpleNamespace(depths=torch.rand(3, 8, 8))
+        cfg = SimpleNamespace(use_depth=True, w_depth=0.5, w_free=0.0, pts_per_ray=40)
+        sup = DepthSupervision.from_config(cfg, train, 1.0, 3.0)
+        assert sup.margin == pytest.approx(0.1) and sup.depths.shape == (3, 1, 8, 8)
+        assert (
+            DepthSupervision.from_config(
+                SimpleNamespace(**{**vars(cfg), "use_depth": False}), train, 1.0, 3.0
+            )
+            is None
+        )
+        off = SimpleNamespace(**{**vars(cfg), "w_depth": 0.0})
+        assert DepthSupervision.from_config(off, train, 1.0, 3.0) is None
+        assert DepthSupervision.from_config(cfg, SimpleNamespace(depths=None), 1.0, 3.0) is None
+
+    def test_weighted_sum_of_terms(self):
+        from inverse3d.methods.ray_losses import DepthSupervision
+
+        R, T = look_at_view_transform(dist=2.0, elev=0.0, azim=0.0)
+        cams = FoVPerspectiveCameras(R=R, T=T)
+        depths = torch.full((1, 1, 4, 4), 2.0)  # a wall at view depth 2 over the whole image
+        sup = DepthSupervision(depths, margin=0.1, w_depth=2.0, w_free=3.0)
+        xys = torch.zeros(1, 1, 2)  # the central ray: d_z = 1, t* = 2
+        origins = cams.get_camera_center()[:, None]
+        dirs = torch.nn.functional.normalize(-origins, dim=-1)
+        t = torch.linspace(1.0, 3.0, 11)[None]
+        w = torch.zeros(1, 11)
+        w[0, 2], w[0, 5] = 0.5, 0.5  # half at t = 1.4 (in front), half at the wall (t = 2)
+        loss, terms = sup(cams, [0], xys, origins, dirs, w, t)
+        assert terms["depth"].item() == pytest.approx(0.3, abs=1e-5)
+        assert terms["free"].item() == pytest.approx(0.5, abs=1e-6)
+        assert loss.item() == pytest.approx(2.0 * 0.3 + 3.0 * 0.5, abs=1e-5)

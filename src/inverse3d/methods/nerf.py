@@ -119,7 +119,7 @@ class _ModuleState:
 def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool = True):
     """Fit a hash-grid NeRF to `data` and write every output to `out_dir`; return the report."""
     from inverse3d.methods.common import finish_run, fit_loop, scene_background
-    from inverse3d.methods.ray_losses import depth_losses, distortion_loss, view_depth_factor
+    from inverse3d.methods.ray_losses import DepthSupervision, distortion_loss
     from inverse3d.methods.volume import _ndc_extent, _xy_bundle, ray_depth_range, render_full_views
     from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
     from inverse3d.models.occupancy_grid import OccupancyGrid
@@ -136,10 +136,7 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
     near, far = ray_depth_range(train.cameras, cfg.bound)
     images = train.images.permute(0, 3, 1, 2)
     masks = train.masks[:, None] if train.masks is not None else None
-    depths = None
-    if cfg.use_depth and train.depths is not None and (cfg.w_depth > 0 or cfg.w_free > 0):
-        depths = train.depths[:, None]
-    margin = 2.0 * (far - near) / cfg.pts_per_ray
+    depth_terms = DepthSupervision.from_config(cfg, train, near, far)
     enc = HashGridEncoding(
         n_levels=cfg.n_levels,
         log2_hashmap_size=cfg.log2_hashmap_size,
@@ -166,7 +163,7 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
             [ux, uy], device=device
         )
         bundle = _xy_bundle(cams, xys, near, far, 1, False)
-        pred, weights, lengths = _render_rays(
+        pred, w, t = _render_rays(
             field,
             grid,
             bundle.origins.reshape(-1, 3),
@@ -182,18 +179,16 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
         out = {"rgb": F.mse_loss(pred[..., :3], target)}
         loss = out["rgb"]
-        if depths is not None:
-            tz = ndc_grid_sample(depths[idx], xys, align_corners=False, mode="nearest")[:, 0]
-            dz = view_depth_factor(cams, bundle.origins, bundle.directions)
-            dl = depth_losses(weights, lengths, tz.reshape(-1), dz.reshape(-1), margin)
-            out.update(dl)
-            loss = loss + cfg.w_depth * dl["depth"] + cfg.w_free * dl["free"]
+        if depth_terms is not None:
+            dl, terms = depth_terms(cams, idx, xys, bundle.origins, bundle.directions, w, t)
+            out.update(terms)
+            loss = loss + dl
         if masks is not None and cfg.w_mask > 0:
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.mse_loss(pred[..., 3], tm)
             loss = loss + cfg.w_mask * out["mask"]
         if cfg.w_distortion > 0:
-            out["distortion"] = distortion_loss(weights, lengths)
+            out["distortion"] = distortion_loss(w, t)
             loss = loss + cfg.w_distortion * out["distortion"]
         opt.zero_grad()
         loss.backward()

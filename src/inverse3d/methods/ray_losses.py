@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["alpha_weights", "view_depth_factor", "depth_losses", "distortion_loss", "grid_tv_loss"]
+__all__ = [
+    "DepthSupervision",
+    "alpha_weights",
+    "view_depth_factor",
+    "depth_losses",
+    "distortion_loss",
+    "grid_tv_loss",
+]
 
 
 def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
@@ -74,6 +81,40 @@ def depth_losses(
         "depth": (t_exp - t_star).abs().mean(),
         "free": (w * front).sum(-1).mean(),
     }
+
+
+class DepthSupervision:
+    """The depth and free-space terms of a method's training step, weighted.
+
+    depths: (N, 1, H, W) float view-space depth maps of the training views (0: unknown).
+    """
+
+    def __init__(self, depths: torch.Tensor, margin: float, w_depth: float, w_free: float):
+        self.depths, self.margin, self.w_depth, self.w_free = depths, margin, w_depth, w_free
+
+    @classmethod
+    def from_config(cls, config, train, near: float, far: float):
+        """From a method config with use_depth / w_depth / w_free / pts_per_ray; None when the
+        data has no depths or the terms are off. The margin is two sample spacings."""
+        if not config.use_depth or train.depths is None:
+            return None
+        if config.w_depth <= 0 and config.w_free <= 0:
+            return None
+        margin = 2.0 * (far - near) / config.pts_per_ray
+        return cls(train.depths[:, None], margin, config.w_depth, config.w_free)
+
+    def __call__(self, cameras, idx, xys, origins, directions, weights, lengths):
+        """Loss and its terms for rays through NDC points xys (B, R, 2) of the training views
+        `idx` seen by `cameras` (B); origins/directions (B, R, 3); weights/lengths (B * R, S).
+
+        Returns: (loss () float, {"depth": (), "free": ()}).
+        """
+        from inverse3d.renderer.utils import ndc_grid_sample
+
+        tz = ndc_grid_sample(self.depths[idx], xys, align_corners=False, mode="nearest")[:, 0]
+        dz = view_depth_factor(cameras, origins, directions)
+        terms = depth_losses(weights, lengths, tz.reshape(-1), dz.reshape(-1), self.margin)
+        return self.w_depth * terms["depth"] + self.w_free * terms["free"], terms
 
 
 def distortion_loss(weights: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -194,11 +194,10 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
     """Fit a voxel grid to `data` and write every output to `out_dir`; return the report."""
     from inverse3d.methods.common import finish_run, fit_loop, scene_background
     from inverse3d.methods.ray_losses import (
+        DepthSupervision,
         alpha_weights,
-        depth_losses,
         distortion_loss,
         grid_tv_loss,
-        view_depth_factor,
     )
     from inverse3d.ops.marching_cubes import marching_cubes
     from inverse3d.renderer.implicit.renderer import VolumeSampler
@@ -225,10 +224,7 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
     nv = min(check_positive_int(cfg.views_per_step, "views_per_step"), len(train))
     n_rays = max(1, cfg.rays_per_step // nv)
 
-    depths = None
-    if cfg.use_depth and train.depths is not None and (cfg.w_depth > 0 or cfg.w_free > 0):
-        depths = train.depths[:, None]
-    margin = 2.0 * (far - near) / cfg.pts_per_ray
+    depth_terms = DepthSupervision.from_config(cfg, train, near, far)
 
     def render(cams, xys, vols, stratified, with_depth=False):
         bundle = _xy_bundle(cams, xys, near, far, cfg.pts_per_ray, stratified)
@@ -251,18 +247,11 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
         out = {"rgb": F.huber_loss(pred[..., :3], target, delta=cfg.huber_delta)}
         loss = out["rgb"]
-        if depths is not None:
-            tz = ndc_grid_sample(depths[idx], xys, align_corners=False, mode="nearest")[:, 0]
-            dz = view_depth_factor(cams, bundle.origins, bundle.directions)
-            dl = depth_losses(
-                weights.reshape(-1, cfg.pts_per_ray),
-                bundle.lengths.reshape(-1, cfg.pts_per_ray),
-                tz.reshape(-1),
-                dz.reshape(-1),
-                margin,
-            )
-            out.update(dl)
-            loss = loss + cfg.w_depth * dl["depth"] + cfg.w_free * dl["free"]
+        w, t = weights.reshape(-1, cfg.pts_per_ray), bundle.lengths.reshape(-1, cfg.pts_per_ray)
+        if depth_terms is not None:
+            dl, terms = depth_terms(cams, idx, xys, bundle.origins, bundle.directions, w, t)
+            out.update(terms)
+            loss = loss + dl
         if masks is not None and cfg.w_mask > 0:
             tm = ndc_grid_sample(masks[idx], xys, align_corners=False)[:, 0]
             out["mask"] = F.huber_loss(pred[..., 3], tm, delta=cfg.huber_delta)
@@ -271,10 +260,7 @@ def run(config: VolumeConfig, data, out_dir, resume: bool = False, progress: boo
             out["tv"] = grid_tv_loss(torch.sigmoid(state.dens))
             loss = loss + cfg.w_tv * out["tv"]
         if cfg.w_distortion > 0:
-            s = cfg.pts_per_ray
-            out["distortion"] = distortion_loss(
-                weights.reshape(-1, s), bundle.lengths.reshape(-1, s)
-            )
+            out["distortion"] = distortion_loss(w, t)
             loss = loss + cfg.w_distortion * out["distortion"]
         state.optimizer.zero_grad()
         loss.backward()
