@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 
-from inverse3d.eval.metrics import psnr
 from inverse3d.models.nerf import NeuralRadianceField
 from inverse3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 from inverse3d.renderer.implicit.raysampling import (
@@ -40,7 +39,14 @@ from inverse3d.renderer.implicit.raysampling import (
 from inverse3d.renderer.implicit.renderer import ImplicitRenderer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from book_voxel_cow import DEFAULT_COW, default_device, huber, render_cow  # noqa: E402
+from book_voxel_cow import (  # noqa: E402
+    add_cow_args,
+    add_run_args,
+    held_out_psnrs,
+    huber,
+    render_cow_from_args,
+    report,
+)
 
 
 def sample_images_at_ndc(images: torch.Tensor, xys: torch.Tensor) -> torch.Tensor:
@@ -175,13 +181,10 @@ def train_nerf(
             )
             renders.append(img)
     test = torch.cat(renders, 0)
-    target = data["test_images"]
     return {
         "model": field,
         "renders": test,
-        "psnr": float(psnr(test[..., :3].clamp(0, 1), target)),
-        "psnr_background": float(psnr(torch.zeros_like(target), target)),
-        "psnr_mean_colour": float(psnr(target.mean((0, 1, 2)).expand_as(target), target)),
+        **held_out_psnrs(test, data["test_images"]),
         "loss_history": history,
         "opacity_history": opacity_history,
         "train_time_s": train_time,
@@ -190,10 +193,7 @@ def train_nerf(
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--obj", default=str(DEFAULT_COW))
-    p.add_argument("--n-views", type=int, default=40)
-    p.add_argument("--n-test", type=int, default=8)
-    p.add_argument("--image-size", type=int, default=128)
+    add_cow_args(p)
     p.add_argument("--n-harmonic", type=int, default=60)
     p.add_argument("--n-hidden", type=int, default=256)
     p.add_argument("--n-iter", type=int, default=3000, help="the book's 3000 (tutorial: 20000)")
@@ -204,14 +204,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=100, help="linear lr warm-up steps (0: none)")
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--max-train-s", type=float, default=None, help="stop training after this")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda if any)")
-    p.add_argument("--out", default=None, help="folder for a PNG of held-out renders")
+    add_run_args(p)
     args = p.parse_args(argv)
-    device = torch.device(args.device)
-    t0 = time.time()
-    data = render_cow(args.obj, args.n_views, args.n_test, args.image_size, device=device)
-    print(f"rendered {args.n_views} + {args.n_test} views on {device} in {time.time() - t0:.1f}s")
+    data = render_cow_from_args(args)
     res = train_nerf(
         data,
         n_harmonic_functions=args.n_harmonic,
@@ -226,23 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         warmup_iters=args.warmup,
         max_train_s=args.max_train_s,
     )
-    n = len(res["loss_history"])
-    print(
-        f"held-out PSNR {res['psnr']:.2f} dB over {args.n_test} views "
-        f"(black background {res['psnr_background']:.2f} dB, mean colour "
-        f"{res['psnr_mean_colour']:.2f} dB); training {res['train_time_s']:.1f}s "
-        f"({1000 * res['train_time_s'] / max(n, 1):.1f} ms/step)",
-        flush=True,
-    )
-    if args.out:
-        import numpy as np
-        from PIL import Image
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        rows = torch.cat((data["test_images"].cpu(), res["renders"][..., :3].clamp(0, 1).cpu()), 2)
-        img = (rows.reshape(-1, rows.shape[2], 3).numpy() * 255).astype(np.uint8)
-        Image.fromarray(img).save(out / "nerf_cow_test_views.png")
+    report(args, data, res, "nerf_cow_test_views.png")
     return res
 
 

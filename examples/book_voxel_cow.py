@@ -167,48 +167,52 @@ def fit_voxels(
     train_time = time.time() - t0
     with torch.no_grad():
         test = model(data["test_cameras"], renderer)
-    target = data["test_images"]
     return {
         "model": model,
         "renders": test,
-        "psnr": float(psnr(test[..., :3].clamp(0, 1), target)),
-        "psnr_background": float(psnr(torch.zeros_like(target), target)),
-        "psnr_mean_colour": float(psnr(target.mean((0, 1, 2)).expand_as(target), target)),
+        **held_out_psnrs(test, data["test_images"]),
         "loss_history": history,
         "train_time_s": train_time,
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def add_cow_args(p: argparse.ArgumentParser) -> None:
+    """Add the options of the cow renders both book examples fit (--obj ... --image-size)."""
     p.add_argument("--obj", default=str(DEFAULT_COW))
     p.add_argument("--n-views", type=int, default=40)
     p.add_argument("--n-test", type=int, default=8)
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--volume-size", type=int, default=128)
-    p.add_argument("--n-iter", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=10)
-    p.add_argument("--n-pts-per-ray", type=int, default=150)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--log-every", type=int, default=50)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Add the options both book examples end with (--seed, --device, --out)."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda if any)")
     p.add_argument("--out", default=None, help="folder for a PNG of held-out renders")
-    args = p.parse_args(argv)
+
+
+def render_cow_from_args(args: argparse.Namespace) -> dict:
+    """`render_cow` with the options of `add_cow_args` on args.device; logs the time taken."""
     device = torch.device(args.device)
     t0 = time.time()
     data = render_cow(args.obj, args.n_views, args.n_test, args.image_size, device=device)
     print(f"rendered {args.n_views} + {args.n_test} views on {device} in {time.time() - t0:.1f}s")
-    res = fit_voxels(
-        data,
-        volume_size=args.volume_size,
-        n_iter=args.n_iter,
-        batch_size=args.batch_size,
-        n_pts_per_ray=args.n_pts_per_ray,
-        lr=args.lr,
-        log_every=args.log_every,
-        seed=args.seed,
-    )
+    return data
+
+
+def held_out_psnrs(renders: torch.Tensor, target: torch.Tensor) -> dict:
+    """PSNRs of held-out renders (N, H, W, 4) against target images (N, H, W, 3), and of the two
+    baselines: the black background and the targets' mean colour."""
+    return {
+        "psnr": float(psnr(renders[..., :3].clamp(0, 1), target)),
+        "psnr_background": float(psnr(torch.zeros_like(target), target)),
+        "psnr_mean_colour": float(psnr(target.mean((0, 1, 2)).expand_as(target), target)),
+    }
+
+
+def report(args: argparse.Namespace, data: dict, res: dict, png_name: str) -> None:
+    """Print the held-out PSNRs and timings of a fit; with args.out, save the held-out targets
+    and renders side by side as args.out/png_name."""
     n = len(res["loss_history"])
     print(
         f"held-out PSNR {res['psnr']:.2f} dB over {args.n_test} views "
@@ -223,11 +227,34 @@ def main(argv: list[str] | None = None) -> dict:
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        rows = torch.cat(
-            (data["test_images"].cpu(), res["renders"][..., :3].clamp(0, 1).cpu()), dim=2
-        )
+        rows = torch.cat((data["test_images"].cpu(), res["renders"][..., :3].clamp(0, 1).cpu()), 2)
         img = (rows.reshape(-1, rows.shape[2], 3).numpy() * 255).astype(np.uint8)
-        Image.fromarray(img).save(out / "voxel_cow_test_views.png")
+        Image.fromarray(img).save(out / png_name)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_cow_args(p)
+    p.add_argument("--volume-size", type=int, default=128)
+    p.add_argument("--n-iter", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--n-pts-per-ray", type=int, default=150)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--log-every", type=int, default=50)
+    add_run_args(p)
+    args = p.parse_args(argv)
+    data = render_cow_from_args(args)
+    res = fit_voxels(
+        data,
+        volume_size=args.volume_size,
+        n_iter=args.n_iter,
+        batch_size=args.batch_size,
+        n_pts_per_ray=args.n_pts_per_ray,
+        lr=args.lr,
+        log_every=args.log_every,
+        seed=args.seed,
+    )
+    report(args, data, res, "voxel_cow_test_views.png")
     return res
 
 
