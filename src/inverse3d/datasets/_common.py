@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from inverse3d.datasets.scene import SceneData
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
@@ -227,4 +229,44 @@ def opencv_to_cameras(
         tvec=torch.from_numpy(t).float(),
         camera_matrix=torch.from_numpy(K).float(),
         image_size=torch.tensor([[h, w]] * n, dtype=torch.float32),
+    )
+
+
+def other_indices(n: int, taken: list[int]) -> list[int]:
+    """The indices in range(n) not in `taken`, in order (the train split beside a test split)."""
+    taken_set = set(taken)
+    return [i for i in range(n) if i not in taken_set]
+
+
+def scene_from_opencv(
+    root: Path,
+    images: torch.Tensor,
+    masks: torch.Tensor | None,
+    Ks: list[np.ndarray],
+    Rs: list[np.ndarray],
+    ts: list[np.ndarray],
+    size_hw: tuple[int, int],
+    pixel_offset: float,
+    train: list[int],
+    test: list[int],
+    **fields: Any,
+) -> SceneData:
+    """SceneData of a reader's loaded images: (N, H', W', 3) images, per-image OpenCV K, R, t
+    given for size_hw images (see `opencv_to_cameras`), named after the folder `root`.
+
+    fields: the other SceneData fields (extra=, depths=, gt_mesh=, ...).
+    """
+    new = tuple(images.shape[1:3])
+    cameras = opencv_to_cameras(
+        np.stack(Ks), np.stack(Rs), np.stack(ts), size_hw, new, pixel_offset
+    )
+    return SceneData(
+        images=images,
+        cameras=cameras,
+        masks=masks,
+        train_idx=train,
+        test_idx=test,
+        name=root.name or "scene",
+        source=str(root),
+        **fields,
     )

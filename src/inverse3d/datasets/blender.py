@@ -26,8 +26,8 @@ from inverse3d.datasets._common import (
     check_finite_camera,
     find_image,
     load_images,
-    opencv_to_cameras,
     require_exists,
+    scene_from_opencv,
 )
 from inverse3d.datasets.scene import SceneData
 
@@ -162,17 +162,18 @@ def load_blender_scene(
         Ks.append(K)
         Rs.append(R)
         ts.append(t)
-    new = tuple(images.shape[1:3])
-    cameras = opencv_to_cameras(np.stack(Ks), np.stack(Rs), np.stack(ts), (H, W), new, 0.0)
     train = [i for i, k in enumerate(split) if k == "train"]
     test = [i for i, k in enumerate(split) if k == "test"]
-    return SceneData(
-        images=images,
-        cameras=cameras,
-        masks=masks,
-        train_idx=train,
-        test_idx=test,
-        name=root.name or "scene",
-        source=str(root),
+    return scene_from_opencv(
+        root,
+        images,
+        masks,
+        Ks,
+        Rs,
+        ts,
+        (H, W),
+        0.0,
+        train,
+        test,
         extra={"image_names": [str(p.relative_to(root)) for p in paths]},
     )

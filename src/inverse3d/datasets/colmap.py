@@ -23,8 +23,9 @@ from inverse3d.datasets._common import (
     find_image,
     list_images,
     load_images,
-    opencv_to_cameras,
+    other_indices,
     require_exists,
+    scene_from_opencv,
 )
 from inverse3d.datasets.scene import SceneData
 
@@ -204,18 +205,18 @@ def load_colmap_scene(
                 f"{model / 'cameras.txt'}: camera {d['camera_id']} of {d['name']} "
                 f"is {s[1]}x{s[0]} (WxH) but the image is {size[1]}x{size[0]}"
             )
-    new = tuple(images.shape[1:3])
-    cameras = opencv_to_cameras(np.stack(Ks), np.stack(Rs), np.stack(ts), size, new, 0.0)
     n = len(paths)
     test = list(range(0, n, test_every)) if test_every and test_every > 0 else []
-    train = [i for i in range(n) if i not in set(test)]
-    return SceneData(
-        images=images,
-        cameras=cameras,
-        masks=masks,
-        train_idx=train,
-        test_idx=test,
-        name=root.name or "scene",
-        source=str(root),
+    return scene_from_opencv(
+        root,
+        images,
+        masks,
+        Ks,
+        Rs,
+        ts,
+        size,
+        0.0,
+        other_indices(n, test),
+        test,
         extra={"image_names": [d["name"] for d in imgs]},
     )

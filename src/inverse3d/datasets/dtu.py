@@ -21,8 +21,9 @@ from inverse3d.datasets._common import (
     check_finite_camera,
     list_images,
     load_images,
-    opencv_to_cameras,
+    other_indices,
     require_exists,
+    scene_from_opencv,
 )
 from inverse3d.datasets.scene import SceneData
 
@@ -109,17 +110,17 @@ def load_dtu_scene(
             raise ValueError(f"{mask_dir}: {len(mpaths)} masks for {len(paths)} images")
         mask_paths = list(mpaths)
     images, masks, size = load_images(paths, mask_paths, background, downscale)
-    new = tuple(images.shape[1:3])
-    cameras = opencv_to_cameras(np.stack(Ks), np.stack(Rs), np.stack(ts), size, new, 0.5)
     test = list(test_idx or [])
-    train = [i for i in range(len(paths)) if i not in set(test)]
-    return SceneData(
-        images=images,
-        cameras=cameras,
-        masks=masks,
-        train_idx=train,
-        test_idx=test,
-        name=root.name or "scene",
-        source=str(root),
+    return scene_from_opencv(
+        root,
+        images,
+        masks,
+        Ks,
+        Rs,
+        ts,
+        size,
+        0.5,
+        other_indices(len(paths), test),
+        test,
         extra={"image_names": [Path(p).name for p in paths], "unit_frame": has_scale_mat},
     )

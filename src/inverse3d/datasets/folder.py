@@ -33,8 +33,9 @@ from inverse3d.datasets._common import (
     find_image,
     list_images,
     load_images,
-    opencv_to_cameras,
+    other_indices,
     require_exists,
+    scene_from_opencv,
 )
 from inverse3d.datasets.scene import SceneData
 
@@ -143,8 +144,6 @@ def load_folder_scene(
                 f"{cam_file}: image_size {list(s)} of {name} does not match the image's "
                 f"{[size[0], size[1]]}"
             )
-    new = tuple(images.shape[1:3])
-    cameras = opencv_to_cameras(np.stack(Ks), np.stack(Rs), np.stack(ts), size, new, 0.5)
     depths = None
     depth_dir = root / "depths"
     if depth_dir.is_dir() and downscale == 1:
@@ -161,7 +160,7 @@ def load_folder_scene(
     train = _split(split.get("train", []), names, str(cam_file))
     test = _split(split.get("test", []), names, str(cam_file))
     if not train and test:
-        train = [i for i in range(len(names)) if i not in set(test)]
+        train = other_indices(len(names), test)
     gt = None
     if load_gt_mesh:
         for fname in ("gt_mesh.ply", "gt_mesh.obj"):
@@ -170,16 +169,19 @@ def load_folder_scene(
 
                 gt = IO().load_mesh(root / fname)
                 break
-    return SceneData(
-        images=images,
-        cameras=cameras,
-        masks=masks,
+    return scene_from_opencv(
+        root,
+        images,
+        masks,
+        Ks,
+        Rs,
+        ts,
+        size,
+        0.5,
+        train,
+        test,
         depths=depths,
-        train_idx=train,
-        test_idx=test,
         gt_mesh=gt,
-        name=root.name or "scene",
-        source=str(root),
         extra={"image_names": names, "unit_frame": bool(meta.get("unit_frame", False))},
     )
 
