@@ -102,103 +102,62 @@ def specular(
     return color * torch.pow(alpha, shininess)[..., None]
 
 
-def _check_colors(lights: TensorProperties) -> None:
+def _check_colors(props: TensorProperties, same_channels: bool = False) -> None:
+    """ambient/diffuse/specular_color must be (N, C) (and share C when same_channels)."""
+    channels = None
     for name in ("ambient_color", "diffuse_color", "specular_color"):
-        value = getattr(lights, name)
+        value = getattr(props, name)
         if value.dim() != 2:
             raise ValueError(f"{name} must have shape (N, C); got {tuple(value.shape)}")
+        if same_channels and channels is not None and value.shape[-1] != channels:
+            raise ValueError(
+                f"{name} must have the same number of channels C={channels} as "
+                f"ambient_color; got {value.shape[-1]}"
+            )
+        channels = value.shape[-1]
 
 
-class DirectionalLights(TensorProperties):
-    """Lights at infinity shining along `direction` (from the surface towards the light).
+def _init_colors(
+    props: TensorProperties,
+    device: Device,
+    ambient_color,
+    diffuse_color,
+    specular_color,
+    same_channels: bool = False,
+    **fields,
+) -> None:
+    """TensorProperties.__init__ of a holder of the three Phong colours (lights, materials),
+    with the other fields, then the colour shape checks."""
+    TensorProperties.__init__(
+        props,
+        device=device,
+        ambient_color=ambient_color,
+        diffuse_color=diffuse_color,
+        specular_color=specular_color,
+        **fields,
+    )
+    _check_colors(props, same_channels)
 
-    Attributes: ambient_color, diffuse_color, specular_color: (N, C) float; direction: (N, 3).
-    """
 
-    def __init__(
-        self,
-        ambient_color=((0.5, 0.5, 0.5),),
-        diffuse_color=((0.3, 0.3, 0.3),),
-        specular_color=((0.2, 0.2, 0.2),),
-        direction=((0, 1, 0),),
-        device: Device = "cpu",
-    ) -> None:
-        super().__init__(
-            device=device,
-            ambient_color=ambient_color,
-            diffuse_color=diffuse_color,
-            specular_color=specular_color,
-            direction=direction,
+class _PhongLights(TensorProperties):
+    """Shared code of DirectionalLights and PointLights: colours and one (N, 3) vector field
+    (`_VECTOR`), and the specular term along `_direction(points)`."""
+
+    _VECTOR = ""
+
+    def _init(self, device: Device, ambient_color, diffuse_color, specular_color, vector) -> None:
+        _init_colors(
+            self, device, ambient_color, diffuse_color, specular_color, **{self._VECTOR: vector}
         )
-        _check_colors(self)
-        if self.direction.shape[-1] != 3:
-            raise ValueError(f"direction must have shape (N, 3); got {tuple(self.direction.shape)}")
+        value = getattr(self, self._VECTOR)
+        if value.shape[-1] != 3:
+            raise ValueError(f"{self._VECTOR} must have shape (N, 3); got {tuple(value.shape)}")
 
-    def clone(self) -> DirectionalLights:  # type: ignore[override]
+    def clone(self):  # type: ignore[override]
         return super().clone(self.__class__(device=self.device))
 
-    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, ..., C) Lambertian term for normals (N, ..., 3); points are ignored."""
-        return diffuse(normals=normals, color=self.diffuse_color, direction=self.direction)
-
-    def specular(
-        self,
-        normals: torch.Tensor,
-        points: torch.Tensor,
-        camera_position: torch.Tensor,
-        shininess: torch.Tensor,
-    ) -> torch.Tensor:
-        """(N, ..., C) Phong specular term at points (N, ..., 3) with normals (N, ..., 3)."""
-        return specular(
-            points=points,
-            normals=normals,
-            color=self.specular_color,
-            direction=self.direction,
-            camera_position=camera_position,
-            shininess=shininess,
-        )
-
-
-class PointLights(TensorProperties):
-    """Point lights at `location` (world space).
-
-    Attributes: ambient_color, diffuse_color, specular_color: (N, C) float; location: (N, 3).
-    """
-
-    def __init__(
-        self,
-        ambient_color=((0.5, 0.5, 0.5),),
-        diffuse_color=((0.3, 0.3, 0.3),),
-        specular_color=((0.2, 0.2, 0.2),),
-        location=((0, 1, 0),),
-        device: Device = "cpu",
-    ) -> None:
-        super().__init__(
-            device=device,
-            ambient_color=ambient_color,
-            diffuse_color=diffuse_color,
-            specular_color=specular_color,
-            location=location,
-        )
-        _check_colors(self)
-        if self.location.shape[-1] != 3:
-            raise ValueError(f"location must have shape (N, 3); got {tuple(self.location.shape)}")
-
-    def clone(self) -> PointLights:  # type: ignore[override]
-        return super().clone(self.__class__(device=self.device))
-
-    def reshape_location(self, points: torch.Tensor) -> torch.Tensor:
-        """location viewed as (N, 1, ..., 1, 3) to broadcast against points (N, ..., 3)."""
-        if self.location.dim() == points.dim():
-            return self.location
-        return _as_batched(self.location, points, (3,))
-
-    def _direction(self, points: torch.Tensor) -> torch.Tensor:
-        return self.reshape_location(points) - points
-
-    def diffuse(self, normals: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """(N, ..., C) Lambertian term for normals and points (N, ..., 3)."""
-        return diffuse(normals=normals, color=self.diffuse_color, direction=self._direction(points))
+    def _direction(self, points: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
 
     def specular(
         self,
@@ -218,6 +177,64 @@ class PointLights(TensorProperties):
         )
 
 
+class DirectionalLights(_PhongLights):
+    """Lights at infinity shining along `direction` (from the surface towards the light).
+
+    Attributes: ambient_color, diffuse_color, specular_color: (N, C) float; direction: (N, 3).
+    """
+
+    _VECTOR = "direction"
+
+    def __init__(
+        self,
+        ambient_color=((0.5, 0.5, 0.5),),
+        diffuse_color=((0.3, 0.3, 0.3),),
+        specular_color=((0.2, 0.2, 0.2),),
+        direction=((0, 1, 0),),
+        device: Device = "cpu",
+    ) -> None:
+        self._init(device, ambient_color, diffuse_color, specular_color, direction)
+
+    def _direction(self, points: torch.Tensor | None) -> torch.Tensor:
+        return self.direction
+
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, ..., C) Lambertian term for normals (N, ..., 3); points are ignored."""
+        return diffuse(normals=normals, color=self.diffuse_color, direction=self.direction)
+
+
+class PointLights(_PhongLights):
+    """Point lights at `location` (world space).
+
+    Attributes: ambient_color, diffuse_color, specular_color: (N, C) float; location: (N, 3).
+    """
+
+    _VECTOR = "location"
+
+    def __init__(
+        self,
+        ambient_color=((0.5, 0.5, 0.5),),
+        diffuse_color=((0.3, 0.3, 0.3),),
+        specular_color=((0.2, 0.2, 0.2),),
+        location=((0, 1, 0),),
+        device: Device = "cpu",
+    ) -> None:
+        self._init(device, ambient_color, diffuse_color, specular_color, location)
+
+    def reshape_location(self, points: torch.Tensor) -> torch.Tensor:
+        """location viewed as (N, 1, ..., 1, 3) to broadcast against points (N, ..., 3)."""
+        if self.location.dim() == points.dim():
+            return self.location
+        return _as_batched(self.location, points, (3,))
+
+    def _direction(self, points: torch.Tensor) -> torch.Tensor:
+        return self.reshape_location(points) - points
+
+    def diffuse(self, normals: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """(N, ..., C) Lambertian term for normals and points (N, ..., 3)."""
+        return diffuse(normals=normals, color=self.diffuse_color, direction=self._direction(points))
+
+
 class AmbientLights(TensorProperties):
     """Ambient light only: diffuse and specular terms are zero.
 
@@ -229,13 +246,7 @@ class AmbientLights(TensorProperties):
             ambient_color = ((1.0, 1.0, 1.0),)
         channels = torch.as_tensor(ambient_color).shape[-1]
         zeros = ((0.0,) * channels,)
-        super().__init__(
-            device=device,
-            ambient_color=ambient_color,
-            diffuse_color=zeros,
-            specular_color=zeros,
-        )
-        _check_colors(self)
+        _init_colors(self, device, ambient_color, zeros, zeros)
 
     def clone(self) -> AmbientLights:  # type: ignore[override]
         return super().clone(self.__class__(device=self.device))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inverse3d.renderer.lighting import _init_colors
 from inverse3d.renderer.utils import Device, TensorProperties
 
 __all__ = ["Materials"]
@@ -25,24 +26,15 @@ class Materials(TensorProperties):
         shininess=64,
         device: Device = "cpu",
     ) -> None:
-        super().__init__(
-            device=device,
-            ambient_color=ambient_color,
-            diffuse_color=diffuse_color,
-            specular_color=specular_color,
+        _init_colors(
+            self,
+            device,
+            ambient_color,
+            diffuse_color,
+            specular_color,
+            same_channels=True,
             shininess=shininess,
         )
-        channels = None
-        for name in ("ambient_color", "diffuse_color", "specular_color"):
-            value = getattr(self, name)
-            if value.dim() != 2:
-                raise ValueError(f"{name} must have shape (N, C); got {tuple(value.shape)}")
-            if channels is not None and value.shape[-1] != channels:
-                raise ValueError(
-                    f"{name} must have the same number of channels C={channels} as "
-                    f"ambient_color; got {value.shape[-1]}"
-                )
-            channels = value.shape[-1]
         if self.shininess.dim() != 1:
             raise ValueError(f"shininess must have shape (N,); got {tuple(self.shininess.shape)}")
 
