@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -89,6 +90,29 @@ class CamerasBase(TensorProperties):
     def _dtype(self) -> torch.dtype:
         R = getattr(self, "R", None)
         return R.dtype if torch.is_tensor(R) and R.is_floating_point() else torch.float32
+
+    def _projection(
+        self, kwargs: dict[str, Any], compute: Callable[[], torch.Tensor]
+    ) -> Transform3d:
+        """The projection from the K= override or the camera's K if given, else from compute()."""
+        K = kwargs.get("K", self.K)
+        K = _check_K(K, self._N) if K is not None else compute()
+        return _from_column(K, self._dtype())
+
+    def _unprojection_base(self, world_coordinates: bool, kwargs: dict[str, Any]) -> Transform3d:
+        """The transform unproject_points inverts: world (or view) -> projection space."""
+        if world_coordinates:
+            return self.get_full_projection_transform(**kwargs)
+        return self.get_projection_transform(**kwargs)
+
+    def _depth_coefficients(
+        self, xy_depth: torch.Tensor, kwargs: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Entries (2, 2) and (3, 2) of the (row-vector) projection matrix, shaped (N, 1, .., 1)
+        to broadcast against xy_depth[..., 2:3]: the projected z is a function of them and Z."""
+        M = self.get_projection_transform(**kwargs).get_matrix()
+        shape = [M.shape[0]] + [1] * (xy_depth.dim() - 1)
+        return M[:, 2, 2].reshape(shape), M[:, 3, 2].reshape(shape)
 
     # ---- abstract -------------------------------------------------------------------------
     def get_projection_transform(self, **kwargs: Any) -> Transform3d:
@@ -277,18 +301,16 @@ class FoVPerspectiveCameras(CamerasBase):
 
     def get_projection_transform(self, **kwargs: Any) -> Transform3d:
         """View -> NDC projection (K=, znear=, zfar=, fov=, aspect_ratio=, degrees= override)."""
-        K = kwargs.get("K", self.K)
-        if K is not None:
-            K = _check_K(K, self._N)
-        else:
-            K = self.compute_projection_matrix(
+        return self._projection(
+            kwargs,
+            lambda: self.compute_projection_matrix(
                 kwargs.get("znear", self.znear),
                 kwargs.get("zfar", self.zfar),
                 kwargs.get("fov", self.fov),
                 kwargs.get("aspect_ratio", self.aspect_ratio),
                 kwargs.get("degrees", self.degrees),
-            )
-        return _from_column(K, self._dtype())
+            ),
+        )
 
     def unproject_points(
         self,
@@ -307,16 +329,9 @@ class FoVPerspectiveCameras(CamerasBase):
         Returns:
             points of the shape of xy_depth.
         """
-        to_ndc = (
-            self.get_full_projection_transform(**kwargs)
-            if world_coordinates
-            else self.get_projection_transform(**kwargs)
-        )
+        to_ndc = self._unprojection_base(world_coordinates, kwargs)
         if not scaled_depth_input:
-            M = self.get_projection_transform(**kwargs).get_matrix()
-            shape = [M.shape[0]] + [1] * (xy_depth.dim() - 1)
-            f1 = M[:, 2, 2].reshape(shape)
-            f2 = M[:, 3, 2].reshape(shape)
+            f1, f2 = self._depth_coefficients(xy_depth, kwargs)
             depth = xy_depth[..., 2:3]
             xy_depth = torch.cat((xy_depth[..., :2], (f1 * depth + f2) / depth), dim=-1)
         return to_ndc.inverse().transform_points(xy_depth)
@@ -387,17 +402,15 @@ class FoVOrthographicCameras(CamerasBase):
 
     def get_projection_transform(self, **kwargs: Any) -> Transform3d:
         """View -> NDC projection (K=, znear=, zfar=, max_x=, ..., scale_xyz= override)."""
-        K = kwargs.get("K", self.K)
-        if K is not None:
-            K = _check_K(K, self._N)
-        else:
-            K = self.compute_projection_matrix(
+        return self._projection(
+            kwargs,
+            lambda: self.compute_projection_matrix(
                 *(
                     kwargs.get(k, getattr(self, k))
                     for k in ("znear", "zfar", "max_x", "min_x", "max_y", "min_y", "scale_xyz")
                 )
-            )
-        return _from_column(K, self._dtype())
+            ),
+        )
 
     def unproject_points(
         self,
@@ -408,16 +421,9 @@ class FoVOrthographicCameras(CamerasBase):
     ) -> torch.Tensor:
         """Invert the projection; xy_depth: (N, P, 3) or (P, 3) NDC x, y and view depth Z
         (or NDC depth with scaled_depth_input=True). Returns world (or view) points."""
-        to_ndc = (
-            self.get_full_projection_transform(**kwargs)
-            if world_coordinates
-            else self.get_projection_transform(**kwargs)
-        )
+        to_ndc = self._unprojection_base(world_coordinates, kwargs)
         if not scaled_depth_input:
-            M = self.get_projection_transform(**kwargs).get_matrix()
-            shape = [M.shape[0]] + [1] * (xy_depth.dim() - 1)
-            scale_z = M[:, 2, 2].reshape(shape)
-            mid_z = M[:, 3, 2].reshape(shape)
+            scale_z, mid_z = self._depth_coefficients(xy_depth, kwargs)
             depth = scale_z * xy_depth[..., 2:3] + mid_z
             xy_depth = torch.cat((xy_depth[..., :2], depth), dim=-1)
         return to_ndc.inverse().transform_points(xy_depth)
@@ -479,17 +485,15 @@ class _SfMCameras(CamerasBase):
 
         K=, focal_length=, principal_point= override the camera's.
         """
-        K = kwargs.get("K", self.K)
-        if K is not None:
-            K = _check_K(K, self._N)
-        else:
-            K = _sfm_calibration_matrix(
+        return self._projection(
+            kwargs,
+            lambda: _sfm_calibration_matrix(
                 self._N,
                 kwargs.get("focal_length", self.focal_length),
                 kwargs.get("principal_point", self.principal_point),
                 orthographic=self._ORTHOGRAPHIC,
-            )
-        return _from_column(K, self._dtype())
+            ),
+        )
 
     def get_principal_point(self, **kwargs: Any) -> torch.Tensor:
         """(N, 2) float principal point, read from the projection matrix."""
@@ -528,11 +532,7 @@ class _SfMCameras(CamerasBase):
         Returns:
             points of the shape of xy_depth.
         """
-        to_camera = (
-            self.get_full_projection_transform(**kwargs)
-            if world_coordinates
-            else self.get_projection_transform(**kwargs)
-        )
+        to_camera = self._unprojection_base(world_coordinates, kwargs)
         if from_ndc:
             to_camera = to_camera.compose(self.get_ndc_camera_transform(**kwargs))
         if not self._ORTHOGRAPHIC:
@@ -630,32 +630,29 @@ def OpenGLOrthographicCameras(
     )
 
 
-def SfMPerspectiveCameras(
-    focal_length=1.0,
-    principal_point=((0.0, 0.0),),
-    R: torch.Tensor = _R,
-    T: torch.Tensor = _T,
-    device: Device = "cpu",
-) -> PerspectiveCameras:
-    """Deprecated alias of PerspectiveCameras (NDC)."""
-    _deprecated("SfMPerspectiveCameras", "PerspectiveCameras")
-    return PerspectiveCameras(
-        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
-    )
+def _sfm_alias(name: str, cls: type[_SfMCameras]) -> Callable[..., _SfMCameras]:
+    """The deprecated function `name`: cls (NDC) from focal_length, principal_point, R, T."""
+
+    def alias(
+        focal_length=1.0,
+        principal_point=((0.0, 0.0),),
+        R: torch.Tensor = _R,
+        T: torch.Tensor = _T,
+        device: Device = "cpu",
+    ):
+        _deprecated(name, cls.__name__)
+        return cls(
+            focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
+        )
+
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"Deprecated alias of {cls.__name__} (NDC)."
+    alias.__annotations__["return"] = cls.__name__
+    return alias
 
 
-def SfMOrthographicCameras(
-    focal_length=1.0,
-    principal_point=((0.0, 0.0),),
-    R: torch.Tensor = _R,
-    T: torch.Tensor = _T,
-    device: Device = "cpu",
-) -> OrthographicCameras:
-    """Deprecated alias of OrthographicCameras (NDC)."""
-    _deprecated("SfMOrthographicCameras", "OrthographicCameras")
-    return OrthographicCameras(
-        focal_length=focal_length, principal_point=principal_point, R=R, T=T, device=device
-    )
+SfMPerspectiveCameras = _sfm_alias("SfMPerspectiveCameras", PerspectiveCameras)
+SfMOrthographicCameras = _sfm_alias("SfMOrthographicCameras", OrthographicCameras)
 
 
 def try_get_projection_transform(
