@@ -29,6 +29,26 @@ def _check_batch(meshes, pcls) -> int:
     return len(meshes)
 
 
+def _mean_over_pairs(meshes, pcls, prims, first_idx, counts, terms) -> torch.Tensor:
+    """Sum over the (mesh, cloud) pairs of terms(points (P, 3), corners) / N.
+
+    prims: (E, k) packed vertex indices of the mesh primitives (edges or faces), first_idx and
+    counts: per-mesh first index into them and their number; corners: k (E_n, 3) tensors, the
+    primitives' vertex positions. Pairs where either side is empty contribute 0.
+    """
+    N = len(meshes)
+    pts_list = pcls.points_list()
+    verts = meshes.verts_packed()
+    first, num = first_idx.tolist(), counts.tolist()
+    total = verts.new_zeros(())
+    for n in range(N):
+        p = pts_list[n]
+        e = prims[first[n] : first[n] + num[n]]
+        if p.shape[0] and e.shape[0]:
+            total = total + sum(terms(p, *(verts[e[:, k]] for k in range(e.shape[1]))))
+    return total / N
+
+
 def _tri_terms(p, a, b, c, area):
     """Mean point->triangle and mean triangle->point squared distances (one pass over pairs)."""
     tris = torch.stack([a, b, c], 1)
@@ -63,22 +83,17 @@ def point_mesh_edge_distance(meshes, pcls) -> torch.Tensor:
         Scalar loss, differentiable in the points and the vertex positions. A (mesh, cloud)
         pair where either side is empty contributes 0.
     """
-    N = _check_batch(meshes, pcls)
+    _check_batch(meshes, pcls)
     if meshes.isempty() or pcls.isempty():
         raise ValueError("meshes and pcls must not be empty")
-    pts_list = pcls.points_list()
-    verts = meshes.verts_packed()
-    edges = meshes.edges_packed()
-    e_first = meshes.mesh_to_edges_packed_first_idx().tolist()
-    ne = meshes.num_edges_per_mesh().tolist()
-    total = verts.new_zeros(())
-    for n in range(N):
-        p = pts_list[n]
-        e = edges[e_first[n] : e_first[n] + ne[n]]
-        a, b = verts[e[:, 0]], verts[e[:, 1]]
-        if p.shape[0] and e.shape[0]:
-            total = total + sum(_seg_terms(p, a, b))
-    return total / N
+    return _mean_over_pairs(
+        meshes,
+        pcls,
+        meshes.edges_packed(),
+        meshes.mesh_to_edges_packed_first_idx(),
+        meshes.num_edges_per_mesh(),
+        _seg_terms,
+    )
 
 
 def point_mesh_face_distance(meshes, pcls, min_triangle_area: float = 5e-3) -> torch.Tensor:
@@ -98,19 +113,14 @@ def point_mesh_face_distance(meshes, pcls, min_triangle_area: float = 5e-3) -> t
         Scalar loss, differentiable in the points and the vertex positions. A (mesh, cloud)
         pair where either side is empty contributes 0.
     """
-    N = _check_batch(meshes, pcls)
+    _check_batch(meshes, pcls)
     if meshes.isempty() or pcls.isempty():
         raise ValueError("meshes and pcls must not be empty")
-    pts_list = pcls.points_list()
-    verts = meshes.verts_packed()
-    faces = meshes.faces_packed()
-    f_first = meshes.mesh_to_faces_packed_first_idx().tolist()
-    nf = meshes.num_faces_per_mesh().tolist()
-    total = verts.new_zeros(())
-    for n in range(N):
-        p = pts_list[n]
-        f = faces[f_first[n] : f_first[n] + nf[n]]
-        a, b, c = verts[f[:, 0]], verts[f[:, 1]], verts[f[:, 2]]
-        if p.shape[0] and f.shape[0]:
-            total = total + sum(_tri_terms(p, a, b, c, min_triangle_area))
-    return total / N
+    return _mean_over_pairs(
+        meshes,
+        pcls,
+        meshes.faces_packed(),
+        meshes.mesh_to_faces_packed_first_idx(),
+        meshes.num_faces_per_mesh(),
+        lambda p, a, b, c: _tri_terms(p, a, b, c, min_triangle_area),
+    )
