@@ -152,6 +152,16 @@ class TestMethodsSmoke:
         assert {"depth", "free"} <= terms["on"]
         assert not {"depth", "free"} & (terms["off"] | terms["nodata"])
 
+    def test_mesh_without_masks_warns(self, tiny_scene, tmp_path):
+        from dataclasses import replace
+
+        cls, run = get_method("mesh")
+        for name, depths in [("depths", tiny_scene.depths), ("none", None)]:
+            data = replace(tiny_scene, masks=None, depths=depths)
+            with pytest.warns(UserWarning, match="no masks"):
+                report = run(cls(**TINY["mesh"]), data, tmp_path / name, progress=False)
+            assert report["metrics"]["mask_iou"] is None and report["metrics"]["psnr"] > 0
+
     def test_registry(self):
         assert {"mesh", "volume", "nerf"} <= set(REGISTRY)
         for cls, run in REGISTRY.values():

@@ -127,6 +127,14 @@ class _FitState:
 
 
 def _initial_mesh(cfg: MeshFitConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
+    if train.masks is None:
+        import warnings
+
+        warnings.warn(
+            "the data has no masks: the mesh method starts from a sphere and fits colours only "
+            "(its hull and silhouette loss need masks); the nerf and volume methods need none",
+            stacklevel=3,
+        )
     if cfg.init == "hull" and train.masks is not None:
         from inverse3d.methods.hull import carve_visual_hull, mesh_from_occupancy
 
@@ -208,9 +216,8 @@ def run(config: MeshFitConfig, data, out_dir, resume: bool = False, progress: bo
             out["rgb"] = ((rgba[..., :3] - images[idx]) ** 2).mean()
             loss = loss + cfg.w_rgb * out["rgb"]
         if depths is not None:
-            sel = (
-                (masks[idx] > 0.99) & (frags.pix_to_face[..., 0] >= 0) & (frags.dists[..., 0] <= 0)
-            )
+            inside = masks[idx] > 0.99 if masks is not None else depths[idx] > 0
+            sel = inside & (frags.pix_to_face[..., 0] >= 0) & (frags.dists[..., 0] <= 0)
             if sel.any():
                 out["depth"] = (frags.zbuf[..., 0][sel] - depths[idx][sel]).abs().mean()
                 loss = loss + cfg.w_depth * out["depth"]
