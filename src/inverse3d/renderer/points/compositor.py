@@ -36,42 +36,43 @@ def _add_background_color_to_images(
     return torch.where(empty, bg[None, :, None, None], images)
 
 
-class AlphaCompositor(torch.nn.Module):
+class _PointsCompositor(torch.nn.Module):
+    """Shared code of the two compositors: `_composite` then the optional background colour."""
+
+    def __init__(self, background_color: Any = None) -> None:
+        super().__init__()
+        self.background_color = background_color
+
+    @staticmethod
+    def _composite(
+        fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        background_color = kwargs.get("background_color", self.background_color)
+        images = self._composite(fragments, alphas, ptclds)
+        if background_color is not None:
+            return _add_background_color_to_images(fragments, images, background_color)
+        return images
+
+
+class AlphaCompositor(_PointsCompositor):
     """Front-to-back alpha compositing of the points of each pixel (see `alpha_composite`).
 
     forward(fragments: (N, K, H, W) int64, alphas: (N, K, H, W) float, ptclds: (C, P) float,
     background_color=...) -> (N, C, H, W) float.
     """
 
-    def __init__(self, background_color: Any = None) -> None:
-        super().__init__()
-        self.background_color = background_color
-
-    def forward(
-        self, fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor, **kwargs: Any
-    ) -> torch.Tensor:
-        background_color = kwargs.get("background_color", self.background_color)
-        images = alpha_composite(fragments, alphas, ptclds)
-        if background_color is not None:
-            return _add_background_color_to_images(fragments, images, background_color)
-        return images
+    _composite = staticmethod(alpha_composite)
 
 
-class NormWeightedCompositor(torch.nn.Module):
+class NormWeightedCompositor(_PointsCompositor):
     """Normalised weighted sum of the points of each pixel (see `norm_weighted_sum`).
 
     Same call as `AlphaCompositor`.
     """
 
-    def __init__(self, background_color: Any = None) -> None:
-        super().__init__()
-        self.background_color = background_color
-
-    def forward(
-        self, fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor, **kwargs: Any
-    ) -> torch.Tensor:
-        background_color = kwargs.get("background_color", self.background_color)
-        images = norm_weighted_sum(fragments, alphas, ptclds)
-        if background_color is not None:
-            return _add_background_color_to_images(fragments, images, background_color)
-        return images
+    _composite = staticmethod(norm_weighted_sum)
