@@ -49,11 +49,35 @@ def _ndc(W, H):
     return xs, ys
 
 
+def _sampler(W, H, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0, **kwargs):
+    """An NDCMultinomialRaysampler of a W x H image (depth range [1, 2] unless given)."""
+    return NDCMultinomialRaysampler(
+        image_width=W,
+        image_height=H,
+        n_pts_per_ray=n_pts_per_ray,
+        min_depth=min_depth,
+        max_depth=max_depth,
+        **kwargs,
+    )
+
+
+def _assert_rays_from_centres_through_xys(cams, b):
+    """The rays of bundle b start at the cameras' centres and every ray point projects to the
+    ray's NDC xy."""
+    N = b.origins.shape[0]
+    centres = cams.get_camera_center().reshape(N, *[1] * (b.origins.dim() - 2), 3)
+    torch.testing.assert_close(b.origins, centres.expand_as(b.origins), atol=1e-5, rtol=1e-5)
+    pts = ray_bundle_to_ray_points(b)  # (N, ..., S, 3)
+    proj = cams.transform_points_ndc(pts.reshape(N, -1, 3)).reshape(pts.shape)
+    torch.testing.assert_close(
+        proj[..., :2], b.xys[..., None, :].expand_as(proj[..., :2]), atol=1e-5, rtol=1e-5
+    )
+    return pts
+
+
 class TestNDCMultinomialRaysampler:
     def test_shapes(self):
-        rs = NDCMultinomialRaysampler(
-            image_width=7, image_height=5, n_pts_per_ray=4, min_depth=1.0, max_depth=3.0
-        )
+        rs = _sampler(7, 5, 4, max_depth=3.0)
         b = rs(_cameras())
         assert isinstance(b, RayBundle)
         assert b.origins.shape == (2, 5, 7, 3) and b.directions.shape == (2, 5, 7, 3)
@@ -62,9 +86,7 @@ class TestNDCMultinomialRaysampler:
 
     @pytest.mark.parametrize("W,H", [(7, 5), (5, 7), (6, 6)])
     def test_convention_pixel_centres(self, W, H):
-        rs = NDCMultinomialRaysampler(
-            image_width=W, image_height=H, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
-        )
+        rs = _sampler(W, H)
         xys = rs(_cameras(1)).xys[0]
         xs, ys = _ndc(W, H)
         torch.testing.assert_close(xys[..., 0], xs[None].expand(H, W))
@@ -75,9 +97,7 @@ class TestNDCMultinomialRaysampler:
         if not hasattr(rm, "pixel_centers_ndc"):
             pytest.skip("mesh rasterizer does not expose pixel_centers_ndc")
         for W, H in ((9, 4), (4, 9)):
-            rs = NDCMultinomialRaysampler(
-                image_width=W, image_height=H, n_pts_per_ray=1, min_depth=1.0, max_depth=1.0
-            )
+            rs = _sampler(W, H, 1, max_depth=1.0)
             xys = rs(_cameras(1)).xys[0]
             ys, xs = rm.pixel_centers_ndc(H, W)
             torch.testing.assert_close(xys[0, :, 0], xs)
@@ -86,28 +106,16 @@ class TestNDCMultinomialRaysampler:
     @pytest.mark.parametrize("kind", ["fov", "persp"])
     def test_matches_reference_origins_and_pixels(self, kind):
         cams = _cameras(2, kind)
-        rs = NDCMultinomialRaysampler(
-            image_width=6, image_height=4, n_pts_per_ray=3, min_depth=1.5, max_depth=4.0
-        )
+        rs = _sampler(6, 4, 3, min_depth=1.5, max_depth=4.0)
         b = rs(cams)
-        centres = cams.get_camera_center()
-        torch.testing.assert_close(
-            b.origins, centres[:, None, None].expand_as(b.origins), atol=1e-5, rtol=1e-5
-        )
-        pts = ray_bundle_to_ray_points(b)  # (2, 4, 6, 3, 3)
-        proj = cams.transform_points_ndc(pts.reshape(2, -1, 3)).reshape(pts.shape)
-        torch.testing.assert_close(
-            proj[..., :2], b.xys[..., None, :].expand_as(proj[..., :2]), atol=1e-5, rtol=1e-5
-        )
+        pts = _assert_rays_from_centres_through_xys(cams, b)  # (2, 4, 6, 3, 3)
         # lengths are view-space depths
         z = cams.get_world_to_view_transform().transform_points(pts.reshape(2, -1, 3))[..., 2]
         torch.testing.assert_close(z.reshape(b.lengths.shape), b.lengths, atol=1e-5, rtol=1e-5)
 
     def test_orthographic_rays_parallel(self):
         cams = _cameras(1, "ortho")
-        rs = NDCMultinomialRaysampler(
-            image_width=4, image_height=4, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
-        )
+        rs = _sampler(4, 4)
         b = rs(cams)
         axis = cams.R[0, :, 2]  # view +Z in world coordinates (row-vector convention)
         d = b.directions.reshape(-1, 3)
@@ -116,28 +124,14 @@ class TestNDCMultinomialRaysampler:
         torch.testing.assert_close(proj[0, :, :2], b.xys.reshape(-1, 2), atol=1e-5, rtol=1e-5)
 
     def test_unit_directions_and_overrides(self):
-        rs = NDCMultinomialRaysampler(
-            image_width=5,
-            image_height=5,
-            n_pts_per_ray=3,
-            min_depth=1.0,
-            max_depth=2.0,
-            unit_directions=True,
-        )
+        rs = _sampler(5, 5, 3, unit_directions=True)
         b = rs(_cameras(), min_depth=0.5, max_depth=0.7, n_pts_per_ray=6)
         torch.testing.assert_close(b.directions.norm(dim=-1), torch.ones(2, 5, 5))
         assert b.lengths.shape[-1] == 6
         torch.testing.assert_close(b.lengths[1, 2, 3], torch.linspace(0.5, 0.7, 6))
 
     def test_stratified_sampling_in_strata(self):
-        rs = NDCMultinomialRaysampler(
-            image_width=8,
-            image_height=8,
-            n_pts_per_ray=5,
-            min_depth=1.0,
-            max_depth=2.0,
-            stratified_sampling=True,
-        )
+        rs = _sampler(8, 8, 5, stratified_sampling=True)
         L = rs(_cameras()).lengths
         c = torch.linspace(1.0, 2.0, 5)
         mids = 0.5 * (c[1:] + c[:-1])
@@ -149,14 +143,7 @@ class TestNDCMultinomialRaysampler:
         torch.testing.assert_close(L0, c.expand_as(L0))
 
     def test_n_rays_per_image(self):
-        rs = NDCMultinomialRaysampler(
-            image_width=6,
-            image_height=5,
-            n_pts_per_ray=2,
-            min_depth=1.0,
-            max_depth=2.0,
-            n_rays_per_image=30,
-        )
+        rs = _sampler(6, 5, n_rays_per_image=30)
         b = rs(_cameras())
         assert b.xys.shape == (2, 30, 1, 2) and b.origins.shape == (2, 30, 1, 3)
         # 30 of 30 pixels without replacement: every pixel exactly once
@@ -174,9 +161,7 @@ class TestNDCMultinomialRaysampler:
         mask[0, 1:3, 2:5] = True  # 6 pixels
         mask[1, 4, :] = True  # 6 pixels
         mask[1, 0, 0] = True  # 7
-        rs = NDCMultinomialRaysampler(
-            image_width=W, image_height=H, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
-        )
+        rs = _sampler(W, H)
         b = rs(_cameras(), mask=mask)
         assert b.xys.shape == (2, 6, 1, 2)  # the smallest mask's count
         xs, ys = _ndc(W, H)
@@ -189,14 +174,7 @@ class TestNDCMultinomialRaysampler:
 
     def test_n_rays_total_heterogeneous(self):
         cams = _cameras()
-        rs = NDCMultinomialRaysampler(
-            image_width=5,
-            image_height=4,
-            n_pts_per_ray=3,
-            min_depth=1.0,
-            max_depth=2.0,
-            n_rays_total=9,
-        )
+        rs = _sampler(5, 4, 3, n_rays_total=9)
         b = rs(cams)
         assert isinstance(b, HeterogeneousRayBundle)
         assert b.origins.shape == (9, 1, 1, 3) and b.lengths.shape == (9, 1, 1, 3)
@@ -209,9 +187,7 @@ class TestNDCMultinomialRaysampler:
         mask = torch.zeros(2, 4, 5, dtype=torch.bool)
         mask[0, 0, 0] = True
         mask[1, 3, 4] = True
-        rs = NDCMultinomialRaysampler(
-            image_width=5, image_height=4, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
-        )
+        rs = _sampler(5, 4)
         b = rs(cams, mask=mask, n_rays_total=12)
         xs, ys = _ndc(5, 4)
         cam = b.camera_ids.repeat_interleave(b.camera_counts)
@@ -229,9 +205,7 @@ class TestNDCMultinomialRaysampler:
                 image_width=4, image_height=4, n_rays_per_image=2, n_rays_total=3, **kw
             )
         with pytest.raises(ValueError, match="max_depth"):
-            NDCMultinomialRaysampler(
-                image_width=4, image_height=4, n_pts_per_ray=2, min_depth=2.0, max_depth=1.0
-            )
+            _sampler(4, 4, 2, min_depth=2.0, max_depth=1.0)
         rs = NDCMultinomialRaysampler(image_width=4, image_height=4, **kw)
         with pytest.raises(ValueError, match="mask"):
             rs(_cameras(), mask=torch.ones(2, 3, 4, dtype=torch.bool))
@@ -264,9 +238,7 @@ class TestMultinomialRaysampler:
         with pytest.warns(PendingDeprecationWarning):
             g = NDCGridRaysampler(4, 3, 2, 1.0, 2.0)
         assert isinstance(g, NDCMultinomialRaysampler)
-        ref = NDCMultinomialRaysampler(
-            image_width=4, image_height=3, n_pts_per_ray=2, min_depth=1.0, max_depth=2.0
-        )
+        ref = _sampler(4, 3)
         torch.testing.assert_close(g(_cameras()).xys, ref(_cameras()).xys)
         with pytest.warns(PendingDeprecationWarning):
             g = GridRaysampler(1.0, -1.0, 1.0, -1.0, 4, 3, 2, 1.0, 2.0)
@@ -282,17 +254,7 @@ class TestMonteCarloRaysampler:
         x, y = b.xys[..., 0], b.xys[..., 1]
         assert bool(((x >= -0.5) & (x <= 0.8) & (y >= -0.3) & (y <= 0.2)).all())
         assert float(x.min()) < -0.4 and float(x.max()) > 0.7  # covers the range
-        torch.testing.assert_close(
-            b.origins,
-            cams.get_camera_center()[:, None].expand_as(b.origins),
-            atol=1e-5,
-            rtol=1e-5,
-        )
-        pts = ray_bundle_to_ray_points(b)
-        proj = cams.transform_points_ndc(pts.reshape(2, -1, 3)).reshape(pts.shape)
-        torch.testing.assert_close(
-            proj[..., :2], b.xys[..., None, :].expand_as(proj[..., :2]), atol=1e-5, rtol=1e-5
-        )
+        _assert_rays_from_centres_through_xys(cams, b)
 
     def test_n_rays_total(self):
         rs = MonteCarloRaysampler(-1, 1, -1, 1, None, 3, 1.0, 3.0, n_rays_total=11)

@@ -111,6 +111,28 @@ def _sphere_cameras():
     return FoVPerspectiveCameras(R=R, T=T, fov=60.0)
 
 
+def _grid_renderer(cls, W, H, n_pts_per_ray, min_depth=1.5, max_depth=4.0):
+    """A `cls` (VolumeRenderer or ImplicitRenderer) casting an NDC grid of W x H rays, marched
+    by EmissionAbsorptionRaymarcher."""
+    raysampler = NDCMultinomialRaysampler(
+        image_width=W,
+        image_height=H,
+        n_pts_per_ray=n_pts_per_ray,
+        min_depth=min_depth,
+        max_depth=max_depth,
+    )
+    return cls(raysampler, EmissionAbsorptionRaymarcher())
+
+
+def _random_volume(G, voxel_size, device="cpu"):
+    """One G^3 volume of uniform random densities and 3 random feature channels."""
+    return Volumes(
+        densities=torch.rand(1, 1, G, G, G, device=device),
+        features=torch.rand(1, 3, G, G, G, device=device),
+        voxel_size=voxel_size,
+    )
+
+
 class TestVolumeRenderer:
     def test_matches_mesh_rasterizer_silhouette(self):
         rm = pytest.importorskip("inverse3d.renderer.mesh.rasterize_meshes")
@@ -160,19 +182,8 @@ class TestVolumeRenderer:
         assert bool((flipped & ~grow).sum() > 50)
 
     def test_smoke_rgb(self):
-        cams = _sphere_cameras()
-        vol = Volumes(
-            densities=torch.rand(1, 1, 8, 8, 8),
-            features=torch.rand(1, 3, 8, 8, 8),
-            voxel_size=0.2,
-        )
-        renderer = VolumeRenderer(
-            NDCMultinomialRaysampler(
-                image_width=10, image_height=6, n_pts_per_ray=20, min_depth=1.5, max_depth=4.0
-            ),
-            EmissionAbsorptionRaymarcher(),
-        )
-        images, bundle = renderer(cams, vol)
+        renderer = _grid_renderer(VolumeRenderer, 10, 6, 20)
+        images, bundle = renderer(_sphere_cameras(), _random_volume(8, 0.2))
         assert images.shape == (1, 6, 10, 4) and isinstance(bundle, RayBundle)
         assert bool(((images >= 0) & (images <= 1 + 1e-5)).all())
 
@@ -186,12 +197,7 @@ class TestImplicitRenderer:
             dens = (pts.norm(dim=-1, keepdim=True) < 0.8).float()
             return dens, torch.ones_like(dens)
 
-        renderer = ImplicitRenderer(
-            NDCMultinomialRaysampler(
-                image_width=32, image_height=32, n_pts_per_ray=150, min_depth=1.5, max_depth=4.0
-            ),
-            EmissionAbsorptionRaymarcher(),
-        )
+        renderer = _grid_renderer(ImplicitRenderer, 32, 32, 150)
         images, bundle = renderer(cameras=cams, volumetric_function=sphere)
         assert images.shape == (1, 32, 32, 2)
         # analytic: the ray hits the sphere iff its distance to the centre is < 0.8
@@ -214,17 +220,8 @@ class TestImplicitRenderer:
 
 def test_device_follows_inputs(device):
     cams = _sphere_cameras().to(device)
-    vol = Volumes(
-        densities=torch.rand(1, 1, 6, 6, 6, device=device),
-        features=torch.rand(1, 3, 6, 6, 6, device=device),
-        voxel_size=0.3,
-    )
-    renderer = VolumeRenderer(
-        NDCMultinomialRaysampler(
-            image_width=8, image_height=8, n_pts_per_ray=16, min_depth=1.5, max_depth=4.0
-        ),
-        EmissionAbsorptionRaymarcher(),
-    )
+    vol = _random_volume(6, 0.3, device)
+    renderer = _grid_renderer(VolumeRenderer, 8, 8, 16)
     images, bundle = renderer(cams, vol)
     assert images.device.type == device.type and bundle.origins.device.type == device.type
     ref, _ = renderer(cams.to("cpu"), vol.to("cpu"))
@@ -244,12 +241,7 @@ def test_volume_fit_reduces_error():
     true_d = torch.zeros(1, 1, G, G, G)
     true_d[..., 2:6, 3:7, 1:4] = 0.9
     true_c = torch.rand(1, 3, G, G, G)
-    renderer = VolumeRenderer(
-        NDCMultinomialRaysampler(
-            image_width=16, image_height=16, n_pts_per_ray=32, min_depth=1.5, max_depth=3.5
-        ),
-        EmissionAbsorptionRaymarcher(),
-    )
+    renderer = _grid_renderer(VolumeRenderer, 16, 16, 32, max_depth=3.5)
 
     def render(d, c):
         vol = Volumes(
