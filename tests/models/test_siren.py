@@ -10,6 +10,18 @@ import torch
 from inverse3d.models.siren import SineLayer, Siren
 
 
+def _fit(net, x, y, steps, lr=1e-3):
+    """Fit net(x) to y by Adam on the mean squared error; return the loss before and after."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    first = ((net(x) - y) ** 2).mean().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return first, ((net(x) - y) ** 2).mean().item()
+
+
 class TestSineLayer:
     def test_smoke(self):
         layer = SineLayer(3, 8)
@@ -87,15 +99,7 @@ class TestSiren:
         """A SIREN fits a multi-frequency 1-D signal: loss falls 100x in 300 Adam steps."""
         x = torch.linspace(-1, 1, 256)[:, None]
         y = torch.sin(7 * math.pi * x) + 0.5 * torch.sign(torch.sin(3 * x)) * torch.cos(20 * x)
-        net = Siren(1, 64, 2, 1)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        first = ((net(x) - y) ** 2).mean().item()
-        for _ in range(300):
-            opt.zero_grad()
-            loss = ((net(x) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-        last = ((net(x) - y) ** 2).mean().item()
+        first, last = _fit(Siren(1, 64, 2, 1), x, y, 300)
         assert last < first / 100.0, (first, last)
 
     def test_fits_2d_image_quickly(self):
@@ -104,15 +108,8 @@ class TestSiren:
         yy, xx = torch.meshgrid(g, g, indexing="ij")
         coords = torch.stack((xx, yy), -1).reshape(-1, 2)
         target = (torch.sin(5 * xx) * torch.cos(4 * yy + xx**2)).reshape(-1, 1)
-        net = Siren(2, 64, 2, 1)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        first = ((net(coords) - target) ** 2).mean().item()
-        for _ in range(300):
-            opt.zero_grad()
-            loss = ((net(coords) - target) ** 2).mean()
-            loss.backward()
-            opt.step()
-        assert loss.item() < first / 100.0
+        first, last = _fit(Siren(2, 64, 2, 1), coords, target, 300)
+        assert last < first / 100.0, (first, last)
 
     def test_relu_baseline_is_slower(self):
         """The same budget leaves a ReLU MLP of equal size far behind (the SIREN claim)."""
@@ -128,13 +125,5 @@ class TestSiren:
                 torch.nn.Linear(32, 1),
             ),
         }
-        final = {}
-        for name, net in nets.items():
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            for _ in range(150):
-                opt.zero_grad()
-                loss = ((net(x) - y) ** 2).mean()
-                loss.backward()
-                opt.step()
-            final[name] = loss.item()
+        final = {name: _fit(net, x, y, 150)[1] for name, net in nets.items()}
         assert final["siren"] < final["relu"] / 10.0, final
