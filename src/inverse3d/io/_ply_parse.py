@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,21 +159,27 @@ def _read_ascii(data: bytes, header: PlyHeader, name: str) -> None:
         raise ParseError(name, "unexpected data after the last element", line=base + keep[pos])
 
 
-def _ascii_values(rows, line_nos, name, el) -> tuple[np.ndarray, np.ndarray]:
+def parse_numbers(
+    rows: list[str], line_nos, name: str, message: Callable[[str], str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 values of the whitespace-separated text rows and the count per row (see
+    tokenize_lines); a ParseError at the first token that is not a number, worded message(token),
+    with the row's line number from line_nos. Shared by the PLY and OFF readers."""
     tokens, counts = tokenize_lines(rows)
     try:
-        vals = np.array(tokens, dtype=np.float64)
+        return np.array(tokens, dtype=np.float64), counts
     except ValueError:
         for row, no in zip(rows, line_nos):
             for t in row.split():
                 try:
                     float(t)
                 except ValueError:
-                    raise ParseError(
-                        name, f"non-numeric value {t!r} in '{el.name}'", line=int(no)
-                    ) from None
+                    raise ParseError(name, message(t), line=int(no)) from None
         raise
-    return vals, counts
+
+
+def _ascii_values(rows, line_nos, name, el) -> tuple[np.ndarray, np.ndarray]:
+    return parse_numbers(rows, line_nos, name, lambda t: f"non-numeric value {t!r} in '{el.name}'")
 
 
 def _check_int(vals: np.ndarray, where: np.ndarray, line_nos, name, what) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inverse3d.io._ply_parse import parse_numbers
 from inverse3d.io.pluggable_formats import MeshFormatInterpreter, endswith
 from inverse3d.io.utils import (
     ParseError,
@@ -21,26 +22,13 @@ from inverse3d.io.utils import (
     fan_triangulate,
     open_for_write,
     read_bytes,
-    tokenize_lines,
 )
 
 __all__ = ["load_off", "save_off", "MeshOffFormat"]
 
 
 def _numbers(rows, line_nos, name, what) -> tuple[np.ndarray, np.ndarray]:
-    tokens, counts = tokenize_lines(rows)
-    try:
-        return np.array(tokens, dtype=np.float64), counts
-    except ValueError:
-        for row, no in zip(rows, line_nos):
-            for t in row.split():
-                try:
-                    float(t)
-                except ValueError:
-                    raise ParseError(
-                        name, f"non-numeric {what} value {t!r}", line=int(no)
-                    ) from None
-        raise
+    return parse_numbers(rows, line_nos, name, lambda t: f"non-numeric {what} value {t!r}")
 
 
 def _colors(vals: np.ndarray, is_int: bool) -> np.ndarray:
