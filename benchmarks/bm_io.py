@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
 import torch
+from _timing import median_time
 
 from inverse3d.io.obj_io import load_obj, save_obj
 from inverse3d.io.ply_io import load_ply, save_ply
@@ -29,15 +28,6 @@ def grid_mesh(n_faces: int) -> tuple[torch.Tensor, torch.Tensor]:
     quads = np.stack([i, i + 1, i + side + 1, i + side], 1)
     faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     return torch.from_numpy(verts), torch.from_numpy(faces.astype(np.int64))
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def report(label: str, path: str, ours: float, peer: float | None) -> None:
@@ -68,12 +58,13 @@ def main() -> None:
             ("obj", obj, lambda: load_obj(obj, load_textures=False)),
             ("ply-binary", ply, lambda: load_ply(ply)),
         ):
-            ours = median_time(ours_fn, args.repeat)
+            ours = median_time(ours_fn, args.repeat, warmup=False)
             peer = None
             if trimesh is not None:
                 peer = median_time(
                     lambda p=path: trimesh.load(p, process=False, maintain_order=True),
                     args.repeat,
+                    warmup=False,
                 )
             report(label, path, ours, peer)
 

@@ -9,28 +9,31 @@ Run: python benchmarks/bm_knn_chamfer.py [--threads 2] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import resource
-import statistics
-import time
 
 import torch
+from _timing import median_time, peak_rss_mb
 
 from inverse3d.loss.chamfer import chamfer_distance
 from inverse3d.ops.knn import knn_points
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _on_unit_sphere(n: int, p: int) -> torch.Tensor:
+    """(n, p, 3) points drawn uniformly on the unit sphere."""
+    return torch.nn.functional.normalize(torch.randn(n, p, 3), dim=-1)
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def _ckdtree_time(cKDTree, pairs, k: int, threads: int, repeats: int) -> float:
+    """Median time of scipy's cKDTree answering, for each (query, points) pair of (N, P, 3)
+    tensors and each batch element n, the k nearest points[n] of every query[n] point (tree
+    built inside the timing, as our functions build their grids)."""
+    arrays = [(q.detach().numpy(), r.detach().numpy()) for q, r in pairs]
+
+    def ref():
+        for q, r in arrays:
+            for n in range(len(q)):
+                cKDTree(r[n]).query(q[n], k=k, workers=threads)
+
+    return median_time(ref, repeats)
 
 
 def main() -> None:
@@ -57,72 +60,44 @@ def main() -> None:
         with torch.no_grad():
             chamfer_distance(x, y)
 
-    m0 = _peak_mb()
-    t_ours = _time(cham, args.repeats)
-    mem = _peak_mb() - m0
-    t_fwd = _time(cham_fwd, args.repeats)
+    m0 = peak_rss_mb()
+    t_ours = median_time(cham, args.repeats)
+    mem = peak_rss_mb() - m0
+    t_fwd = median_time(cham_fwd, args.repeats)
     line = f"chamfer 8x10k fwd+bwd: ours {t_ours * 1e3:.0f} ms (forward {t_fwd * 1e3:.0f} ms)"
     line += f", peak RSS +{mem:.0f} MB"
     if cKDTree is not None:
-        xs, ys = x.detach().numpy(), y.detach().numpy()
-
-        def ref():
-            for n in range(8):
-                cKDTree(ys[n]).query(xs[n], k=1, workers=args.threads)
-                cKDTree(xs[n]).query(ys[n], k=1, workers=args.threads)
-
-        t_ref = _time(ref, args.repeats)
+        t_ref = _ckdtree_time(cKDTree, [(x, y), (y, x)], 1, args.threads, args.repeats)
         line += f"; cKDTree (forward only) {t_ref * 1e3:.0f} ms; ratio fwd+bwd {t_ours / t_ref:.2f}"
         line += f", forward {t_fwd / t_ref:.2f}"
     print(line)
 
-    # --- knn 4 x 50k x 50k, K = 8
-    p1 = torch.rand(4, 50_000, 3)
-    p2 = torch.rand(4, 50_000, 3)
-    m0 = _peak_mb()
-    t_ours = _time(lambda: knn_points(p1, p2, K=8), args.repeats)
-    mem = _peak_mb() - m0
-    line = f"knn_points 4x50kx50k K=8: ours {t_ours * 1e3:.0f} ms, peak RSS +{mem:.0f} MB"
-    if cKDTree is not None:
-        a, b = p1.numpy(), p2.numpy()
-
-        def ref():
-            for n in range(4):
-                cKDTree(b[n]).query(a[n], k=8, workers=args.threads)
-
-        t_ref = _time(ref, args.repeats)
-        line += f"; cKDTree {t_ref * 1e3:.0f} ms; ratio {t_ours / t_ref:.2f}"
-    print(line)
-
-    # --- surface-like data (points on a sphere): the grid adapts its cell size
-    s1 = torch.nn.functional.normalize(torch.randn(4, 50_000, 3), dim=-1)
-    s2 = torch.nn.functional.normalize(torch.randn(4, 50_000, 3), dim=-1)
-    t_ours = _time(lambda: knn_points(s1, s2, K=8), args.repeats)
-    line = f"knn_points sphere surface 4x50kx50k K=8: ours {t_ours * 1e3:.0f} ms"
-    if cKDTree is not None:
-        a, b = s1.numpy(), s2.numpy()
-
-        def ref():
-            for n in range(4):
-                cKDTree(b[n]).query(a[n], k=8, workers=args.threads)
-
-        t_ref = _time(ref, args.repeats)
-        line += f"; cKDTree {t_ref * 1e3:.0f} ms; ratio {t_ours / t_ref:.2f}"
-    print(line)
+    # --- knn 4 x 50k x 50k, K = 8: uniform in the unit cube, then surface-like data (points on
+    # a sphere), for which the grid adapts its cell size
+    uniform = (torch.rand(4, 50_000, 3), torch.rand(4, 50_000, 3))
+    sphere = (_on_unit_sphere(4, 50_000), _on_unit_sphere(4, 50_000))
+    for label, (p1, p2) in (("", uniform), (" sphere surface", sphere)):
+        m0 = peak_rss_mb()
+        t_ours = median_time(lambda p1=p1, p2=p2: knn_points(p1, p2, K=8), args.repeats)
+        mem = peak_rss_mb() - m0
+        line = f"knn_points{label} 4x50kx50k K=8: ours {t_ours * 1e3:.0f} ms"
+        if not label:
+            line += f", peak RSS +{mem:.0f} MB"
+        if cKDTree is not None:
+            t_ref = _ckdtree_time(cKDTree, [(p1, p2)], 8, args.threads, args.repeats)
+            line += f"; cKDTree {t_ref * 1e3:.0f} ms; ratio {t_ours / t_ref:.2f}"
+        print(line)
 
     # --- off-surface queries (a reconstruction away from its ground truth): 100k points on a
     # sphere of radius r against 100k on the unit sphere; the grid leaves most of them to the
     # cluster search
-    ref_s = torch.nn.functional.normalize(torch.randn(1, 100_000, 3), dim=-1)
+    ref_s = _on_unit_sphere(1, 100_000)
     for radius in (1.1, 2.0):
-        qs = torch.nn.functional.normalize(torch.randn(1, 100_000, 3), dim=-1) * radius
-        t_ours = _time(lambda qs=qs: knn_points(qs, ref_s, K=1), args.repeats)
+        qs = _on_unit_sphere(1, 100_000) * radius
+        t_ours = median_time(lambda qs=qs: knn_points(qs, ref_s, K=1), args.repeats)
         line = f"knn_points sphere r={radius} vs r=1, 100k x 100k K=1: ours {t_ours * 1e3:.0f} ms"
         if cKDTree is not None:
-            a, b = qs[0].numpy(), ref_s[0].numpy()
-            t_ref = _time(
-                lambda a=a, b=b: cKDTree(b).query(a, k=1, workers=args.threads), args.repeats
-            )
+            t_ref = _ckdtree_time(cKDTree, [(qs, ref_s)], 1, args.threads, args.repeats)
             line += f"; cKDTree {t_ref * 1e3:.0f} ms; ratio {t_ours / t_ref:.2f}"
         print(line)
 

@@ -9,10 +9,9 @@ the peers' and the ratio ours / theirs (< 1: faster), with the mesh sizes.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_time
 
 from inverse3d.ops.marching_cubes import marching_cubes
 
@@ -24,20 +23,6 @@ try:
     from skimage.measure import marching_cubes as sk_mc
 except ImportError:
     sk_mc = None
-
-
-def median_time(fn, repeat: int, device: torch.device) -> float:
-    fn()  # warm-up (builds the lookup table once)
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def volumes(n: int, device: torch.device) -> dict[str, torch.Tensor]:

@@ -20,15 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from _timing import peak_rss_mb
 
 
 def run_workload(name: str, repeats: int, threads: int) -> dict:
@@ -44,7 +41,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
     from inverse3d.renderer.mesh.textures import TexturesVertex
     from inverse3d.utils.ico_sphere import ico_sphere
 
-    base_rss = _rss_mb()
+    base_rss = peak_rss_mb()
     times, raster_times, cpu_times = [], [], []
     if name == "soft":
         meshes = ico_sphere(4).extend(8)
@@ -98,7 +95,7 @@ def run_workload(name: str, repeats: int, threads: int) -> dict:
         "raster_median_s": statistics.median(raster_times),
         "cpu_median_s": statistics.median(cpu_times),
         "times_s": [round(t, 3) for t in times],
-        "peak_rss_mb": round(_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_mb": round(base_rss, 1),
         "threads": threads,
         **extra,

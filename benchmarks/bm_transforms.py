@@ -7,10 +7,9 @@ Prints, per workload, our median time, PyTorch3D's and the ratio ours / theirs (
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _timing import median_time
 
 import inverse3d.transforms as ours
 
@@ -18,20 +17,6 @@ try:
     import pytorch3d.transforms as peer
 except ImportError:  # the peer is optional
     peer = None
-
-
-def median_time(fn, repeat: int, device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def workloads(lib, n: int, device: torch.device):
