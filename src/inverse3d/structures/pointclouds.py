@@ -11,7 +11,7 @@ differentiable function of the input tensors. Clouds with zero points may appear
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -39,11 +39,37 @@ def _make_device(device: str | torch.device) -> torch.device:
     return device
 
 
+_Self = TypeVar("_Self", bound="_DeviceMoves")
+
+
+class _DeviceMoves:
+    """to / cpu / cuda of a batch structure (Pointclouds, VolumeLocator, Volumes) holding a
+    `device`; the structure gives `_copy_to(device)`, a copy with every tensor on device."""
+
+    device: torch.device
+
+    def _copy_to(self: _Self, device: torch.device) -> _Self:
+        raise NotImplementedError
+
+    def to(self: _Self, device: str | torch.device, copy: bool = False) -> _Self:
+        """Self if already on `device` and not copy, else a copy on `device`."""
+        device_ = _make_device(device)
+        if not copy and device_ == self.device:
+            return self
+        return self._copy_to(device_)
+
+    def cpu(self: _Self) -> _Self:
+        return self.to("cpu")
+
+    def cuda(self: _Self) -> _Self:
+        return self.to("cuda")
+
+
 def _shape(x: Any) -> Any:
     return tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
 
 
-class Pointclouds:
+class Pointclouds(_DeviceMoves):
     """A batch of N point clouds with optional per-point normals and features.
 
     Args:
@@ -403,20 +429,10 @@ class Pointclouds:
         """Copy with every internal tensor detached."""
         return self._apply(torch.Tensor.detach)
 
-    def to(self, device: str | torch.device, copy: bool = False) -> Pointclouds:
-        """Self if already on `device` and not copy, else a copy on `device`."""
-        device_ = _make_device(device)
-        if not copy and device_ == self.device:
-            return self
-        other = self._apply(lambda t: t.to(device_, copy=True))
-        other.device = device_
+    def _copy_to(self, device: torch.device) -> Pointclouds:
+        other = self._apply(lambda t: t.to(device, copy=True))
+        other.device = device
         return other
-
-    def cpu(self) -> Pointclouds:
-        return self.to("cpu")
-
-    def cuda(self) -> Pointclouds:
-        return self.to("cuda")
 
     def get_cloud(
         self, index: int

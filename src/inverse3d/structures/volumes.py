@@ -17,18 +17,12 @@ from typing import Any
 
 import torch
 
+from inverse3d.structures.pointclouds import _DeviceMoves, _make_device
 from inverse3d.structures.utils import list_to_padded, padded_to_list
 
 __all__ = ["VolumeLocator", "Volumes"]
 
 _Index = int | list | tuple | slice | torch.Tensor
-
-
-def _make_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
 
 
 def _normalize_index(index: Any, n: int) -> Any:
@@ -93,7 +87,7 @@ def _to_batch_tensor(
     raise ValueError(f"{name} must have shape {shapes} with N={n}; got {shape}")
 
 
-class VolumeLocator:
+class VolumeLocator(_DeviceMoves):
     """Where the voxels of a batch of grids lie, in local ([-1, 1]) and world coordinates.
 
     Args:
@@ -261,22 +255,13 @@ class VolumeLocator:
     def clone(self) -> VolumeLocator:
         return self._apply(torch.clone)
 
-    def to(self, device: str | torch.device, copy: bool = False) -> VolumeLocator:
-        device_ = _make_device(device)
-        if not copy and device_ == self.device:
-            return self
-        other = self._apply(lambda t: t.to(device_, copy=True))
-        other.device = device_
+    def _copy_to(self, device: torch.device) -> VolumeLocator:
+        other = self._apply(lambda t: t.to(device, copy=True))
+        other.device = device
         return other
 
-    def cpu(self) -> VolumeLocator:
-        return self.to("cpu")
 
-    def cuda(self) -> VolumeLocator:
-        return self.to("cuda")
-
-
-class Volumes:
+class Volumes(_DeviceMoves):
     """A batch of N voxel grids of possibly different sizes (PyTorch3D's ``Volumes``).
 
     Args:
@@ -461,18 +446,8 @@ class Volumes:
         """Copy with every tensor cloned."""
         return self._apply(torch.clone, self.locator.clone())
 
-    def to(self, device: str | torch.device, copy: bool = False) -> Volumes:
-        """Self if already on `device` and not copy, else a copy on `device`."""
-        device_ = _make_device(device)
-        if not copy and device_ == self.device:
-            return self
-        return self._apply(lambda t: t.to(device_, copy=True), self.locator.to(device_, copy=True))
-
-    def cpu(self) -> Volumes:
-        return self.to("cpu")
-
-    def cuda(self) -> Volumes:
-        return self.to("cuda")
+    def _copy_to(self, device: torch.device) -> Volumes:
+        return self._apply(lambda t: t.to(device, copy=True), self.locator.to(device, copy=True))
 
     def get_local_to_world_coords_transform(self):
         """`Transform3d` (batch N) from local to world coordinates."""
