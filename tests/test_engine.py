@@ -30,42 +30,27 @@ def _problem(seed=0):
     return model, opt, step
 
 
+def _train(out_dir, n_steps, seed=0, **kwargs):
+    """Run a fresh _problem(seed) for n_steps through run_loop with its checkpoint in out_dir;
+    return the model and run_loop's result."""
+    model, opt, step = _problem(seed)
+    res = run_loop(step, n_steps, out_dir, {"m": model, "o": opt}, progress=False, **kwargs)
+    return model, res
+
+
 class TestRunLoop:
     def test_converges_and_logs(self, tmp_path):
-        model, opt, step = _problem()
-        res = run_loop(
-            step, 200, tmp_path, {"model": model, "opt": opt}, checkpoint_every=50, progress=False
-        )
+        _, res = _train(tmp_path, 200, checkpoint_every=50)
         assert res.steps == 200 and len(res.series()) == 200
         assert res.series()[-1] < 0.01 * res.series()[0]
         assert checkpoint_path(tmp_path).is_file()
 
     def test_resume_matches_uninterrupted(self, tmp_path):
-        model_a, opt_a, step_a = _problem()
-        run_loop(
-            step_a,
-            60,
-            tmp_path / "a",
-            {"m": model_a, "o": opt_a},
-            checkpoint_every=20,
-            progress=False,
-        )
-
+        model_a, _ = _train(tmp_path / "a", 60, checkpoint_every=20)
         # interrupted run: stops after 40 steps (as if killed after its checkpoint at step 40)
-        model_b, opt_b, step_b = _problem()
-        run_loop(
-            step_b,
-            40,
-            tmp_path / "b",
-            {"m": model_b, "o": opt_b},
-            checkpoint_every=20,
-            progress=False,
-        )
+        _train(tmp_path / "b", 40, checkpoint_every=20)
         # a fresh process: new objects with different weights, then resume
-        model_c, opt_c, step_c = _problem(seed=123)
-        res = run_loop(
-            step_c, 60, tmp_path / "b", {"m": model_c, "o": opt_c}, resume=True, progress=False
-        )
+        model_c, res = _train(tmp_path / "b", 60, seed=123, resume=True)
         assert res.resumed_from == 40 and res.steps == 60
         for pa, pc in zip(model_a.parameters(), model_c.parameters()):
             torch.testing.assert_close(pa, pc)
