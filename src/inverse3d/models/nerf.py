@@ -238,6 +238,15 @@ class NeRF(nn.Module):
         depth = (w * t).sum(-1)
         return {"rgb": color, "depth": depth, "opacity": opacity, "weights": w, "t": t}
 
+    def _march(
+        self, field: Callable, origins: torch.Tensor, directions: torch.Tensor, t: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], int]:
+        """One pass: field at origins (R, 3) + t (R, S) * directions (R, 3), composited;
+        returns _composite's dict and the number of field evaluations."""
+        points = origins[:, None, :] + t[..., None] * directions[:, None, :]
+        sigma, rgb, n_eval = self._evaluate(field, points, directions)
+        return self._composite(sigma, rgb, t, directions), n_eval
+
     def _coarse_lengths(self, near: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
         """near, far (R,) -> (R, n_coarse) sorted lengths (stratified when training)."""
         S = self.n_coarse
@@ -253,9 +262,7 @@ class NeRF(nn.Module):
         self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor
     ) -> dict[str, Any]:
         t = self._coarse_lengths(near, far)
-        points = origins[:, None, :] + t[..., None] * directions[:, None, :]
-        sigma, rgb, n_eval = self._evaluate(self.coarse_field, points, directions)
-        out = self._composite(sigma, rgb, t, directions)
+        out, n_eval = self._march(self.coarse_field, origins, directions, t)
         if self.fine_field is None:
             out["n_evaluated"] = n_eval
             return out
@@ -267,9 +274,7 @@ class NeRF(nn.Module):
         else:
             t_fine = self._coarse_lengths(near, far)[..., : self.n_fine]
         t_all, _ = torch.sort(torch.cat((t, t_fine.detach()), dim=-1), dim=-1)
-        points = origins[:, None, :] + t_all[..., None] * directions[:, None, :]
-        sigma_f, rgb_f, n_fine = self._evaluate(self.fine_field, points, directions)
-        fine = self._composite(sigma_f, rgb_f, t_all, directions)
+        fine, n_fine = self._march(self.fine_field, origins, directions, t_all)
         fine.update({f"{k}_coarse": v for k, v in out.items() if k != "depth"})
         fine["t_fine"] = t_fine
         fine["n_evaluated"] = n_eval + n_fine
