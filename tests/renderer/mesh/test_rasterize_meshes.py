@@ -123,6 +123,16 @@ def assert_same(ours, ref, atol=1e-5):
     torch.testing.assert_close(d.double(), rd, atol=atol, rtol=1e-4)
 
 
+# two triangles in front of the camera (faces (0, 1, 2), (2, 3, 4)) for the gradchecks
+_GRADCHECK_VERTS = [
+    [0.6, -0.5, 1.2],
+    [-0.7, -0.4, 1.6],
+    [0.1, 0.8, 1.4],
+    [0.8, 0.7, 2.0],
+    [-0.2, 0.93, 1.0],
+]
+
+
 class TestRasterizeMeshes:
     def test_smoke(self):
         out = rasterize_meshes(tri_mesh([[0.5, 0.5, 1], [-0.5, 0.5, 1], [0, -0.5, 1]]), 8)
@@ -390,17 +400,7 @@ class TestRasterizeMeshes:
         torch.testing.assert_close(zb[0, 3, 3], z[order])
 
     def test_gradcheck(self):
-        v = torch.tensor(
-            [
-                [0.6, -0.5, 1.2],
-                [-0.7, -0.4, 1.6],
-                [0.1, 0.8, 1.4],
-                [0.8, 0.7, 2.0],
-                [-0.2, 0.93, 1.0],
-            ],
-            dtype=torch.float64,
-            requires_grad=True,
-        )
+        v = torch.tensor(_GRADCHECK_VERTS, dtype=torch.float64, requires_grad=True)
         faces = torch.tensor([[0, 1, 2], [2, 3, 4]])
 
         def run(persp, clipb, blur):
@@ -425,16 +425,7 @@ class TestRasterizeMeshes:
         # recorded by the forward; gradcheck in float64 with blur (pixels outside the faces,
         # nearest to edge interiors and to vertices); vertex 5 duplicates vertex 3.
         v = torch.tensor(
-            [
-                [0.6, -0.5, 1.2],
-                [-0.7, -0.4, 1.6],
-                [0.1, 0.8, 1.4],
-                [0.8, 0.7, 2.0],
-                [-0.2, 0.93, 1.0],
-                [0.8, 0.7, 2.0],
-            ],
-            dtype=torch.float64,
-            requires_grad=True,
+            _GRADCHECK_VERTS + [[0.8, 0.7, 2.0]], dtype=torch.float64, requires_grad=True
         )
         faces = torch.tensor([[0, 1, 2], [2, 3, 4], [1, 4, 5]])
         m = Meshes([v.detach()], [faces])
