@@ -26,6 +26,20 @@ _PADDING_MODES = ("zeros", "border", "reflection")
 _SAMPLING_MODES = ("bilinear", "nearest", "bicubic")
 
 
+def pad_or_empty(
+    items: list[torch.Tensor] | None,
+    empty_shape: tuple[int, ...],
+    pad_value: float,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The padded view of a texture's per-mesh list: list_to_padded(items), or zeros of
+    empty_shape on device for an empty batch. Shared by the textures' *_padded methods."""
+    if not items:
+        return torch.zeros(empty_shape, dtype=dtype, device=device)
+    return list_to_padded(items, pad_value=pad_value)
+
+
 def _sample_maps(
     maps: torch.Tensor, uvs: torch.Tensor, mode: str, padding_mode: str, align_corners: bool
 ) -> torch.Tensor:
@@ -188,12 +202,9 @@ class TexturesUV(TexturesBase):
     def faces_uvs_padded(self) -> torch.Tensor:
         """(N, max F_i, 3) int, zero padded."""
         if self._faces_uvs_padded is None:
-            if not self._faces_uvs_list:
-                self._faces_uvs_padded = torch.zeros(
-                    (0, 0, 3), dtype=torch.int64, device=self.device
-                )
-            else:
-                self._faces_uvs_padded = list_to_padded(self._faces_uvs_list, pad_value=0)
+            self._faces_uvs_padded = pad_or_empty(
+                self._faces_uvs_list, (0, 0, 3), 0, self.device, torch.int64
+            )
         return self._faces_uvs_padded
 
     def faces_uvs_list(self) -> list[torch.Tensor]:
@@ -207,10 +218,7 @@ class TexturesUV(TexturesBase):
     def verts_uvs_padded(self) -> torch.Tensor:
         """(N, max V_i, 2) float, zero padded."""
         if self._verts_uvs_padded is None:
-            if not self._verts_uvs_list:
-                self._verts_uvs_padded = torch.zeros((0, 0, 2), device=self.device)
-            else:
-                self._verts_uvs_padded = list_to_padded(self._verts_uvs_list, pad_value=0.0)
+            self._verts_uvs_padded = pad_or_empty(self._verts_uvs_list, (0, 0, 2), 0.0, self.device)
         return self._verts_uvs_padded
 
     def verts_uvs_list(self) -> list[torch.Tensor]:

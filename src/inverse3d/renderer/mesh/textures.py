@@ -21,8 +21,8 @@ import torch
 from inverse3d.ops.interp_face_attrs import interpolate_face_attributes
 from inverse3d.renderer.mesh._textures_base import TexturesBase, _channels, _check_same_type
 from inverse3d.renderer.mesh._textures_utils import fragment_tensors, list_or_padded
-from inverse3d.renderer.mesh._textures_uv import TexturesUV
-from inverse3d.structures.utils import list_to_padded, padded_to_list
+from inverse3d.renderer.mesh._textures_uv import TexturesUV, pad_or_empty
+from inverse3d.structures.utils import padded_to_list
 
 __all__ = ["TexturesBase", "TexturesVertex", "TexturesAtlas", "TexturesUV", "Textures"]
 
@@ -32,12 +32,64 @@ __all__ = ["TexturesBase", "TexturesVertex", "TexturesAtlas", "TexturesUV", "Tex
 # --------------------------------------------------------------------------------------------
 
 
-class TexturesVertex(TexturesBase):
+class _OneTensorTextures(TexturesBase):
+    """Shared code of TexturesVertex and TexturesAtlas, textures made of one tensor per mesh
+    given as a list or padded: clone, detach, __getitem__ and extend.
+
+    Subclasses give `_padded()` / `_list()` (the public padded / list views), the name of the
+    cached list attribute (`_LIST_ATTR`) and of the per-mesh sizes property (`_SIZES_ATTR`).
+    """
+
+    _LIST_ATTR = ""
+    _SIZES_ATTR = ""
+
+    def _padded(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _list(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def clone(self):
+        return self._map_tensors(lambda t: t.clone())
+
+    def detach(self):
+        return self._map_tensors(lambda t: t.detach())
+
+    def _map_tensors(self, fn):
+        items = getattr(self, self._LIST_ATTR)
+        if items is not None and not self._from_padded:
+            tex = self.__class__([fn(x) for x in items])
+        else:
+            tex = self.__class__(fn(self._padded()))
+            setattr(tex, self._SIZES_ATTR, list(getattr(self, self._SIZES_ATTR)))
+        self._copy_state(tex, fn)
+        return tex
+
+    def __getitem__(self, index: Any):
+        idx, _ = self._select(index)
+        if not idx:
+            return self.__class__(self._padded()[:0])
+        items = self._list()
+        return self.__class__([items[i] for i in idx])
+
+    def extend(self, N: int):
+        """Each texture repeated N times in a row (batch of N * self._N)."""
+        N = self._check_extend(N)
+        items = self._list()
+        if not items:
+            return self.__class__(self._padded())
+        return self.__class__([x for x in items for _ in range(N)])
+
+
+class TexturesVertex(_OneTensorTextures):
     """A C-dimensional feature per vertex, interpolated over faces with barycentric coordinates.
 
     Args:
         verts_features: list of N tensors (V_i, C) float, or one padded tensor (N, V, C) float.
     """
+
+    _LIST_ATTR = "_verts_features_list"
+    _SIZES_ATTR = "_num_verts_per_mesh"
 
     def __init__(self, verts_features: torch.Tensor | list[torch.Tensor]) -> None:
         items, padded = list_or_padded(verts_features, "verts_features", (None, "C"), "float")
@@ -69,11 +121,9 @@ class TexturesVertex(TexturesBase):
     def verts_features_padded(self) -> torch.Tensor:
         """(N, max V_i, C) float, zero padded."""
         if self._verts_features_padded is None:
-            items = self._verts_features_list
-            if not items:
-                self._verts_features_padded = torch.zeros((0, 0, 3), device=self.device)
-            else:
-                self._verts_features_padded = list_to_padded(items, pad_value=0.0)
+            self._verts_features_padded = pad_or_empty(
+                self._verts_features_list, (0, 0, 3), 0.0, self.device
+            )
         return self._verts_features_padded
 
     def verts_features_list(self) -> list[torch.Tensor]:
@@ -97,35 +147,11 @@ class TexturesVertex(TexturesBase):
             tex._num_verts_per_mesh = num_verts
         return tex
 
-    def clone(self) -> TexturesVertex:
-        return self._map_tensors(lambda t: t.clone())
+    def _padded(self) -> torch.Tensor:
+        return self.verts_features_padded()
 
-    def detach(self) -> TexturesVertex:
-        return self._map_tensors(lambda t: t.detach())
-
-    def _map_tensors(self, fn) -> TexturesVertex:
-        if self._verts_features_list is not None and not self._from_padded:
-            tex = self.__class__([fn(v) for v in self._verts_features_list])
-        else:
-            tex = self.__class__(fn(self.verts_features_padded()))
-            tex._num_verts_per_mesh = list(self._num_verts)
-        self._copy_state(tex, fn)
-        return tex
-
-    def __getitem__(self, index: Any) -> TexturesVertex:
-        idx, _ = self._select(index)
-        if not idx:
-            return self.__class__(self.verts_features_padded()[:0])
-        feats = self.verts_features_list()
-        return self.__class__([feats[i] for i in idx])
-
-    def extend(self, N: int) -> TexturesVertex:
-        """Each texture repeated N times in a row (batch of N * self._N)."""
-        N = self._check_extend(N)
-        feats = self.verts_features_list()
-        if not feats:
-            return self.__class__(self.verts_features_padded())
-        return self.__class__([f for f in feats for _ in range(N)])
+    def _list(self) -> list[torch.Tensor]:
+        return self.verts_features_list()
 
     def sample_textures(
         self, fragments: Any, faces_packed: torch.Tensor | None = None, **kwargs: Any
@@ -200,7 +226,7 @@ class TexturesVertex(TexturesBase):
 # --------------------------------------------------------------------------------------------
 
 
-class TexturesAtlas(TexturesBase):
+class TexturesAtlas(_OneTensorTextures):
     """An (R, R) grid of texels per face (SoftRasterizer's texture atlas).
 
     Texel (i, j) of face f covers the barycentric region b0 in [j/R, (j+1)/R), b1 in
@@ -209,6 +235,9 @@ class TexturesAtlas(TexturesBase):
     Args:
         atlas: list of N tensors (F_i, R, R, C) float, or one padded tensor (N, F, R, R, C).
     """
+
+    _LIST_ATTR = "_atlas_list"
+    _SIZES_ATTR = "_num_faces_per_mesh"
 
     def __init__(self, atlas: torch.Tensor | list[torch.Tensor]) -> None:
         items, padded = list_or_padded(atlas, "atlas", (None, "R", "R", "C"), "float")
@@ -240,10 +269,7 @@ class TexturesAtlas(TexturesBase):
     def atlas_padded(self) -> torch.Tensor:
         """(N, max F_i, R, R, C) float, zero padded."""
         if self._atlas_padded is None:
-            if not self._atlas_list:
-                self._atlas_padded = torch.zeros((0, 0, 0, 0, 3), device=self.device)
-            else:
-                self._atlas_padded = list_to_padded(self._atlas_list, pad_value=0.0)
+            self._atlas_padded = pad_or_empty(self._atlas_list, (0, 0, 0, 0, 3), 0.0, self.device)
         return self._atlas_padded
 
     def atlas_list(self) -> list[torch.Tensor]:
@@ -259,35 +285,11 @@ class TexturesAtlas(TexturesBase):
             return self.atlas_padded()[0:0].reshape(0, *self.atlas_padded().shape[2:])
         return torch.cat(items, 0)
 
-    def clone(self) -> TexturesAtlas:
-        return self._map_tensors(lambda t: t.clone())
+    def _padded(self) -> torch.Tensor:
+        return self.atlas_padded()
 
-    def detach(self) -> TexturesAtlas:
-        return self._map_tensors(lambda t: t.detach())
-
-    def _map_tensors(self, fn) -> TexturesAtlas:
-        if self._atlas_list is not None and not self._from_padded:
-            tex = self.__class__([fn(a) for a in self._atlas_list])
-        else:
-            tex = self.__class__(fn(self.atlas_padded()))
-            tex._num_faces_per_mesh = list(self._num_faces)
-        self._copy_state(tex, fn)
-        return tex
-
-    def __getitem__(self, index: Any) -> TexturesAtlas:
-        idx, _ = self._select(index)
-        if not idx:
-            return self.__class__(self.atlas_padded()[:0])
-        atlas = self.atlas_list()
-        return self.__class__([atlas[i] for i in idx])
-
-    def extend(self, N: int) -> TexturesAtlas:
-        """Each texture repeated N times in a row (batch of N * self._N)."""
-        N = self._check_extend(N)
-        atlas = self.atlas_list()
-        if not atlas:
-            return self.__class__(self.atlas_padded())
-        return self.__class__([a for a in atlas for _ in range(N)])
+    def _list(self) -> list[torch.Tensor]:
+        return self.atlas_list()
 
     def sample_textures(self, fragments: Any, **kwargs: Any) -> torch.Tensor:
         """Look up the atlas texel of each pixel (nearest cell; no gradient w.r.t. bary coords).
