@@ -54,6 +54,16 @@ def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a.bmm(b)
 
 
+def _eye_batch(N: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(N, 4, 4) identity matrices, the start of each subclass's matrix."""
+    return torch.eye(4, dtype=dtype, device=device).view(1, 4, 4).repeat(N, 1, 1)
+
+
+def _batch_index(index: int | slice | list | torch.Tensor) -> slice | list | torch.Tensor:
+    """index as an index that keeps the batch dimension (an int i becomes [i])."""
+    return [index] if isinstance(index, int) else index
+
+
 class Transform3d:
     """A batch of 4x4 transforms acting on row vectors (see the module docstring).
 
@@ -92,9 +102,7 @@ class Transform3d:
 
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Transform3d:
         """Select transforms of the batch (int, slice, list, LongTensor or BoolTensor)."""
-        if isinstance(index, int):
-            index = [index]
-        return self.__class__(matrix=self.get_matrix()[index])
+        return self.__class__(matrix=self.get_matrix()[_batch_index(index)])
 
     def compose(self, *others: Transform3d) -> Transform3d:
         """A new transform applying self, then each of `others` in order."""
@@ -353,8 +361,7 @@ class Translate(Transform3d):
     ) -> None:
         xyz = _handle_input(x, y, z, dtype, device, "Translate")
         super().__init__(device=xyz.device, dtype=dtype)
-        N = xyz.shape[0]
-        mat = torch.eye(4, dtype=dtype, device=self.device).view(1, 4, 4).repeat(N, 1, 1)
+        mat = _eye_batch(xyz.shape[0], dtype, self.device)
         mat[:, 3, :3] = xyz
         self._matrix = mat
 
@@ -364,9 +371,7 @@ class Translate(Transform3d):
         return self._matrix * mask
 
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Translate:
-        if isinstance(index, int):
-            index = [index]
-        return self.__class__(self.get_matrix()[index, 3, :3], dtype=self.dtype)
+        return self.__class__(self.get_matrix()[_batch_index(index), 3, :3], dtype=self.dtype)
 
 
 class Scale(Transform3d):
@@ -387,8 +392,7 @@ class Scale(Transform3d):
     ) -> None:
         xyz = _handle_input(x, y, z, dtype, device, "Scale", allow_singleton=True)
         super().__init__(device=xyz.device, dtype=dtype)
-        N = xyz.shape[0]
-        mat = torch.eye(4, dtype=dtype, device=self.device).view(1, 4, 4).repeat(N, 1, 1)
+        mat = _eye_batch(xyz.shape[0], dtype, self.device)
         mat[:, 0, 0] = xyz[:, 0]
         mat[:, 1, 1] = xyz[:, 1]
         mat[:, 2, 2] = xyz[:, 2]
@@ -399,9 +403,7 @@ class Scale(Transform3d):
         return torch.diag_embed(1.0 / diag)
 
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Scale:
-        if isinstance(index, int):
-            index = [index]
-        mat = self.get_matrix()[index]
+        mat = self.get_matrix()[_batch_index(index)]
         return self.__class__(torch.diagonal(mat, dim1=1, dim2=2)[:, :3].clone(), dtype=self.dtype)
 
 
@@ -436,8 +438,7 @@ class Rotate(Transform3d):
             os.environ.get("PYTORCH3D_CHECK_ROTATION_MATRICES", "0"),
         ):
             _check_valid_rotation_matrix(R, tol=orthogonal_tol)
-        N = R.shape[0]
-        mat = torch.eye(4, dtype=dtype, device=device_).view(1, 4, 4).repeat(N, 1, 1)
+        mat = _eye_batch(R.shape[0], dtype, device_)
         mat[:, :3, :3] = R
         self._matrix = mat
 
@@ -446,9 +447,7 @@ class Rotate(Transform3d):
 
     def __getitem__(self, index: int | slice | list | torch.Tensor) -> Rotate:
         """Select rotations; a Rotate, also for RotateAxisAngle (where PyTorch3D's fails)."""
-        if isinstance(index, int):
-            index = [index]
-        return Rotate(self.get_matrix()[index][:, :3, :3], dtype=self.dtype)
+        return Rotate(self.get_matrix()[_batch_index(index)][:, :3, :3], dtype=self.dtype)
 
 
 class RotateAxisAngle(Rotate):
