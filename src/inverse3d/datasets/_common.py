@@ -242,24 +242,20 @@ def scene_from_opencv(
     root: Path,
     images: torch.Tensor,
     masks: torch.Tensor | None,
-    Ks: list[np.ndarray],
-    Rs: list[np.ndarray],
-    ts: list[np.ndarray],
+    cams: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]],
     size_hw: tuple[int, int],
     pixel_offset: float,
     train: list[int],
     test: list[int],
     **fields: Any,
 ) -> SceneData:
-    """SceneData of a reader's loaded images: (N, H', W', 3) images, per-image OpenCV K, R, t
-    given for size_hw images (see `opencv_to_cameras`), named after the folder `root`.
+    """SceneData of a reader's loaded images: (N, H', W', 3) images, cams the per-image OpenCV
+    (K, R, t) lists given for size_hw images (see `opencv_to_cameras`), named after `root`.
 
     fields: the other SceneData fields (extra=, depths=, gt_mesh=, ...).
     """
-    new = tuple(images.shape[1:3])
-    cameras = opencv_to_cameras(
-        np.stack(Ks), np.stack(Rs), np.stack(ts), size_hw, new, pixel_offset
-    )
+    K, R, t = (np.stack(c) for c in cams)
+    cameras = opencv_to_cameras(K, R, t, size_hw, tuple(images.shape[1:3]), pixel_offset)
     return SceneData(
         images=images,
         cameras=cameras,

@@ -164,16 +164,7 @@ def load_blender_scene(
         ts.append(t)
     train = [i for i, k in enumerate(split) if k == "train"]
     test = [i for i, k in enumerate(split) if k == "test"]
+    extra = {"image_names": [str(p.relative_to(root)) for p in paths]}
     return scene_from_opencv(
-        root,
-        images,
-        masks,
-        Ks,
-        Rs,
-        ts,
-        (H, W),
-        0.0,
-        train,
-        test,
-        extra={"image_names": [str(p.relative_to(root)) for p in paths]},
+        root, images, masks, (Ks, Rs, ts), (H, W), 0.0, train, test, extra=extra
     )

@@ -207,16 +207,6 @@ def load_colmap_scene(
             )
     n = len(paths)
     test = list(range(0, n, test_every)) if test_every and test_every > 0 else []
-    return scene_from_opencv(
-        root,
-        images,
-        masks,
-        Ks,
-        Rs,
-        ts,
-        size,
-        0.0,
-        other_indices(n, test),
-        test,
-        extra={"image_names": [d["name"] for d in imgs]},
-    )
+    train = other_indices(n, test)
+    extra = {"image_names": [d["name"] for d in imgs]}
+    return scene_from_opencv(root, images, masks, (Ks, Rs, ts), size, 0.0, train, test, extra=extra)

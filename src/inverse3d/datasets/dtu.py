@@ -111,16 +111,6 @@ def load_dtu_scene(
         mask_paths = list(mpaths)
     images, masks, size = load_images(paths, mask_paths, background, downscale)
     test = list(test_idx or [])
-    return scene_from_opencv(
-        root,
-        images,
-        masks,
-        Ks,
-        Rs,
-        ts,
-        size,
-        0.5,
-        other_indices(len(paths), test),
-        test,
-        extra={"image_names": [Path(p).name for p in paths], "unit_frame": has_scale_mat},
-    )
+    train = other_indices(len(paths), test)
+    extra = {"image_names": [Path(p).name for p in paths], "unit_frame": has_scale_mat}
+    return scene_from_opencv(root, images, masks, (Ks, Rs, ts), size, 0.5, train, test, extra=extra)

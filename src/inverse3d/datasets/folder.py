@@ -169,20 +169,19 @@ def load_folder_scene(
 
                 gt = IO().load_mesh(root / fname)
                 break
+    extra = {"image_names": names, "unit_frame": bool(meta.get("unit_frame", False))}
     return scene_from_opencv(
         root,
         images,
         masks,
-        Ks,
-        Rs,
-        ts,
+        (Ks, Rs, ts),
         size,
         0.5,
         train,
         test,
         depths=depths,
         gt_mesh=gt,
-        extra={"image_names": names, "unit_frame": bool(meta.get("unit_frame", False))},
+        extra=extra,
     )
 
 
