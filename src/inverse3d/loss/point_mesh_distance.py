@@ -22,10 +22,13 @@ __all__ = ["point_mesh_edge_distance", "point_mesh_face_distance"]
 
 
 def _check_batch(meshes, pcls) -> int:
+    """Batch size N of meshes and pcls: equal sizes, neither batch empty."""
     if len(meshes) != len(pcls):
         raise ValueError(
             f"meshes and pcls must be batches of the same size; got {len(meshes)} and {len(pcls)}"
         )
+    if meshes.isempty() or pcls.isempty():
+        raise ValueError("meshes and pcls must not be empty")
     return len(meshes)
 
 
@@ -84,8 +87,6 @@ def point_mesh_edge_distance(meshes, pcls) -> torch.Tensor:
         pair where either side is empty contributes 0.
     """
     _check_batch(meshes, pcls)
-    if meshes.isempty() or pcls.isempty():
-        raise ValueError("meshes and pcls must not be empty")
     return _mean_over_pairs(
         meshes,
         pcls,
@@ -114,8 +115,6 @@ def point_mesh_face_distance(meshes, pcls, min_triangle_area: float = 5e-3) -> t
         pair where either side is empty contributes 0.
     """
     _check_batch(meshes, pcls)
-    if meshes.isempty() or pcls.isempty():
-        raise ValueError("meshes and pcls must not be empty")
     return _mean_over_pairs(
         meshes,
         pcls,
