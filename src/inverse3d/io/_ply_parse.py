@@ -178,17 +178,26 @@ def parse_numbers(
         raise
 
 
+def raise_first(bad: np.ndarray, name: str, lines, message: Callable[[int], str]) -> None:
+    """ParseError(name, message(j), line=lines[j]) at the first row j where the bool array bad
+    holds; nothing if it holds nowhere. Shared by the PLY and OFF readers."""
+    hits = np.nonzero(bad)[0]
+    if len(hits):
+        j = int(hits[0])
+        raise ParseError(name, message(j), line=int(lines[j]))
+
+
 def _ascii_values(rows, line_nos, name, el) -> tuple[np.ndarray, np.ndarray]:
     return parse_numbers(rows, line_nos, name, lambda t: f"non-numeric value {t!r} in '{el.name}'")
 
 
 def _check_int(vals: np.ndarray, where: np.ndarray, line_nos, name, what) -> None:
-    bad = np.nonzero(vals != np.round(vals))[0]
-    if len(bad):
-        j = int(bad[0])
-        raise ParseError(
-            name, f"{what} must be an integer; got {vals[j]}", line=int(line_nos[where[j]])
-        )
+    raise_first(
+        vals != np.round(vals),
+        name,
+        np.asarray(line_nos)[where],
+        lambda j: f"{what} must be an integer; got {vals[j]}",
+    )
 
 
 def _ascii_element(el: PlyElement, rows, line_nos, name) -> None:
@@ -221,13 +230,14 @@ def _ascii_element(el: PlyElement, rows, line_nos, name) -> None:
             lens = vals[cursor]
             _check_int(lens, rows_idx, line_nos, name, f"list length of {p.name!r}")
             lens = lens.astype(np.int64)
-            bad = np.nonzero((lens < 0) | (cursor + 1 + lens > starts + counts))[0]
-            if len(bad):
-                j = int(bad[0])
-                raise ParseError(
-                    name, f"list {p.name!r} announces {lens[j]} values, fewer are on the line",
-                    line=int(line_nos[j]),
-                )  # fmt: skip
+            raise_first(
+                (lens < 0) | (cursor + 1 + lens > starts + counts),
+                name,
+                line_nos,
+                lambda j, p=p, lens=lens: (
+                    f"list {p.name!r} announces {lens[j]} values, fewer are on the line"
+                ),
+            )
             first = cursor + 1
             item_pos = np.repeat(first - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
             item_pos = item_pos + np.arange(int(lens.sum()))

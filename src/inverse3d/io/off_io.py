@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inverse3d.io._ply_parse import parse_numbers
+from inverse3d.io._ply_parse import parse_numbers, raise_first
 from inverse3d.io.pluggable_formats import MeshFormatInterpreter, endswith
 from inverse3d.io.utils import (
     ParseError,
@@ -80,14 +80,12 @@ def _parse_off(text: str, name: str) -> dict:
     vno = np.array([r[0] for r in vrows], dtype=np.int64)
     vals, counts = _numbers([r[1] for r in vrows], vno, name, "vertex")
     if n_verts:
-        bad = np.nonzero((counts != counts[0]) | ~np.isin(counts, (3, 6, 7)))[0]
-        if len(bad):
-            j = int(bad[0])
-            raise ParseError(
-                name,
-                f"vertex line has {int(counts[j])} values (3, 6 or 7, all alike)",
-                line=int(vno[j]),
-            )
+        raise_first(
+            (counts != counts[0]) | ~np.isin(counts, (3, 6, 7)),
+            name,
+            vno,
+            lambda j: f"vertex line has {int(counts[j])} values (3, 6 or 7, all alike)",
+        )
         vv = vals.reshape(n_verts, int(counts[0]))
         out["verts"] = vv[:, :3].astype(np.float32)
         if vv.shape[1] > 3:
@@ -101,31 +99,29 @@ def _parse_off(text: str, name: str) -> dict:
         vals, counts = _numbers([r[1] for r in frows], fno, name, "face")
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         k = vals[starts]
-        bad = np.nonzero((k != np.round(k)) | (k < 3) | (k + 1 > counts))[0]
-        if len(bad):
-            j = int(bad[0])
-            raise ParseError(name, f"bad face vertex count {vals[starts[j]]}", line=int(fno[j]))
+        raise_first(
+            (k != np.round(k)) | (k < 3) | (k + 1 > counts),
+            name,
+            fno,
+            lambda j: f"bad face vertex count {vals[starts[j]]}",
+        )
         k = k.astype(np.int64)
         n_col = counts - 1 - k
-        bad = np.nonzero((n_col != n_col[0]) | ~np.isin(n_col, (0, 3, 4)))[0]
-        if len(bad):
-            j = int(bad[0])
-            raise ParseError(
-                name, f"face line has {int(n_col[j])} colour values (0, 3 or 4, all alike)",
-                line=int(fno[j]),
-            )  # fmt: skip
+        raise_first(
+            (n_col != n_col[0]) | ~np.isin(n_col, (0, 3, 4)),
+            name,
+            fno,
+            lambda j: f"face line has {int(n_col[j])} colour values (0, 3 or 4, all alike)",
+        )
         pos_idx = np.repeat(starts + 1 - np.concatenate([[0], np.cumsum(k)[:-1]]), k)
         idx_vals = vals[pos_idx + np.arange(int(k.sum()))]
         corner_face = np.repeat(np.arange(n_faces), k)
-        bad = np.nonzero((idx_vals != np.round(idx_vals)) | (idx_vals < 0) | (idx_vals >= n_verts))[
-            0
-        ]
-        if len(bad):
-            j = int(bad[0])
-            raise ParseError(
-                name, f"face index {idx_vals[j]} out of range ({n_verts} vertices)",
-                line=int(fno[corner_face[j]]),
-            )  # fmt: skip
+        raise_first(
+            (idx_vals != np.round(idx_vals)) | (idx_vals < 0) | (idx_vals >= n_verts),
+            name,
+            fno[corner_face],
+            lambda j: f"face index {idx_vals[j]} out of range ({n_verts} vertices)",
+        )
         tri, poly = fan_triangulate(idx_vals.astype(np.int64), k)
         out["faces"] = tri
         c = int(n_col[0])
