@@ -10,6 +10,7 @@ pixel centres sit on integers (OpenCV, IDR/DTU, our folder format) add 0.5 to (c
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,20 @@ def load_images(
     if masks is not None:
         mask_t = torch.from_numpy(np.stack([resize(m, new) for m in masks])).float().clamp(0, 1)
     return images, mask_t, (int(size[0]), int(size[1]))
+
+
+def read_json_list(path: Path, key: str) -> dict:
+    """The JSON object in `path`, which must hold a non-empty list under `key` (ValueError,
+    naming the file, otherwise)."""
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get(key), list):
+        raise ValueError(f'{path}: expected an object with a "{key}" list')
+    if not meta[key]:
+        raise ValueError(f"{path}: the {key} list is empty")
+    return meta
 
 
 def check_finite_camera(source: str, **arrays: np.ndarray) -> None:

@@ -12,7 +12,6 @@ camera convention (x right, y up, the camera looks along -z).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -26,6 +25,7 @@ from inverse3d.datasets._common import (
     check_finite_camera,
     find_image,
     load_images,
+    read_json_list,
     require_exists,
     scene_from_opencv,
 )
@@ -47,18 +47,6 @@ def opengl_c2w_to_opencv_w2c(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     R = np.swapaxes(rot, -1, -2)
     t = -(R @ centre[..., None])[..., 0]
     return R, t
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
-        raise ValueError(f'{path}: expected an object with a "frames" list')
-    if not meta["frames"]:
-        raise ValueError(f"{path}: the frames list is empty")
-    return meta
 
 
 def _intrinsics(meta: dict, frame: dict, W: int, H: int, where: str) -> np.ndarray:
@@ -83,7 +71,7 @@ def _intrinsics(meta: dict, frame: dict, W: int, H: int, where: str) -> np.ndarr
 
 
 def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
-    meta = _read_json(json_path)
+    meta = read_json_list(json_path, "frames")
     paths = []
     for i, fr in enumerate(meta["frames"]):
         where = f"{json_path}: frames[{i}]"

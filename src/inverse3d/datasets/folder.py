@@ -34,6 +34,7 @@ from inverse3d.datasets._common import (
     list_images,
     load_images,
     other_indices,
+    read_json_list,
     require_exists,
     scene_from_opencv,
 )
@@ -96,15 +97,8 @@ def load_folder_scene(
     cam_file = root if root.is_file() else root / "cameras.json"
     root = cam_file.parent
     require_exists(cam_file)
-    try:
-        meta = json.loads(cam_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{cam_file}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("cameras"), list):
-        raise ValueError(f'{cam_file}: expected an object with a "cameras" list')
+    meta = read_json_list(cam_file, "cameras")
     cams = meta["cameras"]
-    if not cams:
-        raise ValueError(f"{cam_file}: the cameras list is empty")
     img_dir = root / "images"
     require_exists(img_dir)
     names, paths, Ks, Rs, ts, sizes = [], [], [], [], [], []
