@@ -202,3 +202,174 @@ def test_sphere_radius_constant():
     n = torch.linalg.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
     d = ((t[:, 0] * n).sum(-1) / n.norm(dim=-1)).abs()
     assert 1 - float(d.min()) < 0.015 and math.isfinite(float(d.min()))
+
+
+# ------------------------------------------------------------------------------------------
+# pruned closest-triangle search and pseudo-normal sign
+# ------------------------------------------------------------------------------------------
+
+
+def _torus_mesh():
+    from inverse3d.utils.torus import torus
+
+    m = torus(0.3, 1.0, 12, 16)
+    return m.verts_list()[0].double(), m.faces_list()[0]
+
+
+def _perturbed_sphere():
+    v, f = _sphere(2)
+    g = torch.Generator().manual_seed(3)
+    return v * (0.6 + 0.7 * torch.rand(v.shape[0], 1, generator=g, dtype=v.dtype)), f
+
+
+def _dented_cube():
+    """Closed, non-convex: a subdivided 2-cube whose top centre is pushed down by 1.2."""
+    trimesh = pytest.importorskip("trimesh")
+    b = trimesh.creation.box(extents=[2.0, 2.0, 2.0]).subdivide().subdivide()
+    v = torch.tensor(b.vertices)
+    dent = (v[:, 2] > 0.99) & (v[:, 0].abs() < 0.6) & (v[:, 1].abs() < 0.6)
+    v[dent, 2] -= 1.2
+    return v, torch.tensor(b.faces, dtype=torch.int64)
+
+
+def _degenerate_mesh():
+    v, f = _sphere(1)
+    n = v.shape[0]
+    extra_v = torch.tensor([[0.0, 0, 2], [0.0, 0, 2], [0.5, 0.5, 2.5], [1.0, 1.0, 3.0]]).double()
+    extra_f = torch.tensor([[n, n + 1, n + 2], [n + 1, n + 1, n + 1], [n, n + 2, n + 3], [0, 0, 1]])
+    return torch.cat([v, extra_v]), torch.cat([f, extra_f])
+
+
+def _queries(v, f, n=150):
+    """Near the surface, far away, on the surface (random barycentric) and at vertices."""
+    g = torch.Generator().manual_seed(7)
+    idx = torch.randint(v.shape[0], (n,), generator=g)
+    near = v[idx] + 0.03 * torch.randn(n, 3, generator=g, dtype=v.dtype)
+    lo, hi = v.min(0).values, v.max(0).values
+    box = lo - 0.2 + torch.rand(n, 3, generator=g, dtype=v.dtype) * (hi - lo + 0.4)
+    far = 20 * torch.randn(n // 3, 3, generator=g, dtype=v.dtype)
+    bary = torch.rand(n, 3, generator=g, dtype=v.dtype)
+    bary = bary / bary.sum(1, keepdim=True)
+    t = v[f[torch.randint(f.shape[0], (n,), generator=g)]]
+    on = (bary[:, :, None] * t).sum(1)
+    return torch.cat([near, box, far, on, v])
+
+
+def _brute_sq(p, v, f):
+    d2, idx = ms._tri_sq_dists(p, v[f])
+    return d2, idx
+
+
+MESHES = {
+    "sphere": lambda: _sphere(3),
+    "torus": _torus_mesh,
+    "perturbed": _perturbed_sphere,
+    "degenerate": _degenerate_mesh,
+}
+
+
+class TestClosestTriangles:
+    @pytest.mark.parametrize("name", sorted(MESHES))
+    def test_matches_reference(self, name):
+        v, f = MESHES[name]()
+        p = _queries(v, f)
+        d2, idx = ms._closest_triangles(p, v[f])
+        ref, _ = _brute_sq(p, v, f)
+        t = v[f][idx]
+        got = point_triangle_distance(p, t[:, 0], t[:, 1], t[:, 2])
+        torch.testing.assert_close(got, ref, atol=1e-12, rtol=1e-13)
+        torch.testing.assert_close(d2, ref, atol=1e-12, rtol=1e-13)
+
+    def test_float32_and_tiny_chunks(self):
+        v, f = _perturbed_sphere()
+        p = _queries(v, f)
+        p, v = p.float(), v.float()
+        d2, idx = ms._closest_triangles(p, v[f], chunk_pairs=64)
+        ref, _ = _brute_sq(p.double(), v.double(), f)
+        torch.testing.assert_close(d2, ref, atol=1e-12, rtol=1e-13)  # float64 inside
+        _, idx2 = ms._closest_triangles(p, v[f])
+        assert torch.equal(idx, idx2)
+
+    def test_empty(self):
+        v, f = _sphere(1)
+        d2, idx = ms._closest_triangles(torch.zeros(0, 3).double(), v[f])
+        assert d2.shape == (0,) and idx.shape == (0,)
+
+    def test_mesh_sdf_pruned_path(self, monkeypatch):
+        v, f = _torus_mesh()
+        p = _queries(v, f)[None].requires_grad_(True)
+        monkeypatch.setattr(ms, "PRUNE_MIN_PAIRS", 1 << 62)
+        ref = mesh_sdf((v, f), p, sign_method="winding")
+        (g_ref,) = torch.autograd.grad(ref.sum(), p)
+        monkeypatch.setattr(ms, "PRUNE_MIN_PAIRS", 0)
+        monkeypatch.setattr(ms, "CHUNK_PAIRS", 500)
+        got = mesh_sdf((v, f), p, sign_method="winding")
+        (g_got,) = torch.autograd.grad(got.sum(), p)
+        torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+        keep = ref[0].abs() > 1e-6  # the gradient at the surface is not defined
+        torch.testing.assert_close(g_got[0, keep], g_ref[0, keep])
+
+
+class TestPseudonormalSign:
+    @pytest.mark.parametrize("name", ["sphere", "torus", "perturbed", "dented"])
+    def test_matches_winding(self, name):
+        v, f = _dented_cube() if name == "dented" else MESHES[name]()
+        p = _queries(v, f, n=300)[None]
+        ref = mesh_sdf((v, f), p, sign_method="winding")
+        got = mesh_sdf((v, f), p, sign_method="pseudonormal")
+        auto = mesh_sdf((v, f), p)
+        torch.testing.assert_close(got.abs(), ref.abs(), atol=0, rtol=0)
+        away = ref.abs() > 1e-4
+        assert away.sum() > 300
+        assert torch.equal((got < 0)[away], (ref < 0)[away])
+        assert torch.equal(auto, got)
+        assert (ref[away] < 0).any() and (ref[away] > 0).any()
+
+    def test_torus_analytic_sign(self):
+        v, f = _torus_mesh()
+        p = (torch.rand(1, 2000, 3).double() * 2 - 1) * torch.tensor([1.4, 1.4, 0.4]).double()
+        got = mesh_sdf((v, f), p, sign_method="pseudonormal")[0]
+        tube = ((p[0, :, :2].norm(dim=-1) - 1.0) ** 2 + p[0, :, 2] ** 2).sqrt() - 0.3
+        clear = (tube.abs() > 0.06) & (got.abs() > 1e-4)  # facets deviate < 0.06 from the tube
+        assert clear.sum() > 1000
+        assert torch.equal((got < 0)[clear], (tube < 0)[clear])
+
+    def test_auto_falls_back_on_open_mesh(self):
+        v, f = _sphere(2)
+        f_open = f[5:]
+        p = _queries(v, f_open)[None]
+        ref = mesh_sdf((v, f_open), p, sign_method="winding")
+        torch.testing.assert_close(mesh_sdf((v, f_open), p), ref, atol=0, rtol=0)
+        with pytest.raises(ValueError, match="pseudonormal"):
+            mesh_sdf((v, f_open), p, sign_method="pseudonormal")
+        # inward faces: auto keeps the winding-number convention
+        ref_in = mesh_sdf((v, f.flip(1)), p, sign_method="winding")
+        torch.testing.assert_close(mesh_sdf((v, f.flip(1)), p), ref_in, atol=0, rtol=0)
+        # degenerate faces (repeated indices) are not watertight either
+        vd, fd = _degenerate_mesh()
+        with pytest.raises(ValueError, match="pseudonormal"):
+            mesh_sdf((vd, fd), p, sign_method="pseudonormal")
+
+    def test_watertight_check(self):
+        v, f = _sphere(1)
+        assert ms._watertight_twins(f, v.shape[0]) is not None
+        assert ms._watertight_twins(f[1:], v.shape[0]) is None
+        assert ms._watertight_twins(torch.cat([f, f]), v.shape[0]) is None
+        flipped = f.clone()
+        flipped[0] = flipped[0].flip(0)
+        assert ms._watertight_twins(flipped, v.shape[0]) is None
+        # two tetrahedra sharing one vertex: every edge is fine, the shared vertex is pinched
+        tet = torch.tensor([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+        pinch = torch.cat([tet, torch.where(tet == 0, 0, tet + 3)])
+        assert ms._watertight_twins(tet, 4) is not None
+        assert ms._watertight_twins(pinch, 7) is None
+
+    def test_exceptions_and_empty(self):
+        v, f = _sphere(1)
+        with pytest.raises(ValueError, match="sign_method"):
+            mesh_sdf((v, f), torch.rand(1, 5, 3).double(), sign_method="ray")
+        for method in ("auto", "winding", "pseudonormal"):
+            out = mesh_sdf((v, f), torch.zeros(1, 0, 3).double(), sign_method=method)
+            assert out.shape == (1, 0)
+        out = mesh_sdf((v, f[:0]), torch.zeros(1, 2, 3).double(), sign_method="pseudonormal")
+        assert torch.isinf(out).all()
