@@ -240,19 +240,22 @@ def _tri_sq_dists(p: torch.Tensor, tris: torch.Tensor, min_triangle_area: float 
 # Below this many (point, triangle) pairs the brute-force search is used (cheaper to set up).
 PRUNE_MIN_PAIRS = 1 << 20
 # Clusters per sqrt(number of triangles) of the pruned search.
-_CLUSTER_FACTOR = 12.0
+_CLUSTER_FACTOR = 6.0
 
 
 def _tri_clusters(tris: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Group triangles (T, 3, 3) float64 into spatially compact clusters.
 
     Triangles are binned by centroid into the cells of a uniform grid whose cell size is chosen
-    so that a surface gets about `_CLUSTER_FACTOR` sqrt(T) occupied cells. Each cluster gets a bounding sphere
-    (centre of the box of its vertices, radius the farthest vertex) containing its triangles.
+    so that a surface gets about `_CLUSTER_FACTOR` sqrt(T) occupied cells. Each cluster gets a
+    bounding sphere (centre of the box of its vertices, radius the farthest vertex) and a slab
+    (unit normal n: the area-weighted mean face normal; hlo <= x . n <= hhi for its vertices),
+    both containing its triangles.
 
     Returns:
         order (T,) int64 triangle ids grouped by cluster, starts (C,) and counts (C,) int64
-        (cluster c holds order[starts[c] : starts[c] + counts[c]]), centre (C, 3), radius (C,).
+        (cluster c holds order[starts[c] : starts[c] + counts[c]]), centre (C, 3), radius (C,),
+        normal (C, 3), hlo (C,), hhi (C,).
     """
     T = tris.shape[0]
     target = max(1.0, _CLUSTER_FACTOR * math.sqrt(T))
@@ -282,7 +285,15 @@ def _tri_clusters(tris: torch.Tensor) -> tuple[torch.Tensor, ...]:
     centre = 0.5 * (vmin + vmax)
     r = (flat - centre[vid]).norm(dim=-1)
     radius = flat.new_zeros(C).scatter_reduce(0, vid, r, "amax")
-    return order, starts, counts, centre, radius * (1 + 1e-9) + 1e-12 * diag
+    # slab: the cluster's vertices projected on its area-weighted mean normal
+    nsum = flat.new_zeros(C, 3).index_add_(0, inv, torch.linalg.cross(ab, ac, dim=-1))
+    nlen = nsum.norm(dim=-1, keepdim=True)
+    normal = torch.where(nlen > 0, nsum / nlen.clamp(min=1e-300), flat.new_tensor([0.0, 0, 1]))
+    h = _dot(flat, normal[vid])
+    hlo = flat.new_full((C,), float("inf")).scatter_reduce(0, vid, h, "amin")
+    hhi = flat.new_full((C,), -float("inf")).scatter_reduce(0, vid, h, "amax")
+    pad = 1e-9 * diag
+    return order, starts, counts, centre, radius * (1 + 1e-9) + pad, normal, hlo - pad, hhi + pad
 
 
 def _tri_table(tri: torch.Tensor) -> torch.Tensor:
@@ -361,7 +372,8 @@ def _closest_triangles(
 
     Pass 1 searches, for every query, all triangles of the cluster whose centre is nearest:
     this gives an upper bound U on its distance. Pass 2 searches the other clusters whose lower
-    bound max(0, |q - centre| - radius) is <= U (plus a rounding slack). Pairs are evaluated in
+    bound max(|q - centre| - radius, distance from q to the cluster's slab) is <= U (plus a
+    rounding slack). Pairs are evaluated in
     float64, at most `chunk_pairs / 4` at once; the (query, cluster) bounds in blocks of
     `chunk_pairs` entries.
 
@@ -382,9 +394,11 @@ def _closest_triangles(
         return best_d, best_i
     with torch.no_grad():
         tri = tris.detach().double()
-        order, starts, counts, centre, radius = _tri_clusters(tri)
+        order, starts, counts, centre, radius, normal, hlo, hhi = _tri_clusters(tri)
         mid = centre.mean(0)
         centre = centre - mid
+        hlo = hlo - normal @ mid
+        hhi = hhi - normal @ mid
         tri = tri - mid
         table = _tri_table(tri)
         q_all = p.detach().double() - mid
@@ -404,7 +418,9 @@ def _closest_triangles(
             _search_pairs(q, ids, first, order, starts, counts, table, loc_d, loc_i, piece)
             ub = loc_d.sqrt()
             slack = 1e-7 * (diag + q.norm(dim=-1)) + 1e-9 * ub
-            cand = (dc - radius) <= (ub + slack)[:, None]
+            h = q @ normal.T  # (n, C)
+            lower = torch.maximum(torch.maximum(dc - radius, h - hhi), hlo - h)
+            cand = lower <= (ub + slack)[:, None]
             cand[ids, first] = False
             qi, ci = cand.nonzero(as_tuple=True)  # sorted by qi
             _search_pairs(q, qi, ci, order, starts, counts, table, loc_d, loc_i, piece)
@@ -635,10 +651,11 @@ def mesh_sdf(
 
     The magnitude is the exact Euclidean distance to the closest triangle. From
     `PRUNE_MIN_PAIRS` (point, triangle) pairs on, the closest triangle is found by a pruned
-    exact search: triangles are grouped into about 12 sqrt(F) grid clusters with bounding
-    spheres, each query first searches its nearest cluster (an upper bound U) and then only the
-    clusters whose sphere comes within U; below that, by brute force. Either way the distance of
-    the chosen triangle is recomputed with autograd. Memory is O(CHUNK_PAIRS + P + F).
+    exact search: triangles are grouped into about 6 sqrt(F) grid clusters with bounding
+    spheres and slabs; each query first searches its nearest cluster (giving an upper bound U)
+    and then only the clusters that come within U; below that, by brute force. Either way the
+    distance of the chosen triangle is recomputed with autograd. Memory is
+    O(CHUNK_PAIRS + P + F).
 
     The sign (inside is negative) is chosen by `sign_method`:
 
