@@ -6,6 +6,8 @@ and `specular` methods take normals/points of shape (N, ..., 3) and return (N, .
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -144,6 +146,8 @@ class _PhongLights(TensorProperties):
     (`_VECTOR`), and the specular term along `_direction(points)`."""
 
     _VECTOR = ""
+    # Each subclass defines it: (..., 3) direction towards the light at the points.
+    _direction: Callable[[torch.Tensor | None], torch.Tensor]
 
     def _init(self, device: Device, ambient_color, diffuse_color, specular_color, vector) -> None:
         _init_colors(
@@ -155,9 +159,6 @@ class _PhongLights(TensorProperties):
 
     def clone(self):  # type: ignore[override]
         return super().clone(self.__class__(device=self.device))
-
-    def _direction(self, points: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
 
     def specular(
         self,

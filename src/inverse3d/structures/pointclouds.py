@@ -10,7 +10,7 @@ differentiable function of the input tensors. Clouds with zero points may appear
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -47,9 +47,8 @@ class _DeviceMoves:
     `device`; the structure gives `_copy_to(device)`, a copy with every tensor on device."""
 
     device: torch.device
-
-    def _copy_to(self: _Self, device: torch.device) -> _Self:
-        raise NotImplementedError
+    # Each structure defines it: a copy with every tensor on `device`.
+    _copy_to: Callable[[torch.device], Any]
 
     def to(self: _Self, device: str | torch.device, copy: bool = False) -> _Self:
         """Self if already on `device` and not copy, else a copy on `device`."""

@@ -14,6 +14,7 @@ textures it holds, and calls `sample_textures(fragments, faces_packed=...)` whic
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,11 +44,9 @@ class _OneTensorTextures(TexturesBase):
     _LIST_ATTR = ""
     _SIZES_ATTR = ""
 
-    def _padded(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _list(self) -> list[torch.Tensor]:
-        raise NotImplementedError
+    # Each subclass defines them: its public padded and list views.
+    _padded: Callable[[], torch.Tensor]
+    _list: Callable[[], list[torch.Tensor]]
 
     def clone(self):
         return self._map_tensors(lambda t: t.clone())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,15 +40,12 @@ def _add_background_color_to_images(
 class _PointsCompositor(torch.nn.Module):
     """Shared code of the two compositors: `_composite` then the optional background colour."""
 
+    # Each compositor sets its functional: (fragments, alphas, ptclds) -> images.
+    _composite: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
     def __init__(self, background_color: Any = None) -> None:
         super().__init__()
         self.background_color = background_color
-
-    @staticmethod
-    def _composite(
-        fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor
-    ) -> torch.Tensor:
-        raise NotImplementedError
 
     def forward(
         self, fragments: torch.Tensor, alphas: torch.Tensor, ptclds: torch.Tensor, **kwargs: Any
