@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from inverse3d._cli_util import UsageError, load_mesh_file
+from inverse3d._cli_util import UsageError, load_mesh_file, load_points_file
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -143,7 +143,7 @@ def cmd_render(args) -> int:
         turntable_cameras,
     )
 
-    mesh = _load_mesh_textured(args.mesh)
+    mesh = load_mesh_file(args.mesh, include_textures=True)
     out = _prepare_out(Path(args.out or f"render-{Path(args.mesh).stem}"), args.overwrite)
     a, d, s = ((args.ambient,) * 3,), ((args.diffuse,) * 3,), ((args.specular,) * 3,)
     if args.light == "ambient":
@@ -189,19 +189,6 @@ def cmd_render(args) -> int:
     return 0
 
 
-def _load_mesh_textured(path_str: str):
-    path = Path(path_str)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such mesh file")
-    from inverse3d.io.pluggable import IO
-
-    try:
-        return IO().load_mesh(path, include_textures=True)
-    except (ValueError, OSError) as e:
-        msg = str(e)
-        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from e
-
-
 def cmd_fit_mesh(args) -> int:
     import torch
 
@@ -214,15 +201,7 @@ def cmd_fit_mesh(args) -> int:
     from inverse3d.viz.plots import plot_loss
 
     path = Path(args.points)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such point file")
-    from inverse3d.io.pluggable import IO
-
-    try:
-        pts = IO().load_pointcloud(path).points_packed()
-    except (ValueError, OSError) as e:
-        msg = str(e)
-        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from e
+    pts = load_points_file(args.points).points_packed()
     if pts.shape[0] == 0:
         raise ValueError(f"{path}: no points")
     if not torch.isfinite(pts).all():

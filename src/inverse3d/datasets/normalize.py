@@ -98,7 +98,7 @@ def _apply(data, centre, scale: float):
     gt = data.gt_mesh
     if gt is not None:
         v = gt.verts_packed()
-        gt = gt.offset_verts(-v + (v - c[0].to(v)) / scale)
+        gt = gt.offset_verts(-c[0].to(v).expand_as(v)).scale_verts(1.0 / scale)
     return dataclasses.replace(data, cameras=cams, depths=depths, gt_mesh=gt)
 
 

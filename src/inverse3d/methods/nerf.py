@@ -172,8 +172,8 @@ def run(config: NerfConfig, data, out_dir, resume: bool = False, progress: bool 
             far,
             cfg.pts_per_ray,
             bg,
-            True,
-            True,
+            stratified=True,
+            with_depth=True,
         )
         pred = pred.reshape(nv, n_rays, 4)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
