@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "Loop",
     "LoopResult",
     "NonFiniteLossError",
     "checkpoint_path",
@@ -241,3 +242,38 @@ def run_loop(
     result.steps = len(result.history)
     result.time_s = time.perf_counter() - t0
     return result
+
+
+@dataclass
+class Loop:
+    """How a method's optimisation is run: `loop.run(step_fn, n_steps, state, desc)`.
+
+    The pipeline makes one per run and hands it to the method's `fit`, so that every method gets
+    the same progress bar, checkpoints (every `checkpoint_every` steps and at the end, in
+    `out_dir/checkpoints/`), resume and non-finite stop. `Loop()` (no folder) runs without
+    checkpoints, as tests and library users calling `fit` directly do.
+    """
+
+    out_dir: str | os.PathLike | None = None
+    resume: bool = False
+    progress: bool = True
+    checkpoint_every: int = 100
+
+    def run(
+        self,
+        step_fn: Callable[[int], Any],
+        n_steps: int,
+        state: Mapping[str, Any] | None = None,
+        desc: str = "",
+    ) -> LoopResult:
+        """`run_loop` with this loop's folder, resume flag, progress bar and checkpoint period."""
+        return run_loop(
+            step_fn,
+            n_steps,
+            out_dir=self.out_dir,
+            state=state,
+            checkpoint_every=self.checkpoint_every,
+            resume=self.resume,
+            progress=self.progress,
+            desc=desc,
+        )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inverse3d.datasets.scene import SceneData
+from inverse3d.structures.scene import SceneData
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 

@@ -27,7 +27,7 @@ from inverse3d.datasets._common import (
     require_exists,
     scene_from_opencv,
 )
-from inverse3d.datasets.scene import SceneData
+from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_colmap_scene", "read_colmap_cameras", "read_colmap_images", "qvec_to_rotmat"]
 

@@ -38,7 +38,7 @@ from inverse3d.datasets._common import (
     require_exists,
     scene_from_opencv,
 )
-from inverse3d.datasets.scene import SceneData
+from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_folder_scene", "write_folder_scene"]
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from inverse3d.datasets._common import as_path, require_exists
-from inverse3d.datasets.scene import SceneData
+from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_scene", "detect_format", "FORMATS"]
 

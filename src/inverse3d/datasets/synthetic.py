@@ -23,7 +23,7 @@ import math
 import torch
 
 from inverse3d._validation import check_nonneg_int, check_positive_int
-from inverse3d.datasets.scene import SceneData
+from inverse3d.structures.scene import SceneData
 
 __all__ = ["mug_mesh", "make_synthetic_scene", "mug_camera_angles"]
 

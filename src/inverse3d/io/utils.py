@@ -17,12 +17,14 @@ from typing import IO, Any, Union
 import numpy as np
 import torch
 
+from inverse3d.common.errors import InputError
+
 PathOrStr = Union[str, os.PathLike]
 
 __all__ = ["ParseError", "PathOrStr"]
 
 
-class ParseError(ValueError):
+class ParseError(InputError):
     """A malformed file: `ValueError` naming the file, the line or byte offset and the reason."""
 
     def __init__(

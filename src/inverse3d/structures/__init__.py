@@ -6,6 +6,7 @@ from inverse3d.structures.pointclouds import (
     join_pointclouds_as_batch,
     join_pointclouds_as_scene,
 )
+from inverse3d.structures.scene import SceneData
 from inverse3d.structures.utils import (
     list_to_packed,
     list_to_padded,
@@ -18,6 +19,7 @@ from inverse3d.structures.volumes import VolumeLocator, Volumes
 __all__ = [
     "Meshes",
     "Pointclouds",
+    "SceneData",
     "VolumeLocator",
     "Volumes",
     "join_meshes_as_batch",

@@ -1,0 +1,17 @@
+"""The library's own error types.
+
+`InputError` is the base of every error that means "the user's input is wrong" (a malformed file,
+a bad setting, a missing file named by the user): the command line reports it in one line and
+exits with code 2. Anything else that escapes is an internal error (exit code 1).
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError"]
+
+
+class InputError(ValueError):
+    """Bad user input: a file that cannot be read as what it claims to be, or a bad setting.
+
+    A ValueError, so code that catches ValueError (as PyTorch3D's callers do) keeps working.
+    """
