@@ -1,40 +1,31 @@
-"""2-step smoke runs of every reconstruction method on a tiny built-in scene (CPU)."""
+"""Every reconstruction method: the contract (pure `fit` -> Reconstruction), 2-step smoke runs and
+a quality floor on a tiny built-in scene (CPU)."""
 
 from __future__ import annotations
 
-import json
+import ast
+import dataclasses
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import torch
 
 from inverse3d.datasets.synthetic import make_synthetic_scene
-from inverse3d.methods import REGISTRY, get_method
-from inverse3d.methods.common import METRIC_KEYS, read_config_yaml
-
-OUTPUT_FILES = [
-    "config.yaml",
-    "mesh.obj",
-    "mesh.ply",
-    "turntable.gif",
-    "plots/loss.png",
-    "plots/views.png",
-    "report.json",
-    "report.html",
-    "renders/000_target.png",
-    "renders/000_prediction.png",
-    "renders/000_error.png",
-]
+from inverse3d.engine import Loop
+from inverse3d.eval.metrics import psnr
+from inverse3d.methods import REGISTRY, Reconstruction, get_method
 
 TINY = {
-    "mesh": dict(steps=2, hull_resolution=24, image_size=32, eval_samples=2000),
+    "mesh": dict(steps=2, hull_resolution=24, image_size=32),
     "volume": dict(
         steps=2,
         grid_sizes=(8, 16),
         stage_steps=(1,),
         rays_per_step=256,
         pts_per_ray=16,
-        init_density=1.0,
-        eval_samples=2000,  # dense start: a surface exists after 2 steps
+        init_density=1.0,  # dense start: a surface exists after 2 steps
     ),
     "nerf": dict(
         steps=2,
@@ -48,121 +39,136 @@ TINY = {
         occupancy_warmup=1,
         occupancy_every=1,
         mesh_resolution=16,
-        eval_samples=2000,
     ),
 }
+
+METHODS_DIR = Path(__file__).resolve().parents[2] / "src" / "inverse3d" / "methods"
 
 
 @pytest.fixture(scope="module")
 def tiny_scene():
-    return make_synthetic_scene(n_views=4, n_test=2, image_size=32)
+    return make_synthetic_scene(n_views=6, n_test=2, image_size=32)
 
 
-def check_report(report: dict, method: str, steps: int) -> None:
-    assert set(report) == {
-        "method",
-        "data",
-        "metrics",
-        "steps",
-        "time_s",
-        "peak_memory_mb",
-        "device",
-        "versions",
-    }
-    assert report["method"] == method
-    assert set(report["metrics"]) == set(METRIC_KEYS)
-    assert report["metrics"]["f_score_tau"] == 0.01
-    for k in ("psnr", "ssim", "mask_iou"):
-        assert math.isfinite(report["metrics"][k])
-    assert report["steps"] == steps
-    assert report["time_s"] > 0 and report["peak_memory_mb"] > 0
-    assert {"torch", "inverse3d", "python"} <= set(report["versions"])
+def fit(method: str, scene, **settings) -> Reconstruction:
+    torch.manual_seed(0)
+    m = get_method(method)
+    return m.fit(m.config_cls(**settings), scene, Loop(progress=False))
 
 
-class TestMethodsSmoke:
-    @pytest.mark.parametrize("method", sorted(TINY))
-    def test_smoke(self, method, tiny_scene, tmp_path):
-        cls, run = get_method(method)
-        report = run(cls(**TINY[method]), tiny_scene, tmp_path, progress=False)
-        for rel in OUTPUT_FILES:
-            assert (tmp_path / rel).is_file(), rel
-        check_report(report, method, 2)
-        # The gt mesh is there: geometric metrics are numbers; the JSON file equals the return.
-        if method != "nerf":  # 2 steps leave the NeRF empty (no surface, null geometry)
-            assert report["metrics"]["chamfer_l1"] is not None
-        assert json.loads((tmp_path / "report.json").read_text()) == report
-        cfg = read_config_yaml(tmp_path / "config.yaml")
-        assert cfg["method"] == method and cfg["steps"] == 2
-        html = (tmp_path / "report.html").read_text()
-        assert "data:image/png;base64," in html and "data:image/gif;base64," in html
-        assert (tmp_path / "checkpoints" / "last.pt").is_file()
+class TestContract:
+    def test_registry(self):
+        assert {"mesh", "volume", "nerf"} <= set(REGISTRY)
+        for name, m in REGISTRY.items():
+            assert m.name == name and callable(m.fit)
+            assert dataclasses.is_dataclass(m.config_cls)
+            for f in dataclasses.fields(m.config_cls):
+                assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+                assert f.default is not dataclasses.MISSING, f"{name}.{f.name} has no default"
 
-    def test_no_gt_mesh_gives_null_geometry(self, tiny_scene, tmp_path):
-        from dataclasses import replace
-
-        data = replace(tiny_scene, gt_mesh=None)
-        cls, run = get_method("mesh")
-        report = run(cls(**TINY["mesh"]), data, tmp_path, progress=False)
-        for k in ("chamfer_l1", "accuracy", "completeness", "normal_consistency", "f_score"):
-            assert report["metrics"][k] is None
-        assert report["metrics"]["psnr"] is not None
-
-    def test_sphere_init_subdivides(self, tiny_scene, tmp_path):
-        cls, run = get_method("mesh")
-        cfg = cls(
-            init="sphere",
-            steps=3,
-            subdivide_at=(1, 2),
-            sphere_level=1,
-            image_size=32,
-            eval_samples=1000,
-        )
-        run(cfg, tiny_scene, tmp_path, progress=False)
-        from inverse3d.io.ply_io import load_ply
-
-        verts, faces = load_ply(tmp_path / "mesh.ply")
-        assert faces.shape[0] == 80 * 16  # level-1 sphere (80 faces) subdivided twice
-
-    def test_exceptions(self, tiny_scene, tmp_path):
-        with pytest.raises(ValueError, match="unknown method"):
+    def test_unknown_method(self):
+        with pytest.raises(ValueError, match="unknown method 'nope'"):
             get_method("nope")
-        cls, run = get_method("mesh")
-        with pytest.raises(ValueError, match="init"):
-            run(cls(init="cube", steps=1), tiny_scene, tmp_path, progress=False)
-        cls, run = get_method("volume")
+
+    def test_methods_import_only_lower_layers(self):
+        banned = ("inverse3d.eval", "inverse3d.viz", "inverse3d.datasets", "inverse3d.cli",
+                  "inverse3d.pipeline")
+        for path in METHODS_DIR.glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                for n in names:
+                    assert not n.startswith(banned), f"{path.name} imports {n}"
+
+
+class TestSmoke:
+    @pytest.mark.parametrize("method", sorted(TINY))
+    def test_smoke(self, method, tiny_scene):
+        rec = fit(method, tiny_scene, **TINY[method])
+        assert rec.steps == 2 and len(rec.history) == 2
+        assert all(math.isfinite(h["loss"]) for h in rec.history)
+        test = tiny_scene.test()
+        rgba = rec.render(test.cameras)
+        assert rgba.shape == (2, 32, 32, 4)
+        assert rgba.min() >= 0 and rgba.max() <= 1
+        if method != "nerf":  # 2 steps leave the NeRF empty
+            assert rec.mesh.verts_packed().shape[0] > 0
+            assert rec.mesh.textures is not None
+
+    def test_sphere_init_subdivides(self, tiny_scene):
+        rec = fit(
+            "mesh", tiny_scene, init="sphere", steps=3, subdivide_at=(1, 2), sphere_level=1,
+            image_size=32,
+        )
+        assert rec.mesh.faces_packed().shape[0] == 80 * 16  # level 1 (80 faces) subdivided twice
+
+    def test_volume_stage_check(self, tiny_scene):
         with pytest.raises(ValueError, match="stage_steps"):
-            run(cls(grid_sizes=(8, 16), stage_steps=()), tiny_scene, tmp_path, progress=False)
+            fit("volume", tiny_scene, grid_sizes=(8, 16), stage_steps=())
 
     @pytest.mark.parametrize("method", ["volume", "nerf"])
-    def test_depth_terms_follow_use_depth(self, method, tiny_scene, tmp_path):
-        from dataclasses import replace
-
-        import torch
-
-        cls, run = get_method(method)
+    def test_depth_terms_follow_use_depth(self, method, tiny_scene):
         terms = {}
-        for name, data, use in [
+        for name, scene, use in [
             ("on", tiny_scene, True),
             ("off", tiny_scene, False),
             ("nodata", replace(tiny_scene, depths=None), True),
         ]:
-            run(cls(**TINY[method], use_depth=use), data, tmp_path / name, progress=False)
-            ckpt = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=False)
-            terms[name] = set(ckpt["history"][-1])
+            rec = fit(method, scene, **{**TINY[method], "use_depth": use})
+            terms[name] = set(rec.history[-1])
         assert {"depth", "free"} <= terms["on"]
         assert not {"depth", "free"} & (terms["off"] | terms["nodata"])
 
-    def test_mesh_without_masks_warns(self, tiny_scene, tmp_path):
-        from dataclasses import replace
-
-        cls, run = get_method("mesh")
-        for name, depths in [("depths", tiny_scene.depths), ("none", None)]:
-            data = replace(tiny_scene, masks=None, depths=depths)
+    def test_mesh_without_masks_warns(self, tiny_scene):
+        for depths in (tiny_scene.depths, None):
+            scene = replace(tiny_scene, masks=None, depths=depths)
             with pytest.warns(UserWarning, match="no masks"):
-                report = run(cls(**TINY["mesh"]), data, tmp_path / name, progress=False)
-            assert report["metrics"]["mask_iou"] is None and report["metrics"]["psnr"] > 0
+                rec = fit("mesh", scene, **TINY["mesh"])
+            assert rec.render(scene.test().cameras).shape[0] == 2
 
-    def test_registry(self):
-        assert {"mesh", "volume", "nerf"} <= set(REGISTRY)
-        for cls, run in REGISTRY.values():
-            assert callable(run) and hasattr(cls, "__dataclass_fields__")
+
+def _held_out_psnr(rec: Reconstruction, scene) -> float:
+    test = scene.test()
+    pred = rec.render(test.cameras)[..., :3].clamp(0, 1)
+    return float(torch.stack([psnr(pred[i], test.images[i]) for i in range(len(test))]).mean())
+
+
+class TestQualityFloor:
+    """A method that stops learning fails here: short runs on a tiny scene must beat a floor
+    well above what their initial state gives."""
+
+    def test_mesh(self, tiny_scene):
+        from inverse3d.eval.metrics import evaluate_meshes
+
+        hull = fit("mesh", tiny_scene, steps=0, hull_resolution=32, image_size=32)
+        refined = fit("mesh", tiny_scene, steps=30, hull_resolution=32, image_size=32)
+        gt = tiny_scene.gt_mesh
+
+        def chamfer(rec):
+            torch.manual_seed(0)
+            return float(evaluate_meshes(rec.mesh, gt, n_samples=5000)["chamfer_l1"])
+
+        # Measured: hull 14.9 dB / 0.092, refined 15.7 dB / 0.081 (6 views of 32 x 32).
+        assert _held_out_psnr(refined, tiny_scene) > _held_out_psnr(hull, tiny_scene) + 0.3
+        assert chamfer(refined) < 0.95 * chamfer(hull)
+
+    def test_volume(self, tiny_scene):
+        settings = dict(TINY["volume"], steps=60, stage_steps=(30,), rays_per_step=512)
+        rec = fit("volume", tiny_scene, **settings)
+        first = sum(h["loss"] for h in rec.history[:5]) / 5
+        last = sum(h["loss"] for h in rec.history[-5:]) / 5
+        assert last < 0.5 * first
+        # Measured 14.3 dB; an empty (background-only) render scores 8.3 dB on these views.
+        assert _held_out_psnr(rec, tiny_scene) > 12.5
+
+    def test_nerf(self, tiny_scene):
+        settings = dict(TINY["nerf"], steps=60, rays_per_step=256, occupancy_warmup=40)
+        rec = fit("nerf", tiny_scene, **settings)
+        first = sum(h["loss"] for h in rec.history[:5]) / 5
+        last = sum(h["loss"] for h in rec.history[-5:]) / 5
+        assert last < 0.5 * first
+        # Measured 12.7 dB; an empty (background-only) render scores 8.3 dB on these views.
+        assert _held_out_psnr(rec, tiny_scene) > 11.0

@@ -233,6 +233,7 @@ def save_obj(
     verts_uvs: torch.Tensor | None = None,
     faces_uvs: torch.Tensor | None = None,
     texture_map: torch.Tensor | None = None,
+    verts_colors: torch.Tensor | None = None,
 ) -> None:
     """Save a mesh to a .obj file (with a .mtl and a .png next to it when `texture_map` is given).
 
@@ -243,6 +244,9 @@ def save_obj(
         normals: (N, 3) float, with faces_normals_idx: (F, 3) int.
         verts_uvs: (T, 2) float, with faces_uvs: (F, 3) int.
         texture_map: (H, W, 3) float in [0, 1], needs verts_uvs and faces_uvs.
+        verts_colors: (V, 3) float in [0, 1]: per-vertex colours written as the widespread
+            ``v x y z r g b`` extension (not in PyTorch3D; its load_obj reads such files and
+            ignores the colours).
 
     The text is PyTorch3D's: ``%f`` numbers, the header ``\\nmtllib <stem>.mtl\\nusemtl mesh\\n\\n``
     with a texture, no newline after the last face. Partial texture arguments (uvs without
@@ -263,6 +267,8 @@ def save_obj(
             stacklevel=2,
         )
         verts_uvs = faces_uvs = texture_map = None
+    if verts_colors is not None:
+        _check2d(verts_colors, "verts_colors", 3, rows=len(verts))
     if normals is not None:
         _check2d(normals, "normals", 3)
         _check2d(faces_normals_idx, "faces_normals_idx", 3, rows=len(faces))
@@ -284,7 +290,11 @@ def save_obj(
     if texture_map is not None:
         stem = Path(os.fspath(f)).stem
         parts.append(f"\nmtllib {stem}.mtl\nusemtl mesh\n\n")  # PyTorch3D's header
-    parts.append(_fmt_rows(_np(verts, np.float64), "v ", fl))
+    if verts_colors is not None:
+        vc = np.concatenate([_np(verts, np.float64), _np(verts_colors.clamp(0, 1), np.float64)], 1)
+        parts.append(_fmt_rows(vc, "v ", fl))
+    else:
+        parts.append(_fmt_rows(_np(verts, np.float64), "v ", fl))
     if normals is not None:
         parts.append(_fmt_rows(_np(normals, np.float64), "vn ", fl))
     if verts_uvs is not None:

@@ -1,26 +1,27 @@
-"""Reconstruction methods: each is a config dataclass plus `run(config, data, out_dir, resume=False,
-progress=True) -> report dict`, registered by name in `REGISTRY`."""
+"""Reconstruction methods: each module is a config dataclass plus `fit(config, scene, loop)`,
+registered by name with `methods.base.register` (see base.py). Every module of this package is
+imported here, so a new method is one new file and nothing else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+import pkgutil
 
-from inverse3d.methods import mesh_fit, nerf, volume
+from inverse3d.methods.base import REGISTRY, Method, Reconstruction, get_method, register, setting
 
-__all__ = ["REGISTRY", "DEFAULT_METHOD", "get_method"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "REGISTRY",
+    "Method",
+    "Reconstruction",
+    "get_method",
+    "register",
+    "setting",
+]
 
 DEFAULT_METHOD = "mesh"
 
-REGISTRY: dict[str, tuple[type, Callable[..., dict[str, Any]]]] = {
-    "mesh": (mesh_fit.MeshFitConfig, mesh_fit.run),
-    "volume": (volume.VolumeConfig, volume.run),
-    "nerf": (nerf.NerfConfig, nerf.run),
-}
-
-
-def get_method(name: str) -> tuple[type, Callable[..., dict[str, Any]]]:
-    """(ConfigDataclass, run) of the method called `name`; ValueError naming the known ones."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_") and _info.name != "base":
+        importlib.import_module(f"{__name__}.{_info.name}")

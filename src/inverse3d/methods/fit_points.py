@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_nonneg_int, check_tensor
+from inverse3d.methods.base import setting
 
 __all__ = ["FitPointsConfig", "fit_mesh_to_points", "chamfer_to_points"]
 
@@ -22,24 +23,15 @@ __all__ = ["FitPointsConfig", "fit_mesh_to_points", "chamfer_to_points"]
 class FitPointsConfig:
     """Settings of `inverse3d fit-mesh` (sphere deformation to a point cloud)."""
 
-    steps: int = 1000
-    """optimisation steps"""
-    level: int = 4
-    """ico-sphere subdivision level of the initial mesh"""
-    lr: float = 1.0
-    """SGD learning rate"""
-    momentum: float = 0.9
-    """SGD momentum"""
-    n_samples: int = 5000
-    """points sampled on the mesh per step"""
-    w_chamfer: float = 1.0
-    """weight of the chamfer distance"""
-    w_edge: float = 1.0
-    """weight of mesh_edge_loss"""
-    w_normal: float = 0.01
-    """weight of mesh_normal_consistency"""
-    w_laplacian: float = 0.1
-    """weight of mesh_laplacian_smoothing (uniform)"""
+    steps: int = setting(1000, "optimisation steps", low=0)
+    level: int = setting(4, "ico-sphere subdivision level of the initial mesh", low=0, high=7)
+    lr: float = setting(1.0, "SGD learning rate", low=0.0)
+    momentum: float = setting(0.9, "SGD momentum")
+    n_samples: int = setting(5000, "points sampled on the mesh per step", low=1)
+    w_chamfer: float = setting(1.0, "weight of the chamfer distance", low=0)
+    w_edge: float = setting(1.0, "weight of mesh_edge_loss", low=0)
+    w_normal: float = setting(0.01, "weight of mesh_normal_consistency", low=0)
+    w_laplacian: float = setting(0.1, "weight of mesh_laplacian_smoothing (uniform)", low=0)
 
 
 def chamfer_to_points(mesh, points: torch.Tensor, n_samples: int = 20000) -> float:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_nonneg_int, check_positive_int
+from inverse3d.methods.base import setting
 
 __all__ = ["PoseConfig", "PoseResult", "estimate_pose", "silhouette_from_image"]
 
@@ -26,22 +27,20 @@ __all__ = ["PoseConfig", "PoseResult", "estimate_pose", "silhouette_from_image"]
 class PoseConfig:
     """Settings of `inverse3d pose`."""
 
-    steps: int = 200
-    """Adam steps per start"""
-    restarts: int = 4
-    """random starts in addition to the given start"""
-    start: tuple[float, ...] = (3.0, 6.9, 2.5)
-    """first camera centre (the book's)"""
-    lr: float = 0.05
-    """Adam learning rate"""
-    image_size: int = 128
-    """side of the rendered silhouettes (the target is resized to it)"""
-    fov: float = 60.0
-    """field of view of the FoVPerspectiveCameras, degrees"""
-    faces_per_pixel: int = 50
-    """faces blended per pixel"""
-    sigma: float = 1e-5
-    """soft rasterizer sharpness (1e-5: the silhouette's blur barely biases the distance)"""
+    steps: int = setting(200, "Adam steps per start", low=0)
+    restarts: int = setting(4, "random starts in addition to the given start", low=0)
+    start: tuple[float, ...] = setting((3.0, 6.9, 2.5), "first camera centre (the book's)")
+    lr: float = setting(0.05, "Adam learning rate", low=0.0)
+    image_size: int = setting(
+        128, "side of the rendered silhouettes (the target is resized to it)", low=8
+    )
+    fov: float = setting(60.0, "field of view of the FoVPerspectiveCameras, degrees", low=1e-3, high=179.0)
+    faces_per_pixel: int = setting(50, "faces blended per pixel", low=1)
+    sigma: float = setting(
+        1e-5,
+        "soft rasterizer sharpness (1e-5: the silhouette's blur barely biases the distance)",
+        low=0,
+    )
 
 
 @dataclass

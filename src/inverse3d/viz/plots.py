@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_loss", "plot_views", "to_uint8"]
+__all__ = ["plot_mesh_and_points", "plot_loss", "plot_views", "to_uint8"]
 
 
 def _pyplot():
@@ -86,6 +86,24 @@ def plot_views(
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_mesh_and_points(points, meshes, path: str | os.PathLike) -> None:
+    """One 3D panel per (mesh, title) of `meshes`, each with the points (P, 3) drawn over it."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(4.5 * len(meshes), 4.5), dpi=100)
+    p = points.detach().cpu().numpy()
+    for k, (mesh, title) in enumerate(meshes):
+        ax = fig.add_subplot(1, len(meshes), k + 1, projection="3d")
+        v = mesh.verts_packed().detach().cpu().numpy()
+        f = mesh.faces_packed().cpu().numpy()
+        ax.plot_trisurf(v[:, 0], v[:, 2], f, v[:, 1], color=(0.6, 0.7, 0.9, 0.5), lw=0.1)
+        ax.scatter(p[:, 0], p[:, 2], p[:, 1], s=2, c="k")
+        ax.set_title(title)
+        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

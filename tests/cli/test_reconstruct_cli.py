@@ -74,7 +74,7 @@ class TestHelp:
     def test_help_has_example(self, cmd, capsys):
         code, out, _ = run_cli([cmd, "--help"], capsys)
         assert code == 0
-        assert "example:" in out and f"inverse3d {cmd}" in out
+        assert "examples:" in out and f"inverse3d {cmd}" in out
 
     def test_top_level_help(self, capsys):
         code, out, _ = run_cli([], capsys)
@@ -162,6 +162,91 @@ class TestBadInput:
         cfg.write_text("steps: 2\nwarp_speed: 9\n")
         code, _, err = run_cli(["reconstruct", "--config", cfg, "--out", tmp_path], capsys)
         assert_one_line_error(code, err, "warp_speed", str(cfg))
+
+
+class TestExitCodes:
+    def test_resume_with_contradicting_flag(self, scene_dir, tmp_path, capsys):
+        args = ["reconstruct", "--data", scene_dir, "--out", tmp_path, *FAST]
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+        code, _, err = run_cli([*args, "--resume", "--lr", "0.5"], capsys)
+        assert_one_line_error(code, err, "--lr", "0.5", "0.001", "config.yaml")
+        code, _, err = run_cli([*args, "--resume", "--method", "volume"], capsys)
+        assert code == 2 and "no run to resume" in err  # tiny-volume does not exist
+
+    def test_resume_uses_saved_config(self, scene_dir, tmp_path, capsys):
+        args = ["reconstruct", "--data", scene_dir, "--out", tmp_path, *FAST]
+        code, _, err = run_cli([*args, "--lr", "0.003"], capsys)
+        assert code == 0, err
+        # --resume without the flags: the saved lr (not the default) is the run's.
+        code, _, err = run_cli(
+            ["reconstruct", "--out", tmp_path, "--name", "tiny-mesh", "--resume", "--quiet"], capsys
+        )
+        assert code == 0, err
+        report = json.loads((tmp_path / "tiny-mesh" / "report.json").read_text())
+        assert report["settings"]["lr"] == 0.003
+
+    def test_bug_inside_a_method_exits_1(self, scene_dir, tmp_path, capsys, monkeypatch):
+        from inverse3d.methods import REGISTRY
+        from inverse3d.methods.base import Method
+
+        def broken_fit(config, scene, loop):
+            raise RuntimeError("an internal bug")
+
+        m = REGISTRY["mesh"]
+        monkeypatch.setitem(REGISTRY, "mesh", Method("mesh", m.config_cls, broken_fit))
+        code, _, err = run_cli(["reconstruct", "--data", scene_dir, "--out", tmp_path, *FAST], capsys)
+        assert code == 1
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "internal error" in lines[0] and "an internal bug" in lines[0]
+        log = tmp_path / "tiny-mesh" / "error.log"
+        assert log.is_file() and "broken_fit" in log.read_text()
+
+    @pytest.mark.parametrize("name", ["..", ".", "a/b", "../x", ""])
+    def test_bad_run_names(self, name, tmp_path, capsys):
+        (tmp_path / "keep.txt").write_text("keep")
+        code, _, err = run_cli(
+            ["reconstruct", "--out", tmp_path / "runs", "--name", name, "--overwrite", *FAST], capsys
+        )
+        assert_one_line_error(code, err, "--name")
+        assert (tmp_path / "keep.txt").read_text() == "keep"
+
+    def test_overwrite_never_deletes_a_foreign_folder(self, tmp_path, capsys):
+        foreign = tmp_path / "runs" / "mine"
+        foreign.mkdir(parents=True)
+        (foreign / "thesis.tex").write_text("precious")
+        code, _, err = run_cli(
+            ["reconstruct", "--out", tmp_path / "runs", "--name", "mine", "--overwrite", *FAST],
+            capsys,
+        )
+        assert_one_line_error(code, err, "not an inverse3d run folder")
+        assert (foreign / "thesis.tex").read_text() == "precious"
+
+    @pytest.mark.parametrize(
+        "text, needles",
+        [
+            ("steps: many\n", ["steps", "integer"]),
+            ("settings:\n  lr: fast\n", ["lr", "number"]),
+            ("settings:\n  lr: 30.0\n", ["lr", "<= 1.0"]),
+            ("settings:\n  w_rgb: -1\n", ["w_rgb", ">= 0.0"]),
+            ("method: [1, 2\n", ["not valid YAML"]),
+        ],
+    )
+    def test_bad_config_values(self, text, needles, tmp_path, capsys):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(text)
+        code, _, err = run_cli(["reconstruct", "--config", cfg, "--out", tmp_path], capsys)
+        assert_one_line_error(code, err, str(cfg), *needles)
+
+    def test_non_utf8_config(self, tmp_path, capsys):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_bytes(b"steps: 2\n# \xff\xfe\n")
+        code, _, err = run_cli(["reconstruct", "--config", cfg, "--out", tmp_path], capsys)
+        assert_one_line_error(code, err, str(cfg), "UTF-8")
+
+    def test_flag_out_of_range(self, tmp_path, capsys):
+        code, _, err = run_cli(["reconstruct", "--out", tmp_path, "--lr", "1e30", *FAST], capsys)
+        assert_one_line_error(code, err, "--lr", "<= 1.0")
 
 
 class TestOutputs:
@@ -262,7 +347,7 @@ class TestResume:
         args = [
             sys.executable,
             "-m",
-            "inverse3d.cli",
+            "inverse3d",
             "reconstruct",
             "--data",
             str(scene_dir),

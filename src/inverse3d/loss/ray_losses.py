@@ -20,22 +20,11 @@ import torch
 
 __all__ = [
     "DepthSupervision",
-    "alpha_weights",
     "view_depth_factor",
     "depth_losses",
     "distortion_loss",
     "grid_tv_loss",
 ]
-
-
-def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
-    """Emission-absorption weights ``w_k = a_k prod_{j<k} (1 - a_j)`` of per-sample opacities.
-
-    alpha: (..., S) float in [0, 1]. Returns (..., S) float (the raymarcher's weights).
-    """
-    trans = torch.cumprod(1.0 - alpha + 1e-10, dim=-1)
-    trans = torch.cat([torch.ones_like(trans[..., :1]), trans[..., :-1]], dim=-1)
-    return alpha * trans
 
 
 def view_depth_factor(cameras, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
@@ -93,15 +82,16 @@ class DepthSupervision:
         self.depths, self.margin, self.w_depth, self.w_free = depths, margin, w_depth, w_free
 
     @classmethod
-    def from_config(cls, config, train, near: float, far: float):
-        """From a method config with use_depth / w_depth / w_free / pts_per_ray; None when the
-        data has no depths or the terms are off. The margin is two sample spacings."""
-        if not config.use_depth or train.depths is None:
+    def for_rays(
+        cls, depths: torch.Tensor | None, near: float, far: float, n_pts: int, w_depth: float,
+        w_free: float,
+    ) -> DepthSupervision | None:
+        """The terms for rays sampled with `n_pts` points in [near, far]; None when there are no
+        depths or both weights are 0. depths: (N, H, W) float. The margin is two sample spacings."""
+        if depths is None or (w_depth <= 0 and w_free <= 0):
             return None
-        if config.w_depth <= 0 and config.w_free <= 0:
-            return None
-        margin = 2.0 * (far - near) / config.pts_per_ray
-        return cls(train.depths[:, None], margin, config.w_depth, config.w_free)
+        margin = 2.0 * (far - near) / n_pts
+        return cls(depths[:, None], margin, w_depth, w_free)
 
     def __call__(self, cameras, idx, xys, origins, directions, weights, lengths):
         """Loss and its terms for rays through NDC points xys (B, R, 2) of the training views

@@ -60,7 +60,8 @@ class TestFitMesh:
             pytest.skip("pedestrian.ply absent")
         out = tmp_path / "fit"
         code = main(
-            ["fit-mesh", str(path), "--steps", "150", "--level", "3", "--out", str(out), "--quiet"]
+            ["fit-mesh", str(path), "--steps", "150", "--level", "3", "--out", str(tmp_path),
+             "--name", "fit", "--quiet"]
         )
         assert code == 0
         text = capsys.readouterr().out
@@ -70,7 +71,7 @@ class TestFitMesh:
         e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).sort(1).values
         _, counts = torch.unique(e, dim=0, return_counts=True)
         assert (counts == 2).all()
-        res = json.loads((out / "fit.json").read_text())
+        res = json.loads((out / "report.json").read_text())["metrics"]
         assert math.isfinite(res["chamfer"]) and res["chamfer"] < 0.5 * res["chamfer_before"]
         assert (out / "before_after.png").is_file()
 
@@ -101,7 +102,9 @@ class TestRenderCommand:
                     "--image-size",
                     "32",
                     "--out",
-                    str(tmp_path / "r"),
+                    str(tmp_path),
+                    "--name",
+                    "r",
                 ]
             )
             == 0
@@ -120,9 +123,25 @@ class TestRenderCommand:
                     "--light",
                     "directional",
                     "--out",
-                    str(tmp_path / "t"),
+                    str(tmp_path),
+                    "--name",
+                    "t",
                 ]
             )
             == 0
         )
         assert (tmp_path / "t" / "turntable.gif").is_file()
+        report = json.loads((tmp_path / "t" / "report.json").read_text())
+        assert report["command"] == "render" and report["files"] == ["turntable.gif"]
+
+    def test_fit_mesh_accepts_obj_vertices(self, tmp_path, capsys):
+        from inverse3d.io.obj_io import save_obj
+        from inverse3d.utils.ico_sphere import ico_sphere
+
+        s = ico_sphere(2)
+        path = tmp_path / "pts.obj"
+        save_obj(path, s.verts_packed() * 2.0, s.faces_packed())
+        code = main(["fit-mesh", str(path), "--steps", "5", "--level", "1", "--out",
+                     str(tmp_path), "--quiet"])
+        assert code == 0
+        assert (tmp_path / "fit-pts" / "report.json").is_file()

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from inverse3d.methods.ray_losses import alpha_weights, depth_losses, view_depth_factor
+from inverse3d.loss.ray_losses import depth_losses, view_depth_factor
+from inverse3d.renderer.implicit.weights import emission_absorption_weights as alpha_weights
 from inverse3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
 from inverse3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 from inverse3d.renderer.implicit.utils import RayBundle
@@ -112,7 +113,7 @@ class TestDepthLosses:
 
 class TestDistortionLoss:
     def test_matches_reference(self):
-        from inverse3d.methods.ray_losses import distortion_loss
+        from inverse3d.loss.ray_losses import distortion_loss
 
         w = torch.rand(3, 6, dtype=torch.float64)
         t = torch.sort(torch.rand(3, 6, dtype=torch.float64) * 3, dim=-1).values
@@ -128,7 +129,7 @@ class TestDistortionLoss:
         assert distortion_loss(w, t).item() == pytest.approx(total.item() / 3, rel=1e-10)
 
     def test_concentrated_beats_spread(self):
-        from inverse3d.methods.ray_losses import distortion_loss
+        from inverse3d.loss.ray_losses import distortion_loss
 
         t = torch.linspace(0, 1, 11)[None]
         one = torch.zeros(1, 11)
@@ -139,7 +140,7 @@ class TestDistortionLoss:
 
 class TestGridTV:
     def test_known_answer(self):
-        from inverse3d.methods.ray_losses import grid_tv_loss
+        from inverse3d.loss.ray_losses import grid_tv_loss
 
         g = torch.zeros(1, 4, 4, 4)
         assert grid_tv_loss(g).item() == 0
@@ -148,27 +149,17 @@ class TestGridTV:
 
 
 class TestDepthSupervision:
-    def test_from_config(self):
-        from types import SimpleNamespace
+    def test_for_rays(self):
+        from inverse3d.loss.ray_losses import DepthSupervision
 
-        from inverse3d.methods.ray_losses import DepthSupervision
-
-        train = SimpleNamespace(depths=torch.rand(3, 8, 8))
-        cfg = SimpleNamespace(use_depth=True, w_depth=0.5, w_free=0.0, pts_per_ray=40)
-        sup = DepthSupervision.from_config(cfg, train, 1.0, 3.0)
+        depths = torch.rand(3, 8, 8)
+        sup = DepthSupervision.for_rays(depths, 1.0, 3.0, 40, 0.5, 0.0)
         assert sup.margin == pytest.approx(0.1) and sup.depths.shape == (3, 1, 8, 8)
-        assert (
-            DepthSupervision.from_config(
-                SimpleNamespace(**{**vars(cfg), "use_depth": False}), train, 1.0, 3.0
-            )
-            is None
-        )
-        off = SimpleNamespace(**{**vars(cfg), "w_depth": 0.0})
-        assert DepthSupervision.from_config(off, train, 1.0, 3.0) is None
-        assert DepthSupervision.from_config(cfg, SimpleNamespace(depths=None), 1.0, 3.0) is None
+        assert DepthSupervision.for_rays(None, 1.0, 3.0, 40, 0.5, 0.0) is None
+        assert DepthSupervision.for_rays(depths, 1.0, 3.0, 40, 0.0, 0.0) is None
 
     def test_weighted_sum_of_terms(self):
-        from inverse3d.methods.ray_losses import DepthSupervision
+        from inverse3d.loss.ray_losses import DepthSupervision
 
         R, T = look_at_view_transform(dist=2.0, elev=0.0, azim=0.0)
         cams = FoVPerspectiveCameras(R=R, T=T)

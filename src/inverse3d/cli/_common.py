@@ -1,0 +1,109 @@
+"""What the verbs share: reading the user's files (errors name the file) and run folders."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inverse3d.common.errors import InputError
+
+__all__ = [
+    "add_run_folder_flags",
+    "load_mesh_file",
+    "load_points_file",
+    "read_image_file",
+    "verb_run_folder",
+]
+
+
+def _load(path_str: str, what: str, load: Callable[[Any, Path], Any]):
+    path = Path(path_str)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not a {what} file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    from inverse3d.io.pluggable import IO
+
+    try:
+        return load(IO(), path)
+    except InputError:
+        raise
+    except (ValueError, OSError) as e:
+        msg = str(e)
+        raise InputError(msg if str(path) in msg else f"{path}: {msg}") from e
+
+
+def load_mesh_file(path_str: str, include_textures: bool = False, need_faces: bool = True):
+    """Meshes (batch of 1) of an OBJ/PLY/OFF file; InputError naming the file if it has no
+    faces (with need_faces) or non-finite vertices."""
+    mesh = _load(path_str, "mesh", lambda io, p: io.load_mesh(p, include_textures=include_textures))
+    if need_faces and mesh.faces_packed().shape[0] == 0:
+        raise InputError(f"{path_str}: mesh has no faces")
+    if not bool(torch.isfinite(mesh.verts_packed()).all()):
+        raise InputError(f"{path_str}: mesh has NaN or infinite vertex coordinates")
+    return mesh
+
+
+def load_points_file(path_str: str) -> torch.Tensor:
+    """(P, 3) points of a PLY/OBJ/OFF file: a point cloud's points, or a mesh's vertices."""
+    path = Path(path_str)
+    suffix = path.suffix.lower()
+    if suffix in (".obj", ".off"):
+        pts = load_mesh_file(path_str, need_faces=False).verts_packed()
+    else:
+        pts = _load(path_str, "point", lambda io, p: io.load_pointcloud(p)).points_packed()
+    if pts.shape[0] == 0:
+        raise InputError(f"{path}: no points")
+    if not bool(torch.isfinite(pts).all()):
+        raise InputError(f"{path}: points contain NaN or inf")
+    return pts
+
+
+def read_image_file(path_str: str) -> torch.Tensor:
+    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA float image in [0, 1]; errors name the file."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path_str)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+            elif im.mode in ("L", "1", "I", "I;16", "F"):
+                im = im.convert("L")
+            else:
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:
+        raise InputError(f"{path}: unreadable image ({e})") from e
+    return torch.from_numpy(arr.astype(np.float32) / 255.0)
+
+
+def add_run_folder_flags(p: argparse.ArgumentParser, default_name: str) -> None:
+    p.add_argument("--out", default="runs", help="parent folder of the run folder (default runs)")
+    p.add_argument("--name", default=None, help=f"run folder name (default {default_name})")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+
+
+def verb_run_folder(args: argparse.Namespace, default_name: str) -> Path:
+    """The verb's run folder `--out/--name` (created; see pipeline.run_folder)."""
+    from inverse3d.pipeline.run_folder import prepare_run_folder
+
+    folder = prepare_run_folder(
+        args.out, args.name or default_name, overwrite=args.overwrite, resume=False
+    )
+    args.context.folder = folder
+    return folder
