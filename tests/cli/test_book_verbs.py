@@ -60,8 +60,19 @@ class TestFitMesh:
             pytest.skip("pedestrian.ply absent")
         out = tmp_path / "fit"
         code = main(
-            ["fit-mesh", str(path), "--steps", "150", "--level", "3", "--out", str(tmp_path),
-             "--name", "fit", "--quiet"]
+            [
+                "fit-mesh",
+                str(path),
+                "--steps",
+                "150",
+                "--level",
+                "3",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "fit",
+                "--quiet",
+            ]
         )
         assert code == 0
         text = capsys.readouterr().out
@@ -141,7 +152,18 @@ class TestRenderCommand:
         s = ico_sphere(2)
         path = tmp_path / "pts.obj"
         save_obj(path, s.verts_packed() * 2.0, s.faces_packed())
-        code = main(["fit-mesh", str(path), "--steps", "5", "--level", "1", "--out",
-                     str(tmp_path), "--quiet"])
+        code = main(
+            [
+                "fit-mesh",
+                str(path),
+                "--steps",
+                "5",
+                "--level",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
         assert code == 0
         assert (tmp_path / "fit-pts" / "report.json").is_file()

@@ -195,7 +195,9 @@ class TestExitCodes:
 
         m = REGISTRY["mesh"]
         monkeypatch.setitem(REGISTRY, "mesh", Method("mesh", m.config_cls, broken_fit))
-        code, _, err = run_cli(["reconstruct", "--data", scene_dir, "--out", tmp_path, *FAST], capsys)
+        code, _, err = run_cli(
+            ["reconstruct", "--data", scene_dir, "--out", tmp_path, *FAST], capsys
+        )
         assert code == 1
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "internal error" in lines[0] and "an internal bug" in lines[0]
@@ -206,7 +208,8 @@ class TestExitCodes:
     def test_bad_run_names(self, name, tmp_path, capsys):
         (tmp_path / "keep.txt").write_text("keep")
         code, _, err = run_cli(
-            ["reconstruct", "--out", tmp_path / "runs", "--name", name, "--overwrite", *FAST], capsys
+            ["reconstruct", "--out", tmp_path / "runs", "--name", name, "--overwrite", *FAST],
+            capsys,
         )
         assert_one_line_error(code, err, "--name")
         assert (tmp_path / "keep.txt").read_text() == "keep"
@@ -409,3 +412,32 @@ class TestResume:
         for k, tol in (("psnr", 0.5), ("mask_iou", 0.02), ("chamfer_l1", 0.005)):
             assert abs(resumed["metrics"][k] - ref["metrics"][k]) < tol, k
         assert np.isfinite(resumed["metrics"]["f_score"])
+
+
+class TestBadDataFiles:
+    def test_object_and_empty_depth_files(self, scene_dir, tmp_path, capsys):
+        for k, arr in enumerate([np.array([object()], dtype=object), np.zeros((0,), np.float32)]):
+            d = copy_scene(scene_dir, tmp_path / f"s{k}")
+            dep = sorted((d / "depths").iterdir())[0]
+            np.save(dep, arr, allow_pickle=True)
+            code, _, err = run_cli(
+                ["reconstruct", "--data", d, "--out", tmp_path / f"o{k}", *FAST], capsys
+            )
+            assert_one_line_error(code, err, dep.name)
+
+    def test_transform_matrix_with_a_string(self, tmp_path, capsys):
+        from PIL import Image
+
+        d = tmp_path / "blender"
+        (d / "train").mkdir(parents=True)
+        frames = []
+        for i in range(3):
+            Image.new("RGBA", (8, 8), (255, 0, 0, 255)).save(d / "train" / f"r_{i}.png")
+            m = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 4.0], [0, 0, 0, 1]]
+            frames.append({"file_path": f"./train/r_{i}", "transform_matrix": m})
+        frames[1]["transform_matrix"][0][3] = "oops"
+        (d / "transforms_train.json").write_text(
+            json.dumps({"camera_angle_x": 0.7, "frames": frames})
+        )
+        code, _, err = run_cli(["reconstruct", "--data", d, "--out", tmp_path / "o", *FAST], capsys)
+        assert_one_line_error(code, err, "transforms_train.json", "transform_matrix")

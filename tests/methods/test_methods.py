@@ -71,8 +71,13 @@ class TestContract:
             get_method("nope")
 
     def test_methods_import_only_lower_layers(self):
-        banned = ("inverse3d.eval", "inverse3d.viz", "inverse3d.datasets", "inverse3d.cli",
-                  "inverse3d.pipeline")
+        banned = (
+            "inverse3d.eval",
+            "inverse3d.viz",
+            "inverse3d.datasets",
+            "inverse3d.cli",
+            "inverse3d.pipeline",
+        )
         for path in METHODS_DIR.glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = []
@@ -100,7 +105,12 @@ class TestSmoke:
 
     def test_sphere_init_subdivides(self, tiny_scene):
         rec = fit(
-            "mesh", tiny_scene, init="sphere", steps=3, subdivide_at=(1, 2), sphere_level=1,
+            "mesh",
+            tiny_scene,
+            init="sphere",
+            steps=3,
+            subdivide_at=(1, 2),
+            sphere_level=1,
             image_size=32,
         )
         assert rec.mesh.faces_packed().shape[0] == 80 * 16  # level 1 (80 faces) subdivided twice

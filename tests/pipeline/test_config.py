@@ -36,9 +36,7 @@ _scalar = st.one_of(
 )
 _value = st.recursive(
     _scalar,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)),
     max_leaves=12,
 )
 

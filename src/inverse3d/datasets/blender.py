@@ -142,7 +142,12 @@ def load_blender_scene(
         if (h, w) != (H, W):
             raise ValueError(f"{where}: w, h = {w}, {h} do not match the image's {W}x{H}")
         K = _intrinsics(meta, fr, W, H, where)
-        c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
+        try:
+            c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"{where}: transform_matrix must be a 4x4 array of numbers ({e})"
+            ) from None
         if c2w.shape not in ((4, 4), (3, 4)):
             raise ValueError(f"{where}: transform_matrix must be 4x4; got shape {c2w.shape}")
         R, t = opengl_c2w_to_opencv_w2c(c2w)

@@ -145,7 +145,12 @@ def load_folder_scene(
         if all(f.is_file() for f in files):
             arrs = []
             for f in files:
-                d = np.load(f)
+                try:
+                    d = np.load(f, allow_pickle=False)
+                except (OSError, ValueError, EOFError) as e:
+                    raise ValueError(f"{f}: unreadable depth map ({e})") from None
+                if d.dtype.kind not in "fiu":
+                    raise ValueError(f"{f}: depth map must hold numbers; got dtype {d.dtype}")
                 if d.shape != size:
                     raise ValueError(f"{f}: depth map of shape {d.shape}; expected {size}")
                 arrs.append(d.astype(np.float32))

@@ -83,7 +83,12 @@ class DepthSupervision:
 
     @classmethod
     def for_rays(
-        cls, depths: torch.Tensor | None, near: float, far: float, n_pts: int, w_depth: float,
+        cls,
+        depths: torch.Tensor | None,
+        near: float,
+        far: float,
+        n_pts: int,
+        w_depth: float,
         w_free: float,
     ) -> DepthSupervision | None:
         """The terms for rays sampled with `n_pts` points in [near, far]; None when there are no

@@ -34,7 +34,9 @@ class PoseConfig:
     image_size: int = setting(
         128, "side of the rendered silhouettes (the target is resized to it)", low=8
     )
-    fov: float = setting(60.0, "field of view of the FoVPerspectiveCameras, degrees", low=1e-3, high=179.0)
+    fov: float = setting(
+        60.0, "field of view of the FoVPerspectiveCameras, degrees", low=1e-3, high=179.0
+    )
     faces_per_pixel: int = setting(50, "faces blended per pixel", low=1)
     sigma: float = setting(
         1e-5,

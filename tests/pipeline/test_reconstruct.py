@@ -1,0 +1,104 @@
+"""One reconstruct run end to end on a tiny scene: every output, the report's schema, the held-out
+split for data without one, config.yaml written before the method runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from inverse3d.eval.report_metrics import METRIC_KEYS
+from inverse3d.methods import REGISTRY
+from inverse3d.methods.base import Method
+from inverse3d.pipeline import RunContext, RunSettings, reconstruct, resolve_settings
+from inverse3d.pipeline.config import read_yaml_file
+
+OUTPUT_FILES = [
+    ".inverse3d-run",
+    "config.yaml",
+    "mesh.obj",
+    "mesh.ply",
+    "turntable.gif",
+    "plots/loss.png",
+    "plots/views.png",
+    "report.json",
+    "report.html",
+    "renders/000_target.png",
+    "renders/000_prediction.png",
+    "renders/000_error.png",
+    "checkpoints/last.pt",
+]
+
+
+@pytest.fixture(scope="module")
+def scene_dir(tmp_path_factory):
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+
+    out = tmp_path_factory.mktemp("scene") / "tiny"
+    write_folder_scene(make_synthetic_scene(n_views=4, n_test=2, image_size=24), out)
+    return out
+
+
+def _run(scene_dir, tmp_path, method="mesh", **flags):
+    run, cfg, m = resolve_settings(
+        {"data": str(scene_dir), "device": "cpu", "eval_samples": 500, "method": method},
+        {"steps": 2, "hull_resolution": 16, "image_size": 24, **flags},
+    )
+    ctx = RunContext()
+    report = reconstruct(run, cfg, m, out=tmp_path, progress=False, context=ctx, log=lambda s: None)
+    return report, ctx.folder
+
+
+def test_outputs_and_report(scene_dir, tmp_path):
+    report, folder = _run(scene_dir, tmp_path)
+    assert folder == tmp_path / "tiny-mesh"
+    for rel in OUTPUT_FILES:
+        assert (folder / rel).is_file(), rel
+    assert json.loads((folder / "report.json").read_text()) == report
+    assert set(METRIC_KEYS) <= set(report["metrics"])
+    assert set(METRIC_KEYS) <= set(report["metric_definitions"])
+    for k in ("psnr", "ssim", "mask_iou", "chamfer_l1", "f_score"):
+        assert math.isfinite(report["metrics"][k]), k
+    assert report["steps"] == 2 and report["time_s"] > 0 and report["peak_memory_mb"] > 0
+    assert {"torch", "inverse3d", "python"} <= set(report["versions"])
+    assert report["settings"]["steps"] == 2
+    saved = read_yaml_file(folder / "config.yaml")
+    assert saved["method"] == "mesh" and saved["settings"]["steps"] == 2
+    assert saved["data"] == str(scene_dir)
+    html = (folder / "report.html").read_text()
+    assert "data:image/png;base64," in html and "data:image/gif;base64," in html
+    # The OBJ carries the vertex colours ("v x y z r g b").
+    first_v = next(
+        line for line in (folder / "mesh.obj").read_text().splitlines() if line.startswith("v ")
+    )
+    assert len(first_v.split()) == 7
+
+
+def test_config_yaml_is_written_before_the_method_runs(scene_dir, tmp_path, monkeypatch):
+    seen = {}
+
+    def spy_fit(config, scene, loop):
+        seen["config"] = read_yaml_file(loop.out_dir / "config.yaml")
+        raise RuntimeError("stop here")
+
+    m = REGISTRY["mesh"]
+    monkeypatch.setitem(REGISTRY, "mesh", Method("mesh", m.config_cls, spy_fit))
+    with pytest.raises(RuntimeError, match="stop here"):
+        _run(scene_dir, tmp_path)
+    assert seen["config"]["settings"]["steps"] == 2
+
+
+def test_holdout_split_for_data_without_one(tmp_path):
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+    from inverse3d.pipeline.reconstruct import load_run_scene
+
+    scene = make_synthetic_scene(n_views=16, n_test=0, image_size=16)
+    write_folder_scene(scene, tmp_path / "s")
+    got = load_run_scene(RunSettings(data=str(tmp_path / "s"), holdout_every=8), "cpu")
+    assert got.test_idx == [0, 8] and len(got.train_idx) == 14
+    assert not set(got.test_idx) & set(got.train_idx)
+    none = load_run_scene(RunSettings(data=str(tmp_path / "s"), holdout_every=0), "cpu")
+    assert none.test_idx == [] and len(none.train_idx) == 16
