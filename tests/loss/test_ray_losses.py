@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from inverse3d.loss.ray_losses import depth_losses, view_depth_factor
-from inverse3d.renderer.implicit.weights import emission_absorption_weights as alpha_weights
 from inverse3d.renderer.cameras import FoVPerspectiveCameras, look_at_view_transform
 from inverse3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 from inverse3d.renderer.implicit.utils import RayBundle
+from inverse3d.renderer.implicit.weights import emission_absorption_weights as alpha_weights
 
 
 class TestAlphaWeights:

@@ -8,8 +8,8 @@ from inverse3d.datasets.colmap import load_colmap_scene
 from inverse3d.datasets.dtu import load_dtu_scene
 from inverse3d.datasets.folder import load_folder_scene, write_folder_scene
 from inverse3d.datasets.loader import FORMATS, detect_format, load_scene
-from inverse3d.structures.scene import SceneData
 from inverse3d.datasets.synthetic import make_synthetic_scene, mug_camera_angles, mug_mesh
+from inverse3d.structures.scene import SceneData
 
 __all__ = [
     "FORMATS",
