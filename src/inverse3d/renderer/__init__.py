@@ -23,6 +23,7 @@ from inverse3d.renderer.cameras import (
     look_at_view_transform,
 )
 from inverse3d.renderer.compositing import alpha_composite, norm_weighted_sum, weighted_sum
+from inverse3d.renderer.fisheyecameras import FishEyeCameras
 from inverse3d.renderer.implicit import (
     AbsorptionOnlyRaymarcher,
     EmissionAbsorptionRaymarcher,
@@ -91,6 +92,7 @@ __all__ = [
     "CamerasBase",
     "DirectionalLights",
     "EmissionAbsorptionRaymarcher",
+    "FishEyeCameras",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "GridRaysampler",
