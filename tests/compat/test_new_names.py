@@ -11,6 +11,9 @@ NEW = {
     "common.compat": "meshgrid_ij prod",
     "renderer.fisheyecameras": "FishEyeCameras",
     "renderer": "FishEyeCameras",
+    "ops": "add_points_features_to_volume_densities_features add_pointclouds_to_volumes",
+    "ops.points_to_volumes": "add_points_features_to_volume_densities_features "
+    "add_pointclouds_to_volumes",
 }
 
 CASES = [(mod, name) for mod, names in NEW.items() for name in names.split()]
