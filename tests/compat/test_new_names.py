@@ -12,6 +12,17 @@ NEW = {
     "renderer.fisheyecameras": "FishEyeCameras",
     "renderer": "FishEyeCameras",
     "ops": "add_points_features_to_volume_densities_features add_pointclouds_to_volumes",
+    "vis": "texturesuv_image_matplotlib texturesuv_image_PIL plot_scene plot_batch_individually "
+    "get_camera_wireframe AxisArgs Lighting",
+    "vis.texture_vis": "texturesuv_image_matplotlib texturesuv_image_PIL",
+    "vis.plotly_vis": "plot_scene plot_batch_individually get_camera_wireframe AxisArgs Lighting",
+    "_C": "rasterize_meshes rasterize_points rasterize_points_backward knn_points_idx "
+    "knn_points_backward point_face_dist_forward point_face_dist_backward "
+    "face_point_dist_forward face_point_dist_backward point_edge_dist_forward "
+    "edge_point_dist_forward packed_to_padded padded_to_packed ball_query "
+    "sample_farthest_points gather_scatter interp_face_attrs_forward face_areas_normals_forward "
+    "points_to_volumes_forward sigmoid_alpha_blend accum_alphacomposite accum_weightedsum "
+    "accum_weightedsumnorm sample_pdf iou_box3d",
     "ops.points_to_volumes": "add_points_features_to_volume_densities_features "
     "add_pointclouds_to_volumes",
 }
