@@ -10,7 +10,10 @@ import pytest
 NEW = {
     "common.compat": "meshgrid_ij prod",
     "renderer.fisheyecameras": "FishEyeCameras",
-    "renderer": "FishEyeCameras",
+    "renderer": "FishEyeCameras SplatterBlender SplatterPhongShader",
+    "renderer.splatter_blend": "SplatterBlender",
+    "renderer.mesh": "SplatterPhongShader",
+    "renderer.mesh.shader": "SplatterPhongShader",
     "ops": "add_points_features_to_volume_densities_features add_pointclouds_to_volumes",
     "vis": "texturesuv_image_matplotlib texturesuv_image_PIL plot_scene plot_batch_individually "
     "get_camera_wireframe AxisArgs Lighting",

@@ -60,6 +60,7 @@ from inverse3d.renderer.mesh import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    SplatterPhongShader,
     TexturedSoftPhongShader,
     Textures,
     TexturesAtlas,
@@ -77,6 +78,7 @@ from inverse3d.renderer.points import (
     PointsRenderer,
     rasterize_points,
 )
+from inverse3d.renderer.splatter_blend import SplatterBlender
 from inverse3d.renderer.utils import (
     TensorProperties,
     convert_to_tensors_and_broadcast,
@@ -126,6 +128,8 @@ __all__ = [
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
+    "SplatterBlender",
+    "SplatterPhongShader",
     "TensorProperties",
     "TexturedSoftPhongShader",
     "Textures",
