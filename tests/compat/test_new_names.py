@@ -10,7 +10,10 @@ import pytest
 NEW = {
     "common.compat": "meshgrid_ij prod",
     "renderer.fisheyecameras": "FishEyeCameras",
-    "renderer": "FishEyeCameras SplatterBlender SplatterPhongShader",
+    "renderer": "FishEyeCameras SplatterBlender SplatterPhongShader PulsarPointsRenderer",
+    "renderer.points": "PulsarPointsRenderer",
+    "renderer.points.pulsar": "PulsarPointsRenderer",
+    "renderer.points.pulsar.unified": "PulsarPointsRenderer",
     "renderer.splatter_blend": "SplatterBlender",
     "renderer.mesh": "SplatterPhongShader",
     "renderer.mesh.shader": "SplatterPhongShader",

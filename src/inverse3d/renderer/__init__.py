@@ -76,6 +76,7 @@ from inverse3d.renderer.points import (
     PointsRasterizationSettings,
     PointsRasterizer,
     PointsRenderer,
+    PulsarPointsRenderer,
     rasterize_points,
 )
 from inverse3d.renderer.splatter_blend import SplatterBlender
@@ -121,6 +122,7 @@ __all__ = [
     "PointsRasterizationSettings",
     "PointsRasterizer",
     "PointsRenderer",
+    "PulsarPointsRenderer",
     "RasterizationSettings",
     "RayBundle",
     "SfMOrthographicCameras",
