@@ -22,7 +22,10 @@ from inverse3d.ops.points_normals import (
     estimate_pointcloud_local_coord_frames,
     estimate_pointcloud_normals,
 )
-from inverse3d.ops.points_to_volumes import add_pointclouds_to_volumes
+from inverse3d.ops.points_to_volumes import (
+    add_pointclouds_to_volumes,
+    add_points_features_to_volume_densities_features,
+)
 from inverse3d.ops.sample_farthest_points import sample_farthest_points
 from inverse3d.ops.sample_points_from_meshes import sample_points_from_meshes
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
@@ -33,6 +36,7 @@ __all__ = [
     "GraphConv",
     "SubdivideMeshes",
     "add_pointclouds_to_volumes",
+    "add_points_features_to_volume_densities_features",
     "ball_query",
     "box3d_overlap",
     "convert_pointclouds_to_tensor",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from inverse3d._validation import check_choice, check_positive_float, check_tensor
+from inverse3d._validation import check_positive_float, check_tensor
 
 __all__ = ["add_pointclouds_to_volumes", "add_points_features_to_volume_densities_features"]
 
@@ -46,12 +46,12 @@ def add_pointclouds_to_volumes(
         raise TypeError(f"initial_volumes must be a Volumes; got {type(initial_volumes).__name__}")
     feats = pointclouds.features_padded()
     if feats is None:
-        raise ValueError("pointclouds must have features")
+        raise ValueError("'pointclouds' have to have their 'features' defined.")
     if initial_volumes.features() is None:
         raise ValueError("initial_volumes must have features")
     if len(pointclouds) != len(initial_volumes):
         raise ValueError(
-            f"pointclouds and initial_volumes must have the same batch size; got "
+            "'initial_volumes' and 'pointclouds' have to have the same batch size; got "
             f"{len(pointclouds)} and {len(initial_volumes)}"
         )
     pts = pointclouds.points_padded()
@@ -98,6 +98,9 @@ def add_points_features_to_volume_densities_features(
         min_weight: see the module docstring.
         mask: (N, P) float weight per point (0 for padding), or None (all ones).
         grid_sizes: (N, 3) int64 (D, H, W) actual size of each volume, or None (full size).
+            Volume n occupies the corner [:gD, :gH, :gW] of the padded tensors (indexing with
+            the padded strides, like PyTorch3D's compiled path); points map to it by its own
+            size, and votes outside it are dropped.
         rescale_features: divide features by the accumulated weights.
         _python: accepted for compatibility.
         align_corners: True: -1 and 1 are the centres of the corner voxels; False: their
@@ -112,7 +115,8 @@ def add_points_features_to_volume_densities_features(
     check_tensor(volume_densities, "volume_densities", ("N", None, "D", "H", "W"), "float", dims)
     if volume_densities.shape[1] != 1:
         raise ValueError(
-            f"volume_densities must have one channel (N, 1, D, H, W); got "
+            "Only one-dimensional densities are allowed: volume_densities must have shape "
+            f"(N, 1, D, H, W); got "
             f"{tuple(volume_densities.shape)}"
         )
     N, P, C = points_features.shape
@@ -120,7 +124,10 @@ def add_points_features_to_volume_densities_features(
     if volume_features is None:
         volume_features = volume_densities.new_zeros((N, C, D, H, W))
     check_tensor(volume_features, "volume_features", ("N", "C", "D", "H", "W"), "float", dims)
-    check_choice(mode, "mode", ["trilinear", "nearest"])
+    if mode not in ("trilinear", "nearest"):
+        raise ValueError(
+            f'No such interpolation mode "{mode}"; mode must be "trilinear" or "nearest"'
+        )
     min_weight = check_positive_float(min_weight, "min_weight", allow_zero=True)
     if mask is None:
         mask = points_3d.new_ones((N, P))
@@ -129,6 +136,12 @@ def add_points_features_to_volume_densities_features(
     if grid_sizes is None:
         grid_sizes = torch.tensor([D, H, W], device=dev).expand(N, 3)
     check_tensor(grid_sizes, "grid_sizes", (N, 3), "int")
+    full = torch.tensor([D, H, W], device=grid_sizes.device)
+    if bool((grid_sizes > full).any()) or bool((grid_sizes < 1).any()):
+        raise ValueError(
+            f"grid_sizes must lie in [1, {(D, H, W)}] (the volumes' size); got "
+            f"{grid_sizes.tolist()}"
+        )
     size_xyz = grid_sizes.flip(1).to(points_3d.dtype)[:, None, :]  # (N, 1, 3) as W, H, D
     if align_corners:
         idx = (points_3d + 1) * 0.5 * (size_xyz - 1)  # (N, P, 3) voxel coordinates

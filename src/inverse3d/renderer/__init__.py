@@ -23,6 +23,7 @@ from inverse3d.renderer.cameras import (
     look_at_view_transform,
 )
 from inverse3d.renderer.compositing import alpha_composite, norm_weighted_sum, weighted_sum
+from inverse3d.renderer.fisheyecameras import FishEyeCameras
 from inverse3d.renderer.implicit import (
     AbsorptionOnlyRaymarcher,
     EmissionAbsorptionRaymarcher,
@@ -59,6 +60,7 @@ from inverse3d.renderer.mesh import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    SplatterPhongShader,
     TexturedSoftPhongShader,
     Textures,
     TexturesAtlas,
@@ -74,8 +76,10 @@ from inverse3d.renderer.points import (
     PointsRasterizationSettings,
     PointsRasterizer,
     PointsRenderer,
+    PulsarPointsRenderer,
     rasterize_points,
 )
+from inverse3d.renderer.splatter_blend import SplatterBlender
 from inverse3d.renderer.utils import (
     TensorProperties,
     convert_to_tensors_and_broadcast,
@@ -91,6 +95,7 @@ __all__ = [
     "CamerasBase",
     "DirectionalLights",
     "EmissionAbsorptionRaymarcher",
+    "FishEyeCameras",
     "FoVOrthographicCameras",
     "FoVPerspectiveCameras",
     "GridRaysampler",
@@ -117,6 +122,7 @@ __all__ = [
     "PointsRasterizationSettings",
     "PointsRasterizer",
     "PointsRenderer",
+    "PulsarPointsRenderer",
     "RasterizationSettings",
     "RayBundle",
     "SfMOrthographicCameras",
@@ -124,6 +130,8 @@ __all__ = [
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
+    "SplatterBlender",
+    "SplatterPhongShader",
     "TensorProperties",
     "TexturedSoftPhongShader",
     "Textures",

@@ -13,6 +13,7 @@ from inverse3d.renderer.mesh.shader import (
     SoftGouraudShader,
     SoftPhongShader,
     SoftSilhouetteShader,
+    SplatterPhongShader,
     TexturedSoftPhongShader,
 )
 from inverse3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
@@ -39,6 +40,7 @@ __all__ = [
     "SoftGouraudShader",
     "SoftPhongShader",
     "SoftSilhouetteShader",
+    "SplatterPhongShader",
     "Textures",
     "TexturesAtlas",
     "TexturesBase",

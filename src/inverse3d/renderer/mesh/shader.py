@@ -11,6 +11,7 @@ import warnings
 import torch
 from torch import nn
 
+from inverse3d.ops.interp_face_attrs import interpolate_face_attributes
 from inverse3d.renderer.blending import (
     BlendParams,
     hard_rgb_blend,
@@ -20,6 +21,7 @@ from inverse3d.renderer.blending import (
 from inverse3d.renderer.lighting import PointLights
 from inverse3d.renderer.materials import Materials
 from inverse3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
+from inverse3d.renderer.splatter_blend import SplatterBlender
 
 __all__ = [
     "ShaderBase",
@@ -32,6 +34,7 @@ __all__ = [
     "HardDepthShader",
     "SoftDepthShader",
     "TexturedSoftPhongShader",
+    "SplatterPhongShader",
 ]
 
 
@@ -214,3 +217,47 @@ class TexturedSoftPhongShader(SoftPhongShader):
             stacklevel=2,
         )
         super().__init__(device, cameras, lights, materials, blend_params)
+
+
+class SplatterPhongShader(ShaderBase):
+    """Phong shading blended by splatting (SplatterBlender, Cole et al. 2021): images
+    (N, H, W, 4) whose gradients reach the vertices through the re-projected fragment
+    positions, also when the rasterizer itself is not differentiable.
+
+    The colours are shaded from detached fragments; blend_params.sigma is the splat kernel's
+    standard deviation in pixels (PyTorch3D warns for anything but 0.5, as here).
+    """
+
+    def __init__(self, **kwargs) -> None:
+        self.splatter_blender: SplatterBlender | None = None
+        super().__init__(**kwargs)
+
+    def to(self, device):  # type: ignore[override]
+        if self.splatter_blender is not None:
+            self.splatter_blender.to(device)
+        return super().to(device)
+
+    def check_blend_params(self, blend_params: BlendParams) -> None:
+        if blend_params.sigma != 0.5:
+            warnings.warn(
+                f"SplatterPhongShader received sigma={blend_params.sigma}. sigma is defined in "
+                "pixel units, and any value other than 0.5 is highly unexpected. Only use other "
+                "values if you know what you are doing.",
+                stacklevel=3,
+            )
+
+    def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
+        cameras = self._get_cameras(**kwargs)
+        lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
+        frags = fragments.detach()
+        texels = meshes.sample_textures(frags)
+        colors = phong_shading(meshes, frags, lights, cameras, materials, texels)
+        verts = meshes.verts_packed()
+        # world positions of the fragments: the path of the gradients to the vertices
+        coords = interpolate_face_attributes(
+            frags.pix_to_face, frags.bary_coords, verts[meshes.faces_packed()]
+        )
+        if self.splatter_blender is None:
+            self.splatter_blender = SplatterBlender(tuple(colors.shape[:4]), colors.device)
+        self.check_blend_params(blend_params)
+        return self.splatter_blender(colors, coords, cameras, frags.pix_to_face < 0, blend_params)
