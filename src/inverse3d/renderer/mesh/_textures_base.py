@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_positive_int
+from inverse3d.common.datatypes import make_device
 from inverse3d.renderer.mesh._textures_utils import batch_indices
 
 __all__ = ["TexturesBase"]
@@ -29,7 +30,7 @@ class TexturesBase:
 
     def to(self, device: str | torch.device) -> TexturesBase:
         """Move every tensor (and list of tensors) to `device`, in place; returns self."""
-        device = torch.device(device)
+        device = make_device(device)
         for key, value in list(vars(self).items()):
             if torch.is_tensor(value):
                 setattr(self, key, value.to(device))
