@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from inverse3d.common.datatypes import Device, get_device, make_device
-from inverse3d.transforms.rotation_conversions import _axis_angle_rotation
+from inverse3d.transforms._rotation_math import axis_angle_rotation
 from inverse3d.transforms.se3 import se3_log_map
 
 __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
@@ -460,5 +460,5 @@ class RotateAxisAngle(Rotate):
         angle = _handle_angle_input(angle, dtype, device, "RotateAxisAngle")
         if degrees:
             angle = angle / 180.0 * math.pi
-        R = _axis_angle_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
+        R = axis_angle_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
         super().__init__(device=angle.device, R=R, dtype=dtype)

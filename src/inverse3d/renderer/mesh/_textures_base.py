@@ -10,7 +10,7 @@ from inverse3d._validation import check_positive_int
 from inverse3d.common.datatypes import make_device
 from inverse3d.renderer.mesh._textures_utils import batch_indices
 
-__all__ = ["TexturesBase"]
+__all__ = ["TexturesBase", "check_same_type", "feature_channels"]
 
 
 class TexturesBase:
@@ -85,7 +85,7 @@ class TexturesBase:
             other.valid = fn(self.valid)
 
 
-def _check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
+def check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
     if not isinstance(textures, (list, tuple)):
         raise TypeError(f"{name} must be a list of {cls.__name__}; got {type(textures).__name__}")
     for i, t in enumerate(textures):
@@ -96,5 +96,5 @@ def _check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
     return list(textures)
 
 
-def _channels(t: torch.Tensor | None, default: int = 3) -> int:
+def feature_channels(t: torch.Tensor | None, default: int = 3) -> int:
     return int(t.shape[-1]) if t is not None and t.ndim > 0 else default
