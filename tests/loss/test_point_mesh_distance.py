@@ -10,9 +10,7 @@ import torch
 
 from inverse3d.loss.point_mesh_distance import point_mesh_edge_distance, point_mesh_face_distance
 
-ms = importlib.import_module(
-    "inverse3d.ops.mesh_sdf"
-)  # the module (the package exports a same-named function)
+ms = importlib.import_module("inverse3d.ops.triangle_distance")  # where the search is chunked
 
 Meshes = pytest.importorskip("inverse3d.structures.meshes").Meshes
 Pointclouds = pytest.importorskip("inverse3d.structures.pointclouds").Pointclouds

@@ -25,6 +25,8 @@ import math
 
 import torch
 
+from inverse3d.ops.visual_hull import visual_hull, visual_hull_grid_points
+
 __all__ = ["estimate_object_frame", "normalize_scene", "to_world"]
 
 
@@ -68,25 +70,19 @@ def estimate_object_frame(data, fill: float = 0.85, resolution: int = 48) -> tup
 def _hull_points(data, centre: torch.Tensor, box: float, resolution: int) -> torch.Tensor:
     """(P, 3) cell centres of the cube centre +- box that are inside the masks of every training
     view that sees them and seen by at least half of the views."""
-    device = data.masks.device
-    lin = ((torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution * 2 - 1) * box
-    g = torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(-1, 3)
-    pts = (g + centre.reshape(1, 3)).to(device)
-    h, w = data.image_size
-    ok = torch.ones(pts.shape[0], dtype=torch.bool, device=device)
-    seen = torch.zeros(pts.shape[0], device=device)
     views = data.train_idx or list(range(len(data.cameras)))
-    for i in views:
-        cam = data.cameras[i]
-        z = cam.get_world_to_view_transform().transform_points(pts[None])[0, :, 2]
-        scr = cam.transform_points_screen(pts[None], image_size=((h, w),))[0]
-        x, y = scr[:, 0].floor().long(), scr[:, 1].floor().long()
-        inside = (z > 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        m = data.masks[i][y.clamp(0, h - 1), x.clamp(0, w - 1)]
-        ok &= ~inside | (m >= 0.5)
-        seen += inside.float()
-    keep = ok & (seen >= 0.5 * len(views))
-    return pts[keep].cpu()
+    c = centre.reshape(3).to(torch.float64)
+    bounds = torch.stack([c - box, c + box])
+    occ = visual_hull(
+        data.cameras[list(views)],
+        data.masks[list(views)],
+        bounds,
+        resolution,
+        mask_threshold=0.5,
+        min_views=math.ceil(0.5 * len(views)),
+    )
+    pts = visual_hull_grid_points(bounds, resolution, device=occ.device)
+    return pts[occ].cpu()
 
 
 def _apply(data, centre, scale: float):

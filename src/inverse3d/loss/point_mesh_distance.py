@@ -1,7 +1,7 @@
 """Distances between point clouds and meshes (PyTorch3D `loss.point_mesh_*` semantics).
 
 Exact point-to-triangle / point-to-segment squared distances. Each nearest-primitive search is a
-chunked brute force (see ops.mesh_sdf.CHUNK_PAIRS, memory O(CHUNK_PAIRS)) without autograd; the
+chunked brute force (see ops.triangle_distance.CHUNK_PAIRS, memory O(CHUNK_PAIRS)) without autograd; the
 distance of the selected pair is then recomputed with autograd, so gradients reach both the
 points and the vertices.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from inverse3d.ops.mesh_sdf import (
-    _blockwise_min,
-    _seg_block_fn,
-    _tri_block_fn,
+from inverse3d.ops.triangle_distance import (
+    blockwise_min,
+    point_segment_block_fn,
     point_segment_distance,
+    point_triangle_block_fn,
     point_triangle_distance,
 )
 
@@ -55,8 +55,8 @@ def _mean_over_pairs(meshes, pcls, prims, first_idx, counts, terms) -> torch.Ten
 def _tri_terms(p, a, b, c, area):
     """Mean point->triangle and mean triangle->point squared distances (one pass over pairs)."""
     tris = torch.stack([a, b, c], 1)
-    _, pi, _, ti = _blockwise_min(
-        _tri_block_fn(p, tris, area), p.shape[0], a.shape[0], p, cols=True
+    _, pi, _, ti = blockwise_min(
+        point_triangle_block_fn(p, tris, area), p.shape[0], a.shape[0], p, cols=True
     )
     d_p = point_triangle_distance(p, a[pi], b[pi], c[pi], area)
     d_t = point_triangle_distance(p[ti], a, b, c, area)
@@ -64,7 +64,9 @@ def _tri_terms(p, a, b, c, area):
 
 
 def _seg_terms(p, a, b):
-    _, pi, _, si = _blockwise_min(_seg_block_fn(p, a, b), p.shape[0], a.shape[0], p, cols=True)
+    _, pi, _, si = blockwise_min(
+        point_segment_block_fn(p, a, b), p.shape[0], a.shape[0], p, cols=True
+    )
     return point_segment_distance(p, a[pi], b[pi]).mean(), point_segment_distance(
         p[si], a, b
     ).mean()

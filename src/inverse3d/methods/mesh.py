@@ -29,7 +29,7 @@ from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
 from inverse3d.ops.vertex_colors import project_vertex_colors
-from inverse3d.ops.visual_hull import carve_visual_hull
+from inverse3d.ops.visual_hull import visual_hull
 from inverse3d.renderer.blending import BlendParams, softmax_rgb_blend
 from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from inverse3d.renderer.mesh.render_views import render_mesh_views
@@ -170,13 +170,17 @@ def _initial_mesh(cfg: MeshConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
             stacklevel=3,
         )
     if cfg.init == "hull" and train.masks is not None:
-        occ = carve_visual_hull(
-            train.masks,
+        b, r = cfg.bound, cfg.hull_resolution
+        occ = visual_hull(
             train.cameras,
-            resolution=cfg.hull_resolution,
-            bound=cfg.bound,
+            train.masks,
+            bounds=[[-b] * 3, [b] * 3],
+            resolution=r,
             depths=train.depths if cfg.use_depth else None,
-        )
+            mask_threshold=0.3,
+            depth_tolerance=1.5 * 2.0 * b / r,  # 1.5 cells
+            mask_sampling="bilinear",
+        ).float()
         if occ.sum() > 0:
             v, f = _hull_mesh(occ, cfg.bound)
             if v.shape[0] > 0:

@@ -26,26 +26,12 @@ import torch
 from torch import nn
 
 from inverse3d._validation import check_positive_int, check_tensor
+from inverse3d.models._bounds import bounds_tensor
 from inverse3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
 
 __all__ = ["HashGridEncoding", "HashGridField", "PRIMES"]
 
 PRIMES = (1, 2654435761, 805459861)
-
-
-def _bounds_tensor(bounds: float | Sequence, dim: int) -> torch.Tensor:
-    """(2, D) [min corner, max corner] from a half-size, a (2, D) nested sequence or tensor."""
-    if isinstance(bounds, (int, float)):
-        if bounds <= 0:
-            raise ValueError(f"bounds must be positive as a half-size; got {bounds}")
-        b = torch.tensor([[-float(bounds)] * dim, [float(bounds)] * dim])
-    else:
-        b = torch.as_tensor(bounds, dtype=torch.float32).detach().clone()
-        if b.shape != (2, dim):
-            raise ValueError(f"bounds must have shape (2, {dim}); got {tuple(b.shape)}")
-        if not bool((b[1] > b[0]).all()):
-            raise ValueError(f"bounds must have max > min on every axis; got {b.tolist()}")
-    return b.float()
 
 
 class HashGridEncoding(nn.Module):
@@ -102,7 +88,7 @@ class HashGridEncoding(nn.Module):
         if not float(per_level_scale) >= 1.0:
             raise ValueError(f"per_level_scale must be >= 1; got {per_level_scale}")
         self.per_level_scale = float(per_level_scale)
-        self.register_buffer("bounds", _bounds_tensor(bounds, self.in_dim))
+        self.register_buffer("bounds", bounds_tensor(bounds, self.in_dim))
         T = 2**self.log2_hashmap_size
         resolutions, sizes, dense = [], [], []
         for level in range(self.n_levels):

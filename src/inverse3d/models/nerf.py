@@ -27,6 +27,7 @@ from inverse3d._validation import check_positive_int, check_tensor
 from inverse3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
 from inverse3d.renderer.implicit.sample_pdf import sample_pdf
 from inverse3d.renderer.implicit.utils import RayBundle, ray_bundle_to_ray_points
+from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 __all__ = ["NeuralRadianceField", "NeRF", "volume_render_weights"]
 
@@ -129,7 +130,8 @@ def volume_render_weights(
     """Quadrature weights of NeRF's volume rendering.
 
     ``delta_k = t_{k+1} - t_k`` (the last interval repeats the previous one),
-    ``alpha_k = 1 - exp(-sigma_k delta_k |d|)``, ``w_k = alpha_k prod_{j<k} (1 - alpha_j)``.
+    ``alpha_k = 1 - exp(-sigma_k delta_k |d|)``, ``w_k = alpha_k prod_{j<k} (1 - alpha_j + 1e-10)``
+    (`emission_absorption_weights`).
 
     Args:
         sigma: (R, S) float densities >= 0.
@@ -146,9 +148,7 @@ def volume_render_weights(
         deltas = torch.ones_like(t)
     deltas = deltas * directions.norm(dim=-1, keepdim=True)
     alpha = 1.0 - torch.exp(-sigma * deltas)
-    trans = torch.cumprod(1.0 - alpha + 1e-10, dim=-1)
-    trans = torch.cat((torch.ones_like(trans[..., :1]), trans[..., :-1]), dim=-1)
-    return alpha * trans
+    return emission_absorption_weights(alpha)
 
 
 def _background(background: str | Sequence[float] | torch.Tensor) -> torch.Tensor:

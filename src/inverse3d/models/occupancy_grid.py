@@ -22,7 +22,7 @@ from inverse3d._validation import (
     check_positive_int,
     check_tensor,
 )
-from inverse3d.models.hash_grid import _bounds_tensor
+from inverse3d.models._bounds import bounds_tensor
 
 __all__ = ["OccupancyGrid"]
 
@@ -62,7 +62,7 @@ class OccupancyGrid(nn.Module):
         self.update_mode = check_choice(update_mode, "update_mode", ("max", "ema"))
         self.dilation = check_nonneg_int(dilation, "dilation")
         G = self.resolution
-        self.register_buffer("bounds", _bounds_tensor(bounds, 3))
+        self.register_buffer("bounds", bounds_tensor(bounds, 3))
         self.register_buffer("density", torch.zeros(G, G, G))
         self.register_buffer("mask", torch.ones(G, G, G, dtype=torch.bool))
         self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))

@@ -31,6 +31,7 @@ from inverse3d.ops.sample_points_from_meshes import sample_points_from_meshes
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
 from inverse3d.ops.utils import convert_pointclouds_to_tensor, eyes, is_pointclouds, wmean
 from inverse3d.ops.vert_align import vert_align
+from inverse3d.ops.visual_hull import visual_hull, visual_hull_grid_points
 
 __all__ = [
     "GraphConv",
@@ -63,6 +64,8 @@ __all__ = [
     "sample_points_from_meshes",
     "taubin_smoothing",
     "vert_align",
+    "visual_hull",
+    "visual_hull_grid_points",
     "wmean",
     "winding_number",
 ]

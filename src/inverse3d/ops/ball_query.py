@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from inverse3d._validation import check_positive_float, check_positive_int, check_tensor
-from inverse3d.ops.knn import _KNN, _check_lengths
+from inverse3d.ops._knn_common import KNN, check_lengths
 
 __all__ = ["ball_query"]
 
@@ -32,7 +32,7 @@ def ball_query(
     K: int = 500,
     radius: float = 0.2,
     return_nn: bool = True,
-) -> _KNN:
+) -> KNN:
     """For each point of p1, the first K points of p2 (in index order) within `radius`.
 
     A point j of p2 is a neighbour of p1[n, i] when |p1[n, i] - p2[n, j]|^2 < radius^2. The
@@ -48,7 +48,7 @@ def ball_query(
         return_nn: also return the neighbour coordinates.
 
     Returns:
-        _KNN(dists, idx, knn): dists (N, P1, K) float squared distances (0 where padded,
+        KNN(dists, idx, knn): dists (N, P1, K) float squared distances (0 where padded,
         differentiable in p1 and p2), idx (N, P1, K) int64 (-1 where padded), knn
         (N, P1, K, D) float neighbours (0 where padded) or None.
     """
@@ -63,8 +63,8 @@ def ball_query(
     radius = check_positive_float(radius, "radius")
     N, P1, D = p1.shape
     P2 = p2.shape[1]
-    lengths1 = _check_lengths(lengths1, "lengths1", N, P1, p1.device)
-    lengths2 = _check_lengths(lengths2, "lengths2", N, P2, p1.device)
+    lengths1 = check_lengths(lengths1, "lengths1", N, P1, p1.device)
+    lengths2 = check_lengths(lengths2, "lengths2", N, P2, p1.device)
     p2 = p2.to(p1.dtype)
     r2 = radius * radius
     idx = torch.full((N, P1, K), -1, dtype=torch.int64, device=p1.device)
@@ -93,4 +93,4 @@ def ball_query(
     nn = _masked_gather(p2, idx)
     dists = ((p1[:, :, None, :] - nn) ** 2).sum(-1)
     dists = torch.where(valid, dists, torch.zeros_like(dists))
-    return _KNN(dists=dists, idx=idx, knn=nn if return_nn else None)
+    return KNN(dists=dists, idx=idx, knn=nn if return_nn else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from inverse3d._validation import check_choice, check_tensor
+from inverse3d.common.datatypes import get_device
 
 __all__ = ["cubify"]
 
@@ -67,7 +68,7 @@ def cubify(
     if isinstance(thresh, bool) or not isinstance(thresh, (int, float)):
         if not (torch.is_tensor(thresh) and thresh.numel() == 1):
             raise TypeError(f"thresh must be a float; got {type(thresh).__name__}")
-    dev = voxels.device if device is None else torch.device(device)
+    dev = get_device(voxels, device)
     N, D, H, W = voxels.shape
     if feats is not None:
         check_tensor(feats, "feats", (N, None, D, H, W), "float")

@@ -21,34 +21,15 @@ memory, never O(P1 P2). Search stages (docs/ops.md has the details and measureme
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 
 from inverse3d._validation import check_choice, check_positive_int, check_tensor
+from inverse3d.ops._knn_common import KNN, check_lengths
 
 __all__ = ["knn_points", "knn_gather"]
 
 KNN_CHUNK_ELEMENTS = 1 << 22
-
-
-class _KNN(NamedTuple):
-    dists: torch.Tensor
-    idx: torch.Tensor
-    knn: torch.Tensor | None
-
-
-def _check_lengths(lengths, name: str, N: int, P: int, device) -> torch.Tensor:
-    if lengths is None:
-        return torch.full((N,), P, dtype=torch.int64, device=device)
-    check_tensor(lengths, name, (N,), "int")
-    lengths = lengths.to(device=device, dtype=torch.int64)
-    if N and (int(lengths.min()) < 0 or int(lengths.max()) > P):
-        raise ValueError(
-            f"{name} values must lie in [0, {P}] (the padded size); got min {int(lengths.min())}, "
-            f"max {int(lengths.max())}"
-        )
-    return lengths
 
 
 def _block_dists(q: torch.Tensor, r: torch.Tensor, norm: int, q2, r2) -> torch.Tensor:
@@ -538,7 +519,7 @@ def knn_points(
     version: int = -1,
     return_nn: bool = False,
     return_sorted: bool = True,
-) -> _KNN:
+) -> KNN:
     """K nearest neighbours in p2 of every point of p1, batched and ragged.
 
     Args:
@@ -555,7 +536,7 @@ def knn_points(
             K-th place, which of them is kept is unspecified.
 
     Returns:
-        _KNN(dists, idx, knn):
+        KNN(dists, idx, knn):
         dists: (N, P1, K) float squared L2 (norm=2) or L1 (norm=1) distances, differentiable
             with respect to p1 and p2.
         idx: (N, P1, K) int64 indices into p2.
@@ -579,8 +560,8 @@ def knn_points(
     check_choice(norm, "norm", (1, 2))
     N, P1, _ = p1.shape
     P2 = p2.shape[1]
-    lengths1 = _check_lengths(lengths1, "lengths1", N, P1, p1.device)
-    lengths2 = _check_lengths(lengths2, "lengths2", N, P2, p1.device)
+    lengths1 = check_lengths(lengths1, "lengths1", N, P1, p1.device)
+    lengths2 = check_lengths(lengths2, "lengths2", N, P2, p1.device)
     if p2.dtype != p1.dtype:
         p2 = p2.to(p1.dtype)
 
@@ -605,7 +586,7 @@ def knn_points(
     knn = None
     if return_nn:
         knn = torch.where(valid[..., None], nn, torch.zeros_like(nn))
-    return _KNN(dists=dists, idx=idx, knn=knn)
+    return KNN(dists=dists, idx=idx, knn=knn)
 
 
 def knn_gather(
@@ -637,7 +618,7 @@ def knn_gather(
     flat = idx.reshape(N, L * K, 1).expand(N, L * K, U)
     out = x.gather(1, flat).reshape(N, L, K, U)
     if lengths is not None:
-        lengths = _check_lengths(lengths, "lengths", N, M, x.device)
+        lengths = check_lengths(lengths, "lengths", N, M, x.device)
         if N and int(lengths.min()) < K:
             mask = torch.arange(K, device=x.device)[None, :] >= lengths[:, None]  # (N, K)
             out = out.masked_fill(mask[:, None, :, None], 0.0)

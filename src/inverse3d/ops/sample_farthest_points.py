@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from inverse3d._validation import check_tensor
-from inverse3d.ops.knn import _check_lengths
+from inverse3d.ops._knn_common import check_lengths
 
 __all__ = ["sample_farthest_points"]
 
@@ -35,7 +35,7 @@ def sample_farthest_points(
     check_tensor(points, "points", ("N", "P", "D"), "float")
     N, P, D = points.shape
     device = points.device
-    lengths = _check_lengths(lengths, "lengths", N, P, device)
+    lengths = check_lengths(lengths, "lengths", N, P, device)
     if isinstance(K, bool):
         raise TypeError(f"K must be an int, a list or a tensor; got {type(K).__name__}")
     if isinstance(K, int):

@@ -18,18 +18,18 @@ from typing import Any
 
 import torch
 
-from inverse3d.renderer.camera_math import (
-    _R,
-    _T,
-    _check_K,
-    _check_RT,
-    _from_column,
-    _normalise_image_size,
-    _sfm_calibration_matrix,
-    _transform,
+from inverse3d.renderer._camera_math import (
+    DEFAULT_R,
+    DEFAULT_T,
+    check_K,
+    check_RT,
     get_ndc_to_screen_transform,
     get_screen_to_ndc_transform,
     get_world_to_view_transform,
+    normalise_image_size,
+    sfm_calibration_matrix,
+    transform_from_column,
+    transform_from_matrix,
 )
 from inverse3d.renderer.look_at import (
     camera_position_from_spherical_angles,
@@ -76,7 +76,7 @@ class CamerasBase(TensorProperties):
     _SHARED_FIELDS: tuple[str, ...] = ()
 
     def _post_init(self) -> None:
-        _check_RT(self.R, self.T)
+        check_RT(self.R, self.T)
         image_size = getattr(self, "image_size", None)
         if image_size is not None:
             if image_size.dim() != 2 or image_size.shape[-1] != 2:
@@ -96,8 +96,8 @@ class CamerasBase(TensorProperties):
     ) -> Transform3d:
         """The projection from the K= override or the camera's K if given, else from compute()."""
         K = kwargs.get("K", self.K)
-        K = _check_K(K, self._N) if K is not None else compute()
-        return _from_column(K, self._dtype())
+        K = check_K(K, self._N) if K is not None else compute()
+        return transform_from_column(K, self._dtype())
 
     def _unprojection_base(self, world_coordinates: bool, kwargs: dict[str, Any]) -> Transform3d:
         """The transform unproject_points inverts: world (or view) -> projection space."""
@@ -141,7 +141,7 @@ class CamerasBase(TensorProperties):
         """(N, 3) float camera centres in world space: C = -T @ R^T."""
         R = kwargs.get("R", self.R)
         T = kwargs.get("T", self.T)
-        R, T = _check_RT(R, T)
+        R, T = check_RT(R, T)
         return -torch.bmm(R, T[:, :, None])[:, :, 0]
 
     def get_world_to_view_transform(self, **kwargs: Any) -> Transform3d:
@@ -259,8 +259,8 @@ class FoVPerspectiveCameras(CamerasBase):
         aspect_ratio=1.0,
         fov=60.0,
         degrees: bool = True,
-        R: torch.Tensor = _R,
-        T: torch.Tensor = _T,
+        R: torch.Tensor = DEFAULT_R,
+        T: torch.Tensor = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: Device = "cpu",
     ) -> None:
@@ -277,7 +277,7 @@ class FoVPerspectiveCameras(CamerasBase):
         self.degrees = degrees
         self._post_init()
         if self.K is not None:
-            _check_K(self.K, self._N)
+            check_K(self.K, self._N)
 
     def compute_projection_matrix(
         self, znear, zfar, fov, aspect_ratio, degrees: bool
@@ -358,8 +358,8 @@ class FoVOrthographicCameras(CamerasBase):
         max_x=1.0,
         min_x=-1.0,
         scale_xyz=((1.0, 1.0, 1.0),),
-        R: torch.Tensor = _R,
-        T: torch.Tensor = _T,
+        R: torch.Tensor = DEFAULT_R,
+        T: torch.Tensor = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: Device = "cpu",
     ) -> None:
@@ -380,7 +380,7 @@ class FoVOrthographicCameras(CamerasBase):
         if self.scale_xyz.dim() != 2 or self.scale_xyz.shape[-1] != 3:
             raise ValueError(f"scale_xyz must have shape (N, 3); got {tuple(self.scale_xyz.shape)}")
         if self.K is not None:
-            _check_K(self.K, self._N)
+            check_K(self.K, self._N)
 
     def compute_projection_matrix(
         self, znear, zfar, max_x, min_x, max_y, min_y, scale_xyz
@@ -443,14 +443,14 @@ class _SfMCameras(CamerasBase):
         self,
         focal_length=1.0,
         principal_point=((0.0, 0.0),),
-        R: torch.Tensor = _R,
-        T: torch.Tensor = _T,
+        R: torch.Tensor = DEFAULT_R,
+        T: torch.Tensor = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: Device = "cpu",
         in_ndc: bool = True,
         image_size=None,
     ) -> None:
-        image_size = _normalise_image_size(image_size)
+        image_size = normalise_image_size(image_size)
         extra = {"image_size": image_size} if image_size is not None else {}
         super().__init__(
             device=device,
@@ -475,7 +475,7 @@ class _SfMCameras(CamerasBase):
                 f"principal_point must have shape (N, 2); got {tuple(self.principal_point.shape)}"
             )
         if self.K is not None:
-            _check_K(self.K, self._N)
+            check_K(self.K, self._N)
 
     def in_ndc(self) -> bool:
         return self._in_ndc
@@ -487,7 +487,7 @@ class _SfMCameras(CamerasBase):
         """
         return self._projection(
             kwargs,
-            lambda: _sfm_calibration_matrix(
+            lambda: sfm_calibration_matrix(
                 self._N,
                 kwargs.get("focal_length", self.focal_length),
                 kwargs.get("principal_point", self.principal_point),
@@ -511,7 +511,7 @@ class _SfMCameras(CamerasBase):
         fix[:, 3, :2] = -2.0 * pp
         image_size = kwargs.get("image_size", self.get_image_size())
         to_ndc = get_screen_to_ndc_transform(self, with_xyflip=False, image_size=image_size)
-        return _transform(fix).compose(to_ndc)
+        return transform_from_matrix(fix).compose(to_ndc)
 
     def unproject_points(
         self,
@@ -584,8 +584,8 @@ def OpenGLPerspectiveCameras(
     aspect_ratio=1.0,
     fov=60.0,
     degrees: bool = True,
-    R: torch.Tensor = _R,
-    T: torch.Tensor = _T,
+    R: torch.Tensor = DEFAULT_R,
+    T: torch.Tensor = DEFAULT_T,
     device: Device = "cpu",
 ) -> FoVPerspectiveCameras:
     """Deprecated alias of FoVPerspectiveCameras."""
@@ -610,8 +610,8 @@ def OpenGLOrthographicCameras(
     left=-1.0,
     right=1.0,
     scale_xyz=((1.0, 1.0, 1.0),),
-    R: torch.Tensor = _R,
-    T: torch.Tensor = _T,
+    R: torch.Tensor = DEFAULT_R,
+    T: torch.Tensor = DEFAULT_T,
     device: Device = "cpu",
 ) -> FoVOrthographicCameras:
     """Deprecated alias of FoVOrthographicCameras (top/bottom/left/right = max_y/min_y/min_x/max_x)."""
@@ -636,8 +636,8 @@ def _sfm_alias(name: str, cls: type[_SfMCameras]) -> Callable[..., _SfMCameras]:
     def alias(
         focal_length=1.0,
         principal_point=((0.0, 0.0),),
-        R: torch.Tensor = _R,
-        T: torch.Tensor = _T,
+        R: torch.Tensor = DEFAULT_R,
+        T: torch.Tensor = DEFAULT_T,
         device: Device = "cpu",
     ):
         _deprecated(name, cls.__name__)

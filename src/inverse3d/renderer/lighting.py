@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from inverse3d.renderer._phong_colors import init_colors
 from inverse3d.renderer.utils import Device, TensorProperties, convert_to_tensors_and_broadcast
 
 __all__ = ["AmbientLights", "DirectionalLights", "PointLights", "diffuse", "specular"]
@@ -104,43 +105,6 @@ def specular(
     return color * torch.pow(alpha, shininess)[..., None]
 
 
-def _check_colors(props: TensorProperties, same_channels: bool = False) -> None:
-    """ambient/diffuse/specular_color must be (N, C) (and share C when same_channels)."""
-    channels = None
-    for name in ("ambient_color", "diffuse_color", "specular_color"):
-        value = getattr(props, name)
-        if value.dim() != 2:
-            raise ValueError(f"{name} must have shape (N, C); got {tuple(value.shape)}")
-        if same_channels and channels is not None and value.shape[-1] != channels:
-            raise ValueError(
-                f"{name} must have the same number of channels C={channels} as "
-                f"ambient_color; got {value.shape[-1]}"
-            )
-        channels = value.shape[-1]
-
-
-def _init_colors(
-    props: TensorProperties,
-    device: Device,
-    ambient_color,
-    diffuse_color,
-    specular_color,
-    same_channels: bool = False,
-    **fields,
-) -> None:
-    """TensorProperties.__init__ of a holder of the three Phong colours (lights, materials),
-    with the other fields, then the colour shape checks."""
-    TensorProperties.__init__(
-        props,
-        device=device,
-        ambient_color=ambient_color,
-        diffuse_color=diffuse_color,
-        specular_color=specular_color,
-        **fields,
-    )
-    _check_colors(props, same_channels)
-
-
 class _PhongLights(TensorProperties):
     """Shared code of DirectionalLights and PointLights: colours and one (N, 3) vector field
     (`_VECTOR`), and the specular term along `_direction(points)`."""
@@ -150,7 +114,7 @@ class _PhongLights(TensorProperties):
     _direction: Callable[[torch.Tensor | None], torch.Tensor]
 
     def _init(self, device: Device, ambient_color, diffuse_color, specular_color, vector) -> None:
-        _init_colors(
+        init_colors(
             self, device, ambient_color, diffuse_color, specular_color, **{self._VECTOR: vector}
         )
         value = getattr(self, self._VECTOR)
@@ -247,7 +211,7 @@ class AmbientLights(TensorProperties):
             ambient_color = ((1.0, 1.0, 1.0),)
         channels = torch.as_tensor(ambient_color).shape[-1]
         zeros = ((0.0,) * channels,)
-        _init_colors(self, device, ambient_color, zeros, zeros)
+        init_colors(self, device, ambient_color, zeros, zeros)
 
     def clone(self) -> AmbientLights:  # type: ignore[override]
         return super().clone(self.__class__(device=self.device))

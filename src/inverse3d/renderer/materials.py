@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inverse3d.renderer.lighting import _init_colors
+from inverse3d.renderer._phong_colors import init_colors
 from inverse3d.renderer.utils import Device, TensorProperties
 
 __all__ = ["Materials"]
@@ -26,7 +26,7 @@ class Materials(TensorProperties):
         shininess=64,
         device: Device = "cpu",
     ) -> None:
-        _init_colors(
+        init_colors(
             self,
             device,
             ambient_color,

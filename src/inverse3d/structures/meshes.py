@@ -23,13 +23,13 @@ from collections.abc import Sequence
 import torch
 
 from inverse3d._validation import check_tensor
+from inverse3d.common.datatypes import Device, make_device
 from inverse3d.structures import utils as struct_utils
 
 _faces = struct_utils.faces_to_int
 
 __all__ = ["Meshes", "join_meshes_as_batch", "join_meshes_as_scene"]
 
-Device = str | torch.device
 
 # cached tensors that depend on the faces only (shared by update_padded)
 _PACKED_TOPOLOGY = (
@@ -40,13 +40,6 @@ _EDGE_TOPOLOGY = (
     "_edges_packed _edges_packed_to_mesh_idx _mesh_to_edges_packed_first_idx "
     "_faces_packed_to_edges_packed _num_edges_per_mesh _laplacian_packed"
 ).split()
-
-
-def _make_device(device: Device) -> torch.device:
-    device = torch.device(device) if isinstance(device, str) else device
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{torch.cuda.current_device()}")
-    return device
 
 
 def _face_areas_normals(verts: torch.Tensor, faces: torch.Tensor):
@@ -557,7 +550,7 @@ class Meshes:
         """
         if isinstance(device, torch.dtype):
             device, dtype = None, device
-        device_ = self.device if device is None else _make_device(device)
+        device_ = self.device if device is None else make_device(device)
         same_dtype = dtype is None or self.verts_packed().dtype == dtype
         if not copy and device_ == self.device and same_dtype:
             return self

@@ -10,11 +10,12 @@ differentiable function of the input tensors. Clouds with zero points may appear
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from inverse3d.structures._device_moves import DeviceMoves
 from inverse3d.structures.utils import (
     list_to_packed,
     list_to_padded,
@@ -32,43 +33,11 @@ class _ArgTypeError(TypeError, ValueError):
     """Wrong kind of argument: a TypeError, also caught by PyTorch3D-style `except ValueError`."""
 
 
-def _make_device(device: str | torch.device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-_Self = TypeVar("_Self", bound="_DeviceMoves")
-
-
-class _DeviceMoves:
-    """to / cpu / cuda of a batch structure (Pointclouds, VolumeLocator, Volumes) holding a
-    `device`; the structure gives `_copy_to(device)`, a copy with every tensor on device."""
-
-    device: torch.device
-    # Each structure defines it: a copy with every tensor on `device`.
-    _copy_to: Callable[[torch.device], Any]
-
-    def to(self: _Self, device: str | torch.device, copy: bool = False) -> _Self:
-        """Self if already on `device` and not copy, else a copy on `device`."""
-        device_ = _make_device(device)
-        if not copy and device_ == self.device:
-            return self
-        return self._copy_to(device_)
-
-    def cpu(self: _Self) -> _Self:
-        return self.to("cpu")
-
-    def cuda(self: _Self) -> _Self:
-        return self.to("cuda")
-
-
 def _shape(x: Any) -> Any:
     return tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
 
 
-class Pointclouds(_DeviceMoves):
+class Pointclouds(DeviceMoves):
     """A batch of N point clouds with optional per-point normals and features.
 
     Args:

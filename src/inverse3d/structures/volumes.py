@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from inverse3d.structures.pointclouds import _DeviceMoves, _make_device
+from inverse3d.common.datatypes import make_device
+from inverse3d.structures._device_moves import DeviceMoves
 from inverse3d.structures.utils import list_to_padded, padded_to_list
 
 __all__ = ["VolumeLocator", "Volumes"]
@@ -87,7 +88,7 @@ def _to_batch_tensor(
     raise ValueError(f"{name} must have shape {shapes} with N={n}; got {shape}")
 
 
-class VolumeLocator(_DeviceMoves):
+class VolumeLocator(DeviceMoves):
     """Where the voxels of a batch of grids lie, in local ([-1, 1]) and world coordinates.
 
     Args:
@@ -115,7 +116,7 @@ class VolumeLocator(_DeviceMoves):
             raise ValueError(f"batch_size must be an int >= 0; got {batch_size!r}")
         if not isinstance(align_corners, bool):
             raise TypeError(f"align_corners must be a bool; got {type(align_corners).__name__}")
-        self.device = _make_device(device)
+        self.device = make_device(device)
         self._batch_size = batch_size
         self._align_corners = align_corners
         self._grid_sizes = self._convert_grid_sizes(grid_sizes)
@@ -261,7 +262,7 @@ class VolumeLocator(_DeviceMoves):
         return other
 
 
-class Volumes(_DeviceMoves):
+class Volumes(DeviceMoves):
     """A batch of N voxel grids of possibly different sizes (PyTorch3D's ``Volumes``).
 
     Args:

@@ -21,6 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from inverse3d._validation import check_nonneg_int
+from inverse3d.transforms._rotation_math import (
+    SMALL_ANGLE_SQ,
+    angle_ratios,
+    axis_angle_rotation,
+    skew,
+)
 
 __all__ = [
     "quaternion_to_matrix",
@@ -45,7 +51,6 @@ __all__ = [
 
 # Below this squared angle the trigonometric ratios are evaluated by their Taylor series
 # (their error there is below 1e-22, and gradients stay finite at exactly zero).
-_SMALL_ANGLE_SQ = 1e-6
 
 
 def _check_last(x: torch.Tensor, name: str, sizes: tuple[int, ...]) -> None:
@@ -55,34 +60,6 @@ def _check_last(x: torch.Tensor, name: str, sizes: tuple[int, ...]) -> None:
     if x.dim() < k or tuple(x.shape[-k:]) != sizes:
         want = "(..., " + ", ".join(str(s) for s in sizes) + ")"
         raise ValueError(f"{name} must have shape {want}; got {tuple(x.shape)}")
-
-
-def _angle_ratios(theta_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """sin(t)/t, (1 - cos t)/t^2 and (t - sin t)/t^3 as functions of t^2, smooth at t = 0."""
-    small = theta_sq < _SMALL_ANGLE_SQ
-    t2 = torch.where(small, torch.ones_like(theta_sq), theta_sq)
-    t = t2.sqrt()
-    s = torch.sin(t)
-    half = torch.sin(0.5 * t) / t
-    a_big = s / t
-    b_big = 2.0 * half * half  # (1 - cos t) / t^2 without cancellation
-    c_big = (t - s) / (t2 * t)
-    z = theta_sq
-    a_small = 1.0 - z / 6.0 + z * z / 120.0
-    b_small = 0.5 - z / 24.0 + z * z / 720.0
-    c_small = 1.0 / 6.0 - z / 120.0 + z * z / 5040.0
-    return (
-        torch.where(small, a_small, a_big),
-        torch.where(small, b_small, b_big),
-        torch.where(small, c_small, c_big),
-    )
-
-
-def _skew(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) -> (..., 3, 3) cross-product matrix K with K @ u = v x u."""
-    x, y, z = v.unbind(-1)
-    o = torch.zeros_like(x)
-    return torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).reshape(v.shape[:-1] + (3, 3))
 
 
 # --------------------------------------------------------------------------- quaternions
@@ -268,19 +245,6 @@ def _check_convention(convention: str) -> tuple[int, int, int]:
     return i, j, k
 
 
-def _axis_angle_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
-    """(...) angles -> (..., 3, 3) column-vector rotation about the named axis."""
-    c, s = torch.cos(angle), torch.sin(angle)
-    one, zero = torch.ones_like(angle), torch.zeros_like(angle)
-    if axis == "X":
-        flat = (one, zero, zero, zero, c, -s, zero, s, c)
-    elif axis == "Y":
-        flat = (c, zero, s, zero, one, zero, -s, zero, c)
-    else:
-        flat = (c, -s, zero, s, c, zero, zero, zero, one)
-    return torch.stack(flat, dim=-1).reshape(angle.shape + (3, 3))
-
-
 def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch.Tensor:
     """Euler angles (radians) to rotation matrices.
 
@@ -295,7 +259,7 @@ def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch
     """
     _check_last(euler_angles, "euler_angles", (3,))
     _check_convention(convention)
-    mats = [_axis_angle_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1))]
+    mats = [axis_angle_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1))]
     return mats[0] @ mats[1] @ mats[2]
 
 
@@ -395,8 +359,8 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor, fast: bool = False) -> torch.
         (..., 3, 3) float rotation matrices.
     """
     _check_last(axis_angle, "axis_angle", (3,))
-    a, b, _ = _angle_ratios((axis_angle * axis_angle).sum(-1))
-    K = _skew(axis_angle)
+    a, b, _ = angle_ratios((axis_angle * axis_angle).sum(-1))
+    K = skew(axis_angle)
     eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device)
     return eye + a[..., None, None] * K + b[..., None, None] * (K @ K)
 
@@ -427,7 +391,7 @@ def axis_angle_to_quaternion(axis_angle: torch.Tensor) -> torch.Tensor:
     """
     _check_last(axis_angle, "axis_angle", (3,))
     theta_sq = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    small = theta_sq < _SMALL_ANGLE_SQ
+    small = theta_sq < SMALL_ANGLE_SQ
     t = torch.where(small, torch.ones_like(theta_sq), theta_sq).sqrt()
     half_sin_ratio = torch.where(
         small,
@@ -459,7 +423,7 @@ def quaternion_to_axis_angle(quaternions: torch.Tensor) -> torch.Tensor:
     # |v| / w small: angle / (2 |v|) = atan(s) / (s w) with s = |v| / w, a series in s^2.
     w_safe = torch.where(w > 0, w, torch.ones_like(w))
     s_sq = v_sq / (w_safe * w_safe)
-    small = (w > 0) & (s_sq < _SMALL_ANGLE_SQ)
+    small = (w > 0) & (s_sq < SMALL_ANGLE_SQ)
     # v = 0 with w <= 0 (a full turn) has no axis: any finite ratio gives the zero vector.
     norm = torch.where(small | (v_sq == 0), torch.ones_like(v_sq), v_sq).sqrt()
     ratio_big = torch.atan2(norm, w) / norm

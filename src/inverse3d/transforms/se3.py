@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import torch
 
-from inverse3d.transforms.rotation_conversions import _angle_ratios, _skew
-from inverse3d.transforms.so3 import _check_vec_batch, hat, so3_exp_map, so3_log_map  # noqa: F401
+from inverse3d.transforms._rotation_math import angle_ratios, check_vec_batch, skew
+from inverse3d.transforms.so3 import hat, so3_exp_map, so3_log_map  # noqa: F401
 
 __all__ = ["se3_exp_map", "se3_log_map"]
 
 
 def _se3_V_matrix(log_rotation: torch.Tensor) -> torch.Tensor:
     """V = I + (1 - cos t)/t^2 K + (t - sin t)/t^3 K^2, smooth at t = 0. (N, 3) -> (N, 3, 3)."""
-    _, b, c = _angle_ratios((log_rotation * log_rotation).sum(1))
-    K = _skew(log_rotation)
+    _, b, c = angle_ratios((log_rotation * log_rotation).sum(1))
+    K = skew(log_rotation)
     eye = torch.eye(3, dtype=log_rotation.dtype, device=log_rotation.device)
     return eye + b[:, None, None] * K + c[:, None, None] * torch.bmm(K, K)
 
@@ -38,7 +38,7 @@ def se3_exp_map(log_transform: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
         (N, 4, 4) float: top-left 3x3 = R^T with R = so3_exp_map(log_rotation), last row =
         [V @ log_translation, 1], last column = (0, 0, 0, 1).
     """
-    _check_vec_batch(log_transform, "log_transform", 6)
+    check_vec_batch(log_transform, "log_transform", 6)
     log_translation = log_transform[:, :3]
     log_rotation = log_transform[:, 3:]
     R = so3_exp_map(log_rotation, eps=eps)

@@ -12,10 +12,9 @@ import warnings
 
 import torch
 
+from inverse3d.transforms._rotation_math import angle_ratios, check_vec_batch, skew
 from inverse3d.transforms.math import acos_linear_extrapolation
 from inverse3d.transforms.rotation_conversions import (
-    _angle_ratios,
-    _skew,
     matrix_to_quaternion,
     quaternion_to_axis_angle,
 )
@@ -40,13 +39,6 @@ def _check_rot_batch(R: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must have shape (N, 3, 3); got {tuple(R.shape)}")
 
 
-def _check_vec_batch(v: torch.Tensor, name: str, size: int = 3) -> None:
-    if not torch.is_tensor(v):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(v).__name__}")
-    if v.dim() != 2 or v.shape[1] != size:
-        raise ValueError(f"{name} must have shape (N, {size}); got {tuple(v.shape)}")
-
-
 def hat(v: torch.Tensor) -> torch.Tensor:
     """Skew-symmetric cross-product matrices: hat(v) @ u = v x u.
 
@@ -56,8 +48,8 @@ def hat(v: torch.Tensor) -> torch.Tensor:
     Returns:
         (N, 3, 3) float [[0, -z, y], [z, 0, -x], [-y, x, 0]].
     """
-    _check_vec_batch(v, "v")
-    return _skew(v)
+    check_vec_batch(v, "v")
+    return skew(v)
 
 
 def hat_inv(h: torch.Tensor) -> torch.Tensor:
@@ -149,9 +141,9 @@ def so3_exp_map(log_rot: torch.Tensor, eps: float = 0.0001) -> torch.Tensor:
     Returns:
         (N, 3, 3) float rotation matrices.
     """
-    _check_vec_batch(log_rot, "log_rot")
-    a, b, _ = _angle_ratios((log_rot * log_rot).sum(1))
-    K = _skew(log_rot)
+    check_vec_batch(log_rot, "log_rot")
+    a, b, _ = angle_ratios((log_rot * log_rot).sum(1))
+    K = skew(log_rot)
     eye = torch.eye(3, dtype=log_rot.dtype, device=log_rot.device)
     return eye + a[:, None, None] * K + b[:, None, None] * torch.bmm(K, K)
 
@@ -162,7 +154,7 @@ def _so3_exp_map(
     """PyTorch3D's private helper: (R, angles clamped at sqrt(eps), hat(log_rot), hat^2)."""
     R = so3_exp_map(log_rot, eps)
     angles = (log_rot * log_rot).sum(1).clamp(min=eps).sqrt()
-    skews = _skew(log_rot)
+    skews = skew(log_rot)
     return R, angles, skews, torch.bmm(skews, skews)
 
 

@@ -15,27 +15,11 @@ from typing import Any
 
 import torch
 
-from inverse3d.transforms.rotation_conversions import _axis_angle_rotation
+from inverse3d.common.datatypes import Device, get_device, make_device
+from inverse3d.transforms._rotation_math import axis_angle_rotation
 from inverse3d.transforms.se3 import se3_log_map
 
 __all__ = ["Transform3d", "Translate", "Scale", "Rotate", "RotateAxisAngle"]
-
-Device = str | torch.device
-
-
-def _make_device(device: Device) -> torch.device:
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-def _get_device(x: Any, device: Device | None = None) -> torch.device:
-    if device is not None:
-        return _make_device(device)
-    if torch.is_tensor(x):
-        return x.device
-    return torch.device("cpu")
 
 
 def _broadcast_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -93,7 +77,7 @@ class Transform3d:
             self._matrix = matrix.view(-1, 4, 4)
         self._transforms: list[Transform3d] = []
         self._lu = None
-        self.device = _make_device(device)
+        self.device = make_device(device)
         self.dtype = dtype
 
     # ------------------------------------------------------------------ basics
@@ -253,7 +237,7 @@ class Transform3d:
         self, device: Device, copy: bool = False, dtype: torch.dtype | None = None
     ) -> Transform3d:
         """Move to a device / dtype. Returns self when nothing changes and copy is False."""
-        device_ = _make_device(device)
+        device_ = make_device(device)
         dtype_ = self.dtype if dtype is None else dtype
         unchanged = self.device == device_ and self.dtype == dtype_
         if unchanged and not copy:
@@ -299,7 +283,7 @@ def _handle_input(
     allow_singleton: bool = False,
 ) -> torch.Tensor:
     """(x, y, z) given as scalars / (N,) tensors, or x as an (N, 3) tensor -> (N, 3)."""
-    device_ = _get_device(x, device)
+    device_ = get_device(x, device)
     if torch.is_tensor(x) and x.dim() == 2:
         if x.shape[1] != 3:
             raise ValueError(f"{name}: x must have shape (N, 3); got {tuple(x.shape)}")
@@ -324,7 +308,7 @@ def _handle_input(
 def _handle_angle_input(
     x: Any, dtype: torch.dtype, device: Device | None, name: str
 ) -> torch.Tensor:
-    device_ = _get_device(x, device)
+    device_ = get_device(x, device)
     if torch.is_tensor(x) and x.dim() > 1:
         raise ValueError(f"{name}: angle must be a scalar or have shape (N,); got {tuple(x.shape)}")
     return _handle_coord(x, dtype, device_)
@@ -426,7 +410,7 @@ class Rotate(Transform3d):
     ) -> None:
         if not torch.is_tensor(R):
             raise TypeError(f"R must be a torch.Tensor; got {type(R).__name__}")
-        device_ = _get_device(R, device)
+        device_ = get_device(R, device)
         super().__init__(device=device_, dtype=dtype)
         if R.dim() == 2:
             R = R[None]
@@ -476,5 +460,5 @@ class RotateAxisAngle(Rotate):
         angle = _handle_angle_input(angle, dtype, device, "RotateAxisAngle")
         if degrees:
             angle = angle / 180.0 * math.pi
-        R = _axis_angle_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
+        R = axis_angle_rotation(axis, angle).transpose(1, 2)  # (N, 3, 3) row-vector form
         super().__init__(device=angle.device, R=R, dtype=dtype)

@@ -19,6 +19,10 @@ from inverse3d.renderer.implicit.utils import (
     ray_bundle_to_ray_points,
     ray_bundle_variables_to_ray_points,
 )
+from inverse3d.renderer.implicit.weights import (
+    emission_absorption_transmittance,
+    emission_absorption_weights,
+)
 
 __all__ = [
     "AbsorptionOnlyRaymarcher",
@@ -34,6 +38,8 @@ __all__ = [
     "RayBundle",
     "VolumeRenderer",
     "VolumeSampler",
+    "emission_absorption_transmittance",
+    "emission_absorption_weights",
     "ray_bundle_to_ray_points",
     "ray_bundle_variables_to_ray_points",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_positive_int
+from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 __all__ = ["EmissionAbsorptionRaymarcher", "AbsorptionOnlyRaymarcher"]
 
@@ -63,12 +64,6 @@ def _check_density_bounds(rays_densities: torch.Tensor) -> None:
         )
 
 
-def _shifted_cumprod(x: torch.Tensor, shift: int = 1) -> torch.Tensor:
-    """cumprod along the last dim, moved ``shift`` places right with ones in front."""
-    cp = torch.cumprod(x, dim=-1)
-    return torch.cat((torch.ones_like(cp[..., :shift]), cp[..., :-shift]), dim=-1)
-
-
 class EmissionAbsorptionRaymarcher(torch.nn.Module):
     """Emission-absorption marching (PyTorch3D semantics).
 
@@ -101,8 +96,7 @@ class EmissionAbsorptionRaymarcher(torch.nn.Module):
         _check_raymarcher_inputs(rays_densities, rays_features, features_required=True)
         _check_density_bounds(rays_densities)
         d = rays_densities[..., 0]  # (..., S)
-        absorption = _shifted_cumprod((1.0 + eps) - d, shift=self.surface_thickness)
-        weights = d * absorption  # (..., S)
+        weights = emission_absorption_weights(d, eps, self.surface_thickness)  # (..., S)
         features = (weights[..., None] * rays_features).sum(dim=-2)  # (..., C)
         opacities = 1.0 - torch.prod(1.0 - d, dim=-1, keepdim=True)  # (..., 1)
         return torch.cat((features, opacities), dim=-1)

@@ -19,7 +19,7 @@ from inverse3d._validation import check_choice
 from inverse3d.renderer.implicit.utils import (
     HeterogeneousRayBundle,
     RayBundle,
-    _validate_ray_bundle_variables,
+    validate_ray_bundle_variables,
 )
 from inverse3d.structures.volumes import Volumes
 
@@ -109,7 +109,7 @@ class VolumeSampler(torch.nn.Module):
         self, ray_bundle: RayBundle | HeterogeneousRayBundle, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         origins, directions, lengths = ray_bundle.origins, ray_bundle.directions, ray_bundle.lengths
-        _validate_ray_bundle_variables(origins, directions, lengths)
+        validate_ray_bundle_variables(origins, directions, lengths)
         if origins.dim() < 2:
             raise ValueError(f"ray_bundle.origins must have shape (N, ..., 3); got {origins.shape}")
         densities = self._volumes.densities()

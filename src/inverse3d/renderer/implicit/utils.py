@@ -12,6 +12,7 @@ __all__ = [
     "HeterogeneousRayBundle",
     "ray_bundle_to_ray_points",
     "ray_bundle_variables_to_ray_points",
+    "validate_ray_bundle_variables",
 ]
 
 
@@ -53,7 +54,7 @@ class HeterogeneousRayBundle:
     camera_counts: torch.Tensor | None = None
 
 
-def _validate_ray_bundle_variables(
+def validate_ray_bundle_variables(
     rays_origins: torch.Tensor, rays_directions: torch.Tensor, rays_lengths: torch.Tensor
 ) -> None:
     """Check that origins (..., 3), directions (..., 3) and lengths (..., S) agree."""
@@ -91,7 +92,7 @@ def ray_bundle_variables_to_ray_points(
     Returns:
         rays_points: (..., S, 3) float.
     """
-    _validate_ray_bundle_variables(rays_origins, rays_directions, rays_lengths)
+    validate_ray_bundle_variables(rays_origins, rays_directions, rays_lengths)
     return rays_origins[..., None, :] + rays_lengths[..., :, None] * rays_directions[..., None, :]
 
 

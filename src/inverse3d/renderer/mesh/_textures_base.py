@@ -7,9 +7,10 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_positive_int
+from inverse3d.common.datatypes import make_device
 from inverse3d.renderer.mesh._textures_utils import batch_indices
 
-__all__ = ["TexturesBase"]
+__all__ = ["TexturesBase", "check_same_type", "feature_channels"]
 
 
 class TexturesBase:
@@ -29,7 +30,7 @@ class TexturesBase:
 
     def to(self, device: str | torch.device) -> TexturesBase:
         """Move every tensor (and list of tensors) to `device`, in place; returns self."""
-        device = torch.device(device)
+        device = make_device(device)
         for key, value in list(vars(self).items()):
             if torch.is_tensor(value):
                 setattr(self, key, value.to(device))
@@ -84,7 +85,7 @@ class TexturesBase:
             other.valid = fn(self.valid)
 
 
-def _check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
+def check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
     if not isinstance(textures, (list, tuple)):
         raise TypeError(f"{name} must be a list of {cls.__name__}; got {type(textures).__name__}")
     for i, t in enumerate(textures):
@@ -95,5 +96,5 @@ def _check_same_type(textures: Any, cls: type, name: str = "textures") -> list:
     return list(textures)
 
 
-def _channels(t: torch.Tensor | None, default: int = 3) -> int:
+def feature_channels(t: torch.Tensor | None, default: int = 3) -> int:
     return int(t.shape[-1]) if t is not None and t.ndim > 0 else default

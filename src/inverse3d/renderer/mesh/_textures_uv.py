@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from inverse3d._validation import check_choice
 from inverse3d.ops.interp_face_attrs import interpolate_face_attributes
-from inverse3d.renderer.mesh._textures_base import TexturesBase, _check_same_type
+from inverse3d.renderer.mesh._textures_base import TexturesBase, check_same_type
 from inverse3d.renderer.mesh._textures_utils import (
     check_index_range,
     fragment_tensors,
@@ -419,7 +419,7 @@ class TexturesUV(TexturesBase):
 
     def join_batch(self, textures: list[TexturesUV]) -> TexturesUV:
         """A batch made of self followed by each of `textures` (same modes and channels)."""
-        textures = _check_same_type(textures, TexturesUV)
+        textures = check_same_type(textures, TexturesUV)
         for i, t in enumerate(textures):
             for attr in ("padding_mode", "align_corners", "sampling_mode"):
                 if getattr(t, attr) != getattr(self, attr):

@@ -11,6 +11,7 @@ import warnings
 import torch
 from torch import nn
 
+from inverse3d.common.datatypes import make_device
 from inverse3d.ops.interp_face_attrs import interpolate_face_attributes
 from inverse3d.renderer.blending import (
     BlendParams,
@@ -99,7 +100,7 @@ class ShaderBase(nn.Module):
 def _on_device(props, device):
     """props itself if it is on `device` (or has no device), else a copy moved there."""
     have = getattr(props, "device", None)
-    if have is None or torch.device(have) == torch.device(device):
+    if have is None or make_device(have) == make_device(device):
         return props
     return props.clone().to(device)
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from inverse3d.ops.interp_face_attrs import interpolate_face_attributes
-from inverse3d.renderer.mesh._textures_base import TexturesBase, _channels, _check_same_type
+from inverse3d.renderer.mesh._textures_base import TexturesBase, check_same_type, feature_channels
 from inverse3d.renderer.mesh._textures_utils import fragment_tensors, list_or_padded
 from inverse3d.renderer.mesh._textures_uv import TexturesUV, pad_or_empty
 from inverse3d.structures.utils import padded_to_list
@@ -137,7 +137,9 @@ class TexturesVertex(_OneTensorTextures):
         """(sum V_i, C) float."""
         items = self.verts_features_list()
         if not items:
-            return self.verts_features_padded().reshape(0, _channels(self.verts_features_padded()))
+            return self.verts_features_padded().reshape(
+                0, feature_channels(self.verts_features_padded())
+            )
         return torch.cat(items, 0)
 
     def _new(self, verts_features, num_verts=None) -> TexturesVertex:
@@ -205,7 +207,7 @@ class TexturesVertex(_OneTensorTextures):
 
     def join_batch(self, textures: list[TexturesVertex]) -> TexturesVertex:
         """A batch made of self followed by each of `textures`."""
-        textures = _check_same_type(textures, TexturesVertex)
+        textures = check_same_type(textures, TexturesVertex)
         feats = list(self.verts_features_list())
         for t in textures:
             feats += t.verts_features_list()
@@ -338,7 +340,7 @@ class TexturesAtlas(_OneTensorTextures):
 
     def join_batch(self, textures: list[TexturesAtlas]) -> TexturesAtlas:
         """A batch made of self followed by each of `textures` (same R and C)."""
-        textures = _check_same_type(textures, TexturesAtlas)
+        textures = check_same_type(textures, TexturesAtlas)
         atlas = list(self.atlas_list())
         for t in textures:
             atlas += t.atlas_list()

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from inverse3d.renderer.points.rasterize_points import _format_radius
+from inverse3d.renderer.points._radius import format_radius
 
 __all__ = ["PointsRenderer"]
 
@@ -43,7 +43,7 @@ class PointsRenderer(torch.nn.Module):
         dists2 = fragments.dists.permute(0, 3, 1, 2)
         if torch.is_tensor(r) or isinstance(r, (list, tuple)):
             points = point_clouds.points_packed()
-            r_packed = _format_radius(r, point_clouds, points).to(dists2.dtype)
+            r_packed = format_radius(r, point_clouds, points).to(dists2.dtype)
             r = r_packed[idx.clamp(min=0)] if r_packed.numel() else dists2.new_ones(())
         weights = 1.0 - dists2 / (r * r)
         images = self.compositor(idx, weights, features.permute(1, 0), **kwargs)

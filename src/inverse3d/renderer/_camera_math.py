@@ -1,4 +1,5 @@
-"""Projection matrices and frame conversions used by the cameras (re-exported by cameras.py).
+"""Projection matrices and frame conversions used by the cameras (internal to the renderer;
+`get_world_to_view_transform` and the NDC/screen transforms are re-exported by cameras.py).
 
 Matrices named K are column-vector (x' = K x) 4x4 projections; Transform3d matrices are their
 transposes (row vectors). `cameras` arguments only need `_N`, `device` and `_dtype()`.
@@ -13,16 +14,24 @@ import torch
 from inverse3d.transforms.transform3d import Transform3d
 
 __all__ = [
+    "DEFAULT_R",
+    "DEFAULT_T",
+    "check_K",
+    "check_RT",
     "get_ndc_to_screen_transform",
     "get_screen_to_ndc_transform",
     "get_world_to_view_transform",
+    "normalise_image_size",
+    "sfm_calibration_matrix",
+    "transform_from_column",
+    "transform_from_matrix",
 ]
 
-_R = torch.eye(3)[None]  # (1, 3, 3)
-_T = torch.zeros(1, 3)  # (1, 3)
+DEFAULT_R = torch.eye(3)[None]  # (1, 3, 3)
+DEFAULT_T = torch.zeros(1, 3)  # (1, 3)
 
 
-def _check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not torch.is_tensor(R):
         raise TypeError(f"R must be a torch.Tensor of shape (N, 3, 3); got {type(R).__name__}")
     if not torch.is_tensor(T):
@@ -38,18 +47,20 @@ def _check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return R, T
 
 
-def _transform(matrix: torch.Tensor) -> Transform3d:
+def transform_from_matrix(matrix: torch.Tensor) -> Transform3d:
     """A Transform3d from a row-vector matrix (N, 4, 4)."""
     return Transform3d(matrix=matrix, dtype=matrix.dtype, device=matrix.device)
 
 
-def _from_column(K: torch.Tensor, dtype: torch.dtype | None = None) -> Transform3d:
+def transform_from_column(K: torch.Tensor, dtype: torch.dtype | None = None) -> Transform3d:
     """A Transform3d from a column-vector (N, 4, 4) projection matrix K (x' = K x)."""
     K = K if dtype is None else K.to(dtype)
-    return _transform(K.transpose(1, 2).contiguous())
+    return transform_from_matrix(K.transpose(1, 2).contiguous())
 
 
-def get_world_to_view_transform(R: torch.Tensor = _R, T: torch.Tensor = _T) -> Transform3d:
+def get_world_to_view_transform(
+    R: torch.Tensor = DEFAULT_R, T: torch.Tensor = DEFAULT_T
+) -> Transform3d:
     """The world-to-view transform X_view = X_world @ R + T.
 
     Args:
@@ -59,14 +70,14 @@ def get_world_to_view_transform(R: torch.Tensor = _R, T: torch.Tensor = _T) -> T
     Returns:
         Transform3d of batch size N.
     """
-    R, T = _check_RT(R, T)
+    R, T = check_RT(R, T)
     N = R.shape[0]
     dtype = torch.promote_types(R.dtype, T.dtype)
     M = torch.zeros(N, 4, 4, dtype=dtype, device=R.device)
     M[:, :3, :3] = R
     M[:, 3, :3] = T
     M[:, 3, 3] = 1.0
-    return _transform(M)
+    return transform_from_matrix(M)
 
 
 def _image_size_tensor(image_size: Any, name: str = "image_size") -> torch.Tensor:
@@ -113,7 +124,7 @@ def get_ndc_to_screen_transform(
     s = min(H, W) / 2 (PyTorch3D NDC +X left, +Y up; screen +x right, +y down). Without the flip
     the x and y outputs are negated. z is unchanged.
     """
-    return _transform(_ndc_to_screen_matrix(cameras, image_size, with_xyflip))
+    return transform_from_matrix(_ndc_to_screen_matrix(cameras, image_size, with_xyflip))
 
 
 def get_screen_to_ndc_transform(
@@ -127,10 +138,10 @@ def get_screen_to_ndc_transform(
     inv[:, 3, :2] = -M[:, 3, :2] / torch.stack([M[:, 0, 0], M[:, 1, 1]], dim=-1)
     inv[:, 2, 2] = 1.0
     inv[:, 3, 3] = 1.0
-    return _transform(inv)
+    return transform_from_matrix(inv)
 
 
-def _check_K(K: torch.Tensor, N: int) -> torch.Tensor:
+def check_K(K: torch.Tensor, N: int) -> torch.Tensor:
     if not torch.is_tensor(K) or K.dim() != 3 or tuple(K.shape[1:]) != (4, 4):
         shape = tuple(K.shape) if torch.is_tensor(K) else type(K).__name__
         raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {shape}")
@@ -139,7 +150,7 @@ def _check_K(K: torch.Tensor, N: int) -> torch.Tensor:
     return K
 
 
-def _sfm_calibration_matrix(
+def sfm_calibration_matrix(
     N: int,
     focal_length: torch.Tensor,
     principal_point: torch.Tensor,
@@ -179,7 +190,7 @@ def _sfm_calibration_matrix(
     return K
 
 
-def _normalise_image_size(image_size: Any) -> Any:
+def normalise_image_size(image_size: Any) -> Any:
     """Accept a single (H, W) pair as well as ((H, W),) / (N, 2)."""
     if image_size is None:
         return None
