@@ -487,7 +487,9 @@ class TestDivergence:
         first = err.step - 49
         assert f"no loss in the last 50 steps (steps {first}-{err.step}," in msg
         assert f"stopped at step {err.step}" in msg
-        assert f"last good checkpoint kept: {checkpoint_path(tmp_path)} (step 30)" in msg
+        assert (
+            f"last checkpoint kept: {checkpoint_path(tmp_path)} (step 30, inside the window" in msg
+        )
         assert isinstance(err, RuntimeError)
         assert torch.load(checkpoint_path(tmp_path), weights_only=True)["step"] == 30
 
@@ -545,6 +547,19 @@ class TestDivergence:
         with pytest.raises(DivergedError) as b:
             run_loop(losses, 200, tmp_path / "b", resume=True, progress=False, divergence_window=40)
         assert a.value.step == b.value.step == 69
+        # window 10: stops at step 39; the checkpoint at step 25 came before the window (30-39)
+        with pytest.raises(DivergedError) as c:
+            run_loop(
+                losses,
+                200,
+                tmp_path / "c",
+                checkpoint_every=25,
+                progress=False,
+                divergence_window=10,
+            )
+        assert c.value.step == 39
+        kept = f"last good checkpoint kept: {checkpoint_path(tmp_path / 'c')} (step 25)"
+        assert str(c.value).endswith(kept)
 
 
 def test_bit_flips_are_refused(tmp_path):

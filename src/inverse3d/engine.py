@@ -100,7 +100,8 @@ class DivergedError(RuntimeError):
 
     step: the step at which the run stopped (the window is steps step-window+1 .. step).
     reference: the loss of step 0; best: the window's lowest loss.
-    checkpoint, checkpoint_step: the last checkpoint written (None if none), left untouched.
+    checkpoint, checkpoint_step: the last checkpoint written (None if none), left untouched; the
+        message says when it was taken inside the window (its state produced the window's losses).
     """
 
     def __init__(
@@ -118,11 +119,18 @@ class DivergedError(RuntimeError):
         self.checkpoint_step = checkpoint_step
         self.reference = reference
         self.best = best
+        if checkpoint_step is not None and checkpoint_step > step - window:
+            kept = (
+                f"last checkpoint kept: {checkpoint} (step {checkpoint_step}, inside the window:"
+                " probably diverged too)"
+            )
+        else:
+            kept = _kept(checkpoint, checkpoint_step)
         super().__init__(
             f"training diverged: no loss in the last {window} steps (steps {step - window + 1}"
             f"-{step}, lowest {best:.6g}) went below the loss of step 0 ({reference:.6g}) and"
             f" they do not trend down; stopped at step {step} (is the learning rate too high?);"
-            f" {_kept(checkpoint, checkpoint_step)}"
+            f" {kept}"
         )
 
 
