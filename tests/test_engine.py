@@ -453,12 +453,8 @@ class TestDivergence:
         assert diverged([1.0] + [0.999] + [5.0] * 40 + [0.999] * w, w) is None
         assert diverged([0.0] * (w + 1), w) is None  # a perfect fit from the start
         assert diverged([-3.0] + [-2.0] * w, w) == (-3.0, -2.0)  # negative losses work too
-        # above the first loss but trending down (newer half lower): still improving
-        down = [1.0] + [3.0 - 0.1 * i for i in range(w)]
-        assert diverged(down, w) is None
-        assert diverged(down[:1] + down[1:][::-1], w) == (1.0, 2.1)  # the same values going up
-        # the halves' medians, not their means: one outlier in the older half does not count
-        assert diverged([1.0] + [2.0] * 4 + [50.0] + [2.0, 2.0, 2.0, 2.0, 2.0], w) is not None
+        # above the first loss all the time, even while going down slowly: diverged
+        assert diverged([1.0] + [3.0 - 0.01 * i for i in range(w)], w) == (1.0, pytest.approx(2.91))
 
     @pytest.mark.parametrize("kind", ["constant", "increasing", "exploding", "noisy_above"])
     def test_stops_bad_runs_and_keeps_checkpoint(self, tmp_path, kind):
@@ -497,8 +493,7 @@ class TestDivergence:
         _, _, step = _sigmoid_fit(1e30)
         with pytest.raises(DivergedError) as e:
             run_loop(step, 1000, progress=False)  # the default window
-        # the first window that does not trend down (the noisy loss drifts a little at first)
-        assert 200 <= e.value.step < 400 and e.value.checkpoint is None
+        assert e.value.step == 200 and e.value.checkpoint is None
         assert "no checkpoint was written" in str(e.value)
 
     def test_healthy_run_does_not_stop(self):

@@ -19,7 +19,6 @@ import math
 import os
 import random
 import resource
-import statistics
 import sys
 import time
 import zipfile
@@ -95,8 +94,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 class DivergedError(RuntimeError):
-    """No loss of the last `window` steps went below the first step's loss, and they did not
-    trend down (see `diverged`).
+    """No loss of the last `window` steps went below the first step's loss (see `diverged`).
 
     step: the step at which the run stopped (the window is steps step-window+1 .. step).
     reference: the loss of step 0; best: the window's lowest loss.
@@ -128,8 +126,8 @@ class DivergedError(RuntimeError):
             kept = _kept(checkpoint, checkpoint_step)
         super().__init__(
             f"training diverged: no loss in the last {window} steps (steps {step - window + 1}"
-            f"-{step}, lowest {best:.6g}) went below the loss of step 0 ({reference:.6g}) and"
-            f" they do not trend down; stopped at step {step} (is the learning rate too high?);"
+            f"-{step}, lowest {best:.6g}) went below the loss of step 0 ({reference:.6g});"
+            f" stopped at step {step} (is the learning rate too high?);"
             f" {kept}"
         )
 
@@ -428,24 +426,17 @@ def diverged(losses: list[float], window: int) -> tuple[float, float] | None:
     """The divergence rule of `run_loop`, applied after the last entry of `losses`.
 
     losses: the loss of every step so far, step 0 first. With t = len(losses) - 1 >= window, the
-    run has diverged when both hold for the last `window` losses (steps t-window+1 .. t):
-    (a) none is below the loss of step 0 (the only one computed before any update: a too large
-    step size ruins the model at the first update, so later steps cannot serve as reference),
-    and not all are exactly 0 (a perfect fit);
-    (b) they do not trend down: the median of the newer half is >= the median of the older half
-    (so that a healthy run whose first loss was a lucky low draw is not stopped while it
-    still improves).
+    run has diverged when none of the last `window` losses (steps t-window+1 .. t) is below the
+    loss of step 0, and they are not all exactly 0 (a perfect fit). Step 0's loss is the only one
+    computed before any update: a far too large step size ruins the model at the first update, so
+    later steps cannot serve as the reference. Any single step below it counts as progress.
     Returns (loss of step 0, lowest loss of the window) when diverged, else None.
     """
     if len(losses) <= window:
         return None
     reference = losses[0]
-    recent = losses[-window:]
-    lowest = min(recent)
+    lowest = min(losses[-window:])
     if lowest < reference or lowest == 0:
-        return None
-    half = window // 2
-    if statistics.median(recent[half:]) < statistics.median(recent[:half]):
         return None
     return reference, lowest
 
@@ -472,8 +463,8 @@ def run_loop(
         a killed run is removed).
     on_checkpoint: called with the step before each checkpoint; returns extra data to store.
     divergence_window: stop with DivergedError once no loss of the last `divergence_window` steps
-        is below the loss of step 0 and they do not trend down (see `diverged`; checked from step
-        `divergence_window` on, so shorter runs are never stopped); None disables the check.
+        is below the loss of step 0 (see `diverged`; checked from step `divergence_window` on, so
+        runs of at most that many steps are never stopped); None disables the check.
     Raises NonFiniteLossError when the loss is NaN/inf or step_fn raises NonFiniteError, and
     DivergedError, both without touching the last checkpoint; CheckpointError for a checkpoint
     that cannot be resumed from.
