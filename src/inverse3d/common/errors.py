@@ -7,11 +7,18 @@ exits with code 2. Anything else that escapes is an internal error (exit code 1)
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "NonFiniteError"]
 
 
 class InputError(ValueError):
     """Bad user input: a file that cannot be read as what it claims to be, or a bad setting.
 
     A ValueError, so code that catches ValueError (as PyTorch3D's callers do) keeps working.
+    """
+
+
+class NonFiniteError(ValueError):
+    """A computation met NaN or infinite values where finite ones are required (e.g. densities
+    reaching a raymarcher). Not an input error: during training it usually means the optimisation
+    blew up, and `engine.run_loop` reports it as a `NonFiniteLossError` naming the step.
     """

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from inverse3d._validation import check_positive_int
+from inverse3d.common.errors import NonFiniteError
 from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 __all__ = ["EmissionAbsorptionRaymarcher", "AbsorptionOnlyRaymarcher"]
@@ -38,6 +39,9 @@ def _check_raymarcher_inputs(
         )
     if not rays_densities.is_floating_point():
         raise TypeError(f"rays_densities must be a float tensor; got {rays_densities.dtype}")
+    if not bool(torch.isfinite(rays_densities).all()):
+        n_bad = int((~torch.isfinite(rays_densities)).sum())
+        raise NonFiniteError(f"rays_densities must be finite; got {n_bad} NaN/inf value(s)")
     if features_required:
         if not torch.is_tensor(rays_features):
             raise TypeError(
