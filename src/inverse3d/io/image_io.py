@@ -19,7 +19,13 @@ import torch
 
 from inverse3d.io.utils import ParseError, PathOrStr, file_name, is_path
 
-__all__ = ["MAX_IMAGE_PIXELS", "ImageError", "read_image", "read_image_array"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "ImageError",
+    "convert_channels",
+    "read_image",
+    "read_image_array",
+]
 
 #: Default largest number of pixels (H * W) `read_image` decodes: 2^28 (16384 x 16384).
 MAX_IMAGE_PIXELS = 2**28
@@ -167,22 +173,25 @@ def read_image(
         raise ValueError(f"channels must be None, 1, 3 or 4; got {channels!r}")
     arr = read_image_array(path, max_pixels=max_pixels, path_manager=path_manager)
     if channels is not None:
-        arr = _convert_channels(arr, channels)
+        arr = convert_channels(arr, channels)
     if raw:
         return torch.from_numpy(arr.astype(np.int32) if arr.dtype == np.uint16 else arr)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     return torch.from_numpy(arr.astype(np.float32) / np.float32(scale))
 
 
-def _convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W, C) integer pixels (as from `read_image_array`) to `channels` channels: 1 grey
+    (Pillow's ITU-R 601 luma of RGB), 3 RGB (grey repeated), 4 RGBA (opaque alpha added)."""
     c = arr.shape[2]
     color = arr[..., :1] if c <= 2 else arr[..., :3]
     if channels == 1:
         if c <= 2:
             return color
-        w = np.array([0.299, 0.587, 0.114])
-        grey = np.rint(color.astype(np.float64) @ w)[..., None]
-        return grey.astype(arr.dtype)
+        # ITU-R 601 luma in Pillow's fixed-point form (the same values as its "L" conversion)
+        c64 = color.astype(np.int64)
+        grey = (c64[..., 0] * 19595 + c64[..., 1] * 38470 + c64[..., 2] * 7471 + 0x8000) >> 16
+        return grey[..., None].astype(arr.dtype)
     rgb = np.repeat(color, 3, axis=2) if c <= 2 else color
     if channels == 3:
         return np.ascontiguousarray(rgb)
