@@ -175,7 +175,9 @@ def read_image(
     if channels is not None:
         arr = convert_channels(arr, channels)
     if raw:
-        return torch.from_numpy(arr.astype(np.int32) if arr.dtype == np.uint16 else arr)
+        if arr.dtype == np.uint16:
+            return torch.from_numpy(arr.astype(np.int32))
+        return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     return torch.from_numpy(arr.astype(np.float32) / np.float32(scale))
 
