@@ -58,12 +58,11 @@ def _parse_off(text: str, name: str, strict: bool = False) -> dict:
             content.append((i, s))
     if not content:
         raise ParseError(name, "empty file (no OFF header or counts)")
-    pos = 0
+    pos = 1  # content lines used by the header: the counts line, and the keyword's own line
     no, first = content[0]
     tok = first.split()
     if tok[0].upper() in _KEYWORDS or tok[0][:3].upper() == "OFF":
         tok = _split_keyword(tok)
-        pos = 1
         if not tok:
             if len(content) < 2:
                 raise ParseError(name, "file ends before the counts line", line=no)
