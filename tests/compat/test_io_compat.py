@@ -588,6 +588,11 @@ class TestPathManager:
         save_obj("mem://o.obj", torch.rand(3, 3), torch.tensor([[0, 1, 2]]), path_manager=pm)
         assert saved["mem://o.ply"].startswith(b"ply\n")
         assert saved["mem://o.obj"].startswith(b"v ")
+        save_obj("mem://t.obj", torch.rand(3, 3), torch.tensor([[0, 1, 2]]), path_manager=pm,
+                 verts_uvs=torch.rand(3, 2), faces_uvs=torch.tensor([[0, 1, 2]]),
+                 texture_map=torch.rand(4, 4, 3))  # fmt: skip
+        assert saved["mem://t.mtl"] == b"newmtl mesh\nmap_Kd t.png\n"
+        assert saved["mem://t.png"].startswith(b"\x89PNG")
 
 
 class TestMtlHelpers:

@@ -323,18 +323,22 @@ def save_obj(
     with open_for_write(f, binary=False, path_manager=path_manager) as fh:
         fh.write(text.encode("utf-8"))
     if texture_map is not None:
-        _save_texture(Path(os.fspath(f)), texture_map)
+        _save_texture(os.fspath(f), texture_map, path_manager)
 
 
-def _save_texture(obj_path: Path, texture_map: torch.Tensor) -> None:
+def _save_texture(obj_path: str, texture_map: torch.Tensor, path_manager: Any = None) -> None:
+    """Write <stem>.png and <stem>.mtl next to the OBJ (through `path_manager` when given; the
+    names are built on the string, so URIs such as ``mem://a.obj`` keep their form)."""
     from PIL import Image
 
-    stem = obj_path.stem
-    png = obj_path.with_name(stem + ".png")
+    base = os.path.splitext(obj_path)[0]
+    png = base + ".png"
     img = (texture_map.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    Image.fromarray(img).save(png)
-    mtl = obj_path.with_name(stem + ".mtl")
-    mtl.write_text(f"newmtl mesh\nmap_Kd {png.name}\n")  # the .mtl text PyTorch3D 0.7 writes
+    with open_for_write(png, binary=True, path_manager=path_manager) as fh:
+        Image.fromarray(img).save(fh, format="PNG")
+    with open_for_write(base + ".mtl", binary=True, path_manager=path_manager) as fh:
+        # the .mtl text PyTorch3D 0.7 writes
+        fh.write(f"newmtl mesh\nmap_Kd {os.path.basename(png)}\n".encode())
 
 
 def _np(t: torch.Tensor, dtype) -> np.ndarray:
