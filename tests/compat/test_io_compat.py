@@ -328,3 +328,327 @@ def test_pluggable_custom_format_is_tried_first(tmp_path):
     io.save_mesh(Meshes(verts=[torch.rand(3, 3)], faces=[torch.tensor([[0, 1, 2]])]), p)
     assert p.read_text() == "tiny"
     assert io.load_mesh(p).verts_packed().shape == (3, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 14, IO items. Expected values are PyTorch3D's, written out from its sources and tests:
+# pytorch3d/io/ply_io.py (_load_ply: np.vstack of the fans of equal-size polygons), tests/
+# test_io_ply.py (CUBE_FACES, test_load_uvs, test_load_pointcloud_bad_order, "Faces have
+# invalid indices"), pytorch3d/io/off_io.py + tests/test_io_off.py (colour scaling, lumpy faces,
+# "OFF4 2 12"), pytorch3d/io/mtl_io.py (the sampling helpers), pytorch3d/io/utils.py
+# (_open_file: a str path goes through path_manager.open).
+CUBE_PLY = "\n".join(
+    ["ply", "format ascii 1.0", "comment made by Greg Turk", "comment this file is a cube",
+     "element vertex 8", "property float x", "property float y", "property float z",
+     "element face 6", "property list uchar int vertex_index", "end_header",
+     "0 0 0", "0 0 1", "0 1 1", "0 1 0", "1 0 0", "1 0 1", "1 1 1", "1 1 0",
+     "4 0 1 2 3", "4 7 6 5 4", "4 0 4 5 1", "4 1 5 6 2", "4 2 6 7 3", "4 3 7 4 0"]
+)  # fmt: skip
+# PyTorch3D tests/test_io_ply.py CUBE_FACES: faces 0-5 are the first halves, 6-11 the second
+CUBE_FACES = [[0, 1, 2], [7, 6, 5], [0, 4, 5], [1, 5, 6], [2, 6, 7], [3, 7, 4],
+              [0, 2, 3], [7, 5, 4], [0, 5, 1], [1, 6, 2], [2, 7, 3], [3, 4, 0]]  # fmt: skip
+
+
+class TestTriangulationOrder:
+    @pytest.mark.parametrize("ending", ["\n", "\r\n"])
+    def test_ply_quads(self, ending):
+        verts, faces = load_ply(pyio.BytesIO(CUBE_PLY.replace("\n", ending).encode()))
+        assert faces.tolist() == CUBE_FACES
+
+    def test_ply_binary_quads(self):
+        verts, faces = load_ply(pyio.BytesIO(CUBE_PLY.encode()))
+        buf = pyio.BytesIO()
+        from inverse3d.io.ply_io import _save_ply
+
+        _save_ply(buf, verts=verts, faces=None)
+        head = buf.getvalue().replace(
+            b"end_header\n", b"element face 6\nproperty list uchar int vertex_index\nend_header\n"
+        )
+        quads = [[0, 1, 2, 3], [7, 6, 5, 4], [0, 4, 5, 1], [1, 5, 6, 2], [2, 6, 7, 3], [3, 7, 4, 0]]
+        body = b"".join(bytes([4]) + torch.tensor(q, dtype=torch.int32).numpy().tobytes()
+                        for q in quads)  # fmt: skip
+        assert load_ply(pyio.BytesIO(head + body))[1].tolist() == CUBE_FACES
+        mesh_faces = IO().load_mesh(pyio.BytesIO(CUBE_PLY.encode())).faces_packed()
+        assert mesh_faces.tolist() == CUBE_FACES
+
+    def test_ply_mixed_sizes_polygon_by_polygon(self):
+        # PyTorch3D reads ragged face lists one by one (test_heterogenous_verts_per_face)
+        text = CUBE_PLY.rsplit("\n", 1)[0] + "\n5 3 7 4 0 1"
+        faces = load_ply(pyio.StringIO(text))[1]
+        assert faces.shape == (13, 3)
+        assert faces[:2].tolist() == [[0, 1, 2], [0, 2, 3]]
+        assert faces[-3:].tolist() == [[3, 7, 4], [3, 4, 0], [3, 0, 1]]
+
+    def test_off_quads_with_face_colours(self):
+        # PyTorch3D tests/test_io_off.py test_load_face_colors (the Wikipedia cube)
+        lines = ["OFF", "# cube.off", "# A cube", " ", "8 6 12",
+                 " 1.0  0.0 1.4142", " 0.0  1.0 1.4142", "-1.0  0.0 1.4142", " 0.0 -1.0 1.4142",
+                 " 1.0  0.0 0.0", " 0.0  1.0 0.0", "-1.0  0.0 0.0", " 0.0 -1.0 0.0",
+                 "4  0 1 2 3  255 0 0 #red", "4  7 4 0 3  0 255 0 #green",
+                 "4  4 5 1 0  0 0 255 #blue", "4  5 6 2 1  0 255 0 ", "4  3 2 6 7  0 0 255",
+                 "4  6 5 4 7  255 0 0"]  # fmt: skip
+        mesh = IO().load_mesh(_named_stream("\n".join(lines), "cube.off"))
+        want = [[0, 1, 2], [7, 4, 0], [4, 5, 1], [5, 6, 2], [3, 2, 6], [6, 5, 4],
+                [0, 2, 3], [7, 0, 3], [4, 1, 0], [5, 2, 1], [3, 6, 7], [6, 4, 7]]  # fmt: skip
+        assert mesh.faces_packed().tolist() == want
+        colors = mesh.textures.atlas_padded()
+        assert colors.shape == (1, 12, 1, 1, 3)
+        red, green, blue = [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]
+        per_quad = [red, green, blue, green, blue, red]
+        assert colors[0, :, 0, 0].tolist() == per_quad + per_quad
+
+    def test_off_lumpy(self):
+        # PyTorch3D tests/test_io_off.py test_load_lumpy: mixed sizes, polygon by polygon
+        lines = ["8 3 12", " 1.0  0.0 1.4142", " 0.0  1.0 1.4142", "-1.0  0.0 1.4142",
+                 " 0.0 -1.0 1.4142", " 1.0  0.0 0.0", " 0.0  1.0 0.0", "-1.0  0.0 0.0",
+                 " 0.0 -1.0 0.0", "3  0 1 2    255 0 0 #red", "4  7 4 0 3  0 255 0 #green",
+                 "4  4 5 1 0  0 0 255 #blue"]  # fmt: skip
+        from inverse3d.io.off_io import load_off
+
+        data = load_off(pyio.StringIO("\n".join(lines)))
+        assert data["faces"].tolist() == [[0, 1, 2], [7, 4, 0], [7, 0, 3], [4, 5, 1], [4, 1, 0]]
+        assert data["faces_colors"].tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1],
+                                                 [0, 0, 1]]  # fmt: skip
+
+    def test_obj_polygon_by_polygon(self):
+        # PyTorch3D io/obj_io.py _parse_face appends the fan of each face line in turn
+        text = "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\nf 4 3 2 1\n"
+        faces = load_obj(pyio.StringIO(text))[1].verts_idx
+        assert faces.tolist() == [[0, 1, 2], [0, 2, 3], [3, 2, 1], [3, 1, 0]]
+
+
+def _named_stream(text: str, name: str):
+    s = pyio.BytesIO(text.encode())
+    s.name = name
+    return s
+
+
+class TestOffCompat:
+    BASE = ["4 2 12", " 1.0  0.0 1.4142", " 0.0  1.0 1.4142", " 1.0  0.0 0.4142",
+            " 0.0  1.0 0.4142", "3  0 1 2 ", "3  1 3 0 "]  # fmt: skip
+
+    def _load(self, lines):
+        from inverse3d.io.off_io import load_off
+
+        return load_off(pyio.StringIO("\n".join(lines)))
+
+    @pytest.mark.parametrize("first", ["OFF\n4 2 12", "OFF 4 2 12", "OFF4 2 12", "off 4 2 12"])
+    def test_header_forms(self, first):
+        # tests/test_io_off.py test_bad: "OFF" alone, merged with a space, merged without one
+        assert self._load([first] + self.BASE[1:])["faces"].tolist() == [[0, 1, 2], [1, 3, 0]]
+
+    def test_vertex_colours_scaled_as_pytorch3d(self):
+        # test_load_vertex_colors: "1.0 0.0 1.4142 0 1 0" has 3 periods: integer colours / 255
+        lines = ["8 1 12"] + [f" {x}  {y} {z} 0 1 0" for x, y, z in
+                              [("1.0", "0.0", "1.4142")] * 8] + ["3 0 1 2"]  # fmt: skip
+        mesh = IO().load_mesh(_named_stream("\n".join(lines), "v.off"))
+        colors = mesh.textures.verts_features_packed()
+        assert torch.allclose(colors[:, 1], torch.full((8,), 1.0 / 255))
+        assert torch.equal(colors[:, [0, 2]], torch.zeros(8, 2))
+
+    def test_both_colours_warn(self):
+        lines = [ln + " 4 4 4 4" if i else ln for i, ln in enumerate(self.BASE)]
+        with pytest.warns(UserWarning, match="Faces colors ignored because vertex colors"):
+            IO().load_mesh(_named_stream("\n".join(lines), "c.off"))
+
+    @pytest.mark.parametrize(
+        "edit,phrase",
+        [((0, "4 1 12"), "Extra data at end of file"), ((-1, "2 1 3"), "at least 3 vertices"),
+         ((6, "3  0 3 0 0.9"), "Unexpected number of colors")],
+    )  # fmt: skip
+    def test_pytorch3d_phrases(self, edit, phrase):
+        lines = list(self.BASE)
+        lines[edit[0]] = edit[1]
+        if phrase == "Unexpected number of colors":
+            lines[5] = "3  0 1 2 0.9"
+        with pytest.raises(ValueError, match=phrase):
+            self._load(lines)
+        with pytest.raises(ValueError, match="Not enough face data"):
+            self._load(self.BASE[:-1])
+
+
+class TestPlyCompat:
+    def test_uvs_and_texture_file(self, tmp_path):
+        # tests/data/uvs.ply: texture_u / texture_v and "comment TextureFile <image>"
+        from PIL import Image
+
+        Image.fromarray(torch.zeros(16, 32, 3, dtype=torch.uint8).numpy()).save(tmp_path / "t.png")
+        head = CUBE_PLY.replace("comment this file is a cube", "comment TextureFile t.png")
+        head = head.replace("property float z", "property float z\nproperty float texture_u\n"
+                            "property float texture_v")  # fmt: skip
+        rows = head.split("\n")
+        start = rows.index("end_header") + 1
+        uvs = [[0, 0]] + [[0.2, 0.3]] * 6 + [[0.4, 0.5]]
+        for i in range(8):
+            rows[start + i] += f" {uvs[i][0]} {uvs[i][1]}"
+        (tmp_path / "uvs.ply").write_text("\n".join(rows))
+        mesh = IO().load_mesh(tmp_path / "uvs.ply")
+        tex = mesh.textures
+        assert type(tex).__name__ == "TexturesUV"
+        assert torch.allclose(tex.verts_uvs_padded()[0], torch.tensor(uvs, dtype=torch.float32))
+        assert tex.faces_uvs_padded().shape == mesh.faces_padded().shape
+        assert tex.maps_padded().shape == (1, 16, 32, 3)
+        assert IO().load_mesh(tmp_path / "uvs.ply", include_textures=False).textures is None
+
+    def test_pointcloud_bad_order(self):
+        # tests/test_io_ply.py test_load_pointcloud_bad_order (a StringIO, no name)
+        text = "\n".join(["ply", "format ascii 1.0", "element vertex 1", "property uchar green",
+                          "property float x", "property float z", "property uchar red",
+                          "property float y", "property uchar blue", "end_header",
+                          "1 2 3 4 5 6"])  # fmt: skip
+        cloud = IO().load_pointcloud(pyio.StringIO(text))
+        assert cloud.points_padded().tolist() == [[[2.0, 5.0, 3.0]]]
+        want = torch.tensor([[[4.0, 1.0, 6.0]]]) / 255
+        assert torch.allclose(cloud.features_padded(), want)
+
+    def test_colour_scale_by_type_size(self):
+        # _get_verts_column_indices: 1-byte colour types / 255, others unscaled
+        text = ("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\n"
+                "property float z\nproperty {t} red\nproperty {t} green\nproperty {t} blue\n"
+                "end_header\n0 0 0 1 2 300\n")  # fmt: skip
+        cloud = IO().load_pointcloud(pyio.StringIO(text.format(t="ushort")))
+        assert cloud.features_packed().tolist() == [[1.0, 2.0, 300.0]]
+
+    def test_save_invalid_faces_warns(self):
+        # tests/test_io_ply.py test_save_ply_invalid_indices: UserWarning, file still written
+        buf = pyio.BytesIO()
+        with pytest.warns(UserWarning, match="Faces have invalid indices"):
+            save_ply(buf, torch.rand(1, 3), torch.tensor([[0, 1, 2]]))
+        assert b"element face 1" in buf.getvalue()
+
+
+class FakePathManager:
+    """iopath's PathManager surface that PyTorch3D's io code uses."""
+
+    def __init__(self, files: dict):
+        self.files = files
+        self.calls = []
+
+    def open(self, path, mode="r"):
+        self.calls.append(("open", path, mode))
+        data = self.files[path]
+        return pyio.BytesIO(data) if "b" in mode else pyio.StringIO(data.decode())
+
+    def exists(self, path):
+        self.calls.append(("exists", path))
+        return path in self.files
+
+    def isfile(self, path):
+        self.calls.append(("isfile", path))
+        return path in self.files
+
+    def get_local_path(self, path):
+        return path
+
+
+class TestPathManager:
+    def _files(self):
+        from PIL import Image
+
+        png = pyio.BytesIO()
+        Image.fromarray(torch.full((2, 2, 3), 255, dtype=torch.uint8).numpy()).save(png, "PNG")
+        obj = b"mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nusemtl a\nf 1/1 2/1 3/1\n"
+        return {
+            "mem://d/m.obj": obj,
+            "mem://d/m.mtl": b"newmtl a\nKd 1 0 0\nmap_Kd t.png\n",
+            "mem://d/t.png": png.getvalue(),
+            "mem://d/c.ply": CUBE_PLY.encode(),
+        }
+
+    def test_all_loaders_open_through_it(self):
+        from inverse3d.io import load_objs_as_meshes
+        from inverse3d.io.off_io import load_off
+
+        pm = FakePathManager(self._files())
+        verts, faces, aux = load_obj("mem://d/m.obj", path_manager=pm)
+        assert aux.texture_images["a"].shape == (2, 2, 3)
+        assert torch.equal(aux.material_colors["a"]["diffuse_color"], torch.tensor([1.0, 0, 0]))
+        opened = [c[1] for c in pm.calls if c[0] == "open"]
+        assert opened == ["mem://d/m.obj", "mem://d/m.mtl", "mem://d/t.png"]
+        mesh = load_objs_as_meshes(["mem://d/m.obj"], path_manager=pm)
+        assert mesh.textures.maps_padded().shape == (1, 2, 2, 3)
+        assert load_ply("mem://d/c.ply", path_manager=pm)[1].tolist() == CUBE_FACES
+        io = IO(path_manager=pm)
+        assert io.load_mesh("mem://d/c.ply").faces_packed().tolist() == CUBE_FACES
+        assert io.load_pointcloud("mem://d/c.ply").points_packed().shape == (8, 3)
+        pm.files["mem://d/q.off"] = b"OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+        assert load_off("mem://d/q.off", path_manager=pm)["faces"].tolist() == [[0, 1, 2]]
+
+    def test_saving(self):
+        saved = {}
+
+        class Writer(FakePathManager):
+            def open(self, path, mode="r"):
+                buf = pyio.BytesIO()
+                buf.close = lambda: saved.__setitem__(path, buf.getvalue())
+                return buf
+
+        pm = Writer({})
+        save_ply("mem://o.ply", torch.rand(3, 3), torch.tensor([[0, 1, 2]]), path_manager=pm)
+        save_obj("mem://o.obj", torch.rand(3, 3), torch.tensor([[0, 1, 2]]), path_manager=pm)
+        assert saved["mem://o.ply"].startswith(b"ply\n")
+        assert saved["mem://o.obj"].startswith(b"v ")
+        save_obj("mem://t.obj", torch.rand(3, 3), torch.tensor([[0, 1, 2]]), path_manager=pm,
+                 verts_uvs=torch.rand(3, 2), faces_uvs=torch.tensor([[0, 1, 2]]),
+                 texture_map=torch.rand(4, 4, 3))  # fmt: skip
+        assert saved["mem://t.mtl"] == b"newmtl mesh\nmap_Kd t.png\n"
+        assert saved["mem://t.png"].startswith(b"\x89PNG")
+
+
+class TestMtlHelpers:
+    def test_names_and_signatures(self):
+        import inspect
+
+        from inverse3d.io import mtl_io
+
+        sig = inspect.signature(mtl_io.make_mesh_texture_atlas)
+        assert list(sig.parameters) == [
+            "material_properties", "texture_images", "face_material_names", "faces_uvs",
+            "verts_uvs", "texture_size", "texture_wrap",
+        ]  # fmt: skip
+        assert list(inspect.signature(mtl_io.make_material_atlas).parameters) == [
+            "image", "faces_verts_uvs", "texture_size"
+        ]  # fmt: skip
+        for name in ("_bilinear_interpolation_vectorized", "_bilinear_interpolation_grid_sample"):
+            assert list(inspect.signature(getattr(mtl_io, name)).parameters) == ["image", "grid"]
+        assert list(inspect.signature(mtl_io._parse_mtl).parameters) == [
+            "f", "path_manager", "device"
+        ]  # fmt: skip
+
+    def test_bilinear_helpers_agree(self):
+        from inverse3d.io.mtl_io import (
+            _bilinear_interpolation_grid_sample,
+            _bilinear_interpolation_vectorized,
+        )
+
+        g = torch.Generator().manual_seed(0)
+        image = torch.rand(7, 5, 3, generator=g)
+        grid = torch.rand(4, 3, 3, 2, generator=g)
+        grid[0, 0, 0] = torch.tensor([1.0, 1.0])  # the last pixel's centre
+        grid[0, 0, 1] = torch.tensor([0.0, 0.0])
+        a = _bilinear_interpolation_vectorized(image, grid)
+        b = _bilinear_interpolation_grid_sample(image, grid)
+        assert a.shape == b.shape == (4, 3, 3, 3)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a[0, 0, 0], image[-1, -1])
+        torch.testing.assert_close(a[0, 0, 1], image[0, 0])
+        # analytic: halfway between columns 0 and 1 of row 0
+        half = torch.tensor([[[[0.5 / 4, 0.0]]]])
+        torch.testing.assert_close(
+            _bilinear_interpolation_vectorized(image, half)[0, 0, 0],
+            (image[0, 0] + image[0, 1]) / 2,
+        )
+
+    def test_parse_mtl_like_pytorch3d(self, tmp_path):
+        # tests/test_io_obj.py test_load_mtl_with_spaces_in_resource_filename
+        from pathlib import Path
+
+        from inverse3d.io.mtl_io import _parse_mtl
+
+        p = tmp_path / "m.mtl"
+        p.write_text("newmtl material_1\nmap_Kd material 1.png\nKa 1.000 1.000 1.000\n"
+                     "Kd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\nNs 10.0\n")  # fmt: skip
+        props, files = _parse_mtl(Path(p), path_manager=None, device="cpu")
+        assert files == {"material_1": "material 1.png"}
+        assert props["material_1"]["shininess"].tolist() == [10.0]
+        assert props["material_1"]["specular_color"].tolist() == [0.0, 0.0, 0.0]

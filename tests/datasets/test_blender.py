@@ -154,3 +154,25 @@ def test_round_trip_builtin_scene_as_blender(tmp_path, write_png):
         atol=1e-3,
         rtol=0,
     )
+
+
+def test_file_path_outside_the_folder(tmp_path, random_centres, write_png):
+    """An absolute file_path (and ../) is allowed, as in nerfstudio: same images as relative."""
+    rng = np.random.default_rng(3)
+    scene_dir = tmp_path / "scene"
+    _write(scene_dir, rng, random_centres, write_png, "train", 2, {"camera_angle_x": 0.7})
+    ref = load_blender_scene(scene_dir)
+    meta = json.loads((scene_dir / "transforms_train.json").read_text())
+    outside = tmp_path / "outside" / "r_0.png"
+    outside.parent.mkdir()
+    outside.write_bytes((scene_dir / "train/r_0.png").read_bytes())
+    meta["frames"][0]["file_path"] = str(outside)
+    meta["frames"][1]["file_path"] = "../scene/train/r_1.png"
+    (scene_dir / "transforms_train.json").write_text(json.dumps(meta))
+    scene = load_blender_scene(scene_dir)
+    torch.testing.assert_close(scene.images, ref.images)
+    assert scene.extra["image_names"][0] == meta["frames"][0]["file_path"]
+    meta["frames"][0]["file_path"] = str(tmp_path / "elsewhere/missing.png")
+    (scene_dir / "transforms_train.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="transforms_train.json.*missing.png.*not found"):
+        load_blender_scene(scene_dir)

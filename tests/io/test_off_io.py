@@ -42,24 +42,36 @@ class TestLoadOff:
         quads = np.array(
             [[0, 1, 2, 3], [7, 6, 5, 4], [0, 4, 5, 1], [1, 5, 6, 2], [2, 6, 7, 3], [3, 7, 4, 0]]
         )
-        want = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
+        # PyTorch3D's order (io/off_io.py _read_faces_lump, np.vstack of the fans): the first
+        # triangle of every quad, then the second triangle of every quad
+        want = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=0)
         np.testing.assert_array_equal(data["faces"], want)
         np.testing.assert_array_equal(data["verts"][6], [1, 1, 1])
 
     def test_colors(self):
-        text = "OFF 3 1 0\n0 0 0 255 0 0\n1 0 0 0 255 0\n0 1 0 0 0 255\n3 0 1 2 0.5 0.25 0.125\n"
+        # PyTorch3D's rule (io/off_io.py _read_verts): vertex colours are integers, scaled by
+        # 1/255, when the first vertex line has exactly 3 periods; here x y z have them
+        text = (
+            "OFF 3 1 0\n0. 0. 0. 255 0 0\n1. 0. 0. 0 255 0\n0. 1. 0. 0 0 255\n"
+            "3 0 1 2 0.5 0.25 0.125\n"
+        )
         data = load_off(io.BytesIO(text.encode()))
         np.testing.assert_allclose(data["verts_colors"], np.eye(3))
         np.testing.assert_allclose(data["faces_colors"], [[0.5, 0.25, 0.125]])
+        # integer coordinates: no period, so the colours are kept as written (not scaled)
+        text = "OFF 3 1 0\n0 0 0 255 0 0\n1 0 0 0 255 0\n0 1 0 0 0 255\n3 0 1 2 255 0 0\n"
+        data = load_off(io.BytesIO(text.encode()))
+        np.testing.assert_allclose(data["verts_colors"], 255 * np.eye(3))
+        np.testing.assert_allclose(data["faces_colors"], [[1.0, 0.0, 0.0]])  # no period: /255
 
     @pytest.mark.parametrize(
         "text,line,reason",
         [
             ("OFF\n3 1 0\n0 0 0\n1 0 0\n", 4, "file ends"),
             ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 3\n", 6, "out of range"),
-            ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n1 1 1\n", 7, "extra data"),
+            ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n1 1 1\n", 7, "Extra data at end of file"),
             ("OFF\n3 1 0\n0 0 0\n1 q 0\n0 1 0\n3 0 1 2\n", 4, "non-numeric"),
-            ("OFF\n3 1 0\n0 0 0\n1 0\n0 1 0\n3 0 1 2\n", 4, "vertex line has 2"),
+            ("OFF\n3 1 0\n0 0 0\n1 0\n0 1 0\n3 0 1 2\n", 4, "Bad vertex data"),
             ("OFF\n3 x 0\n", 2, "counts"),
             ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n2 0 1\n", 6, "vertex count"),
             ("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 1.5\n", 6, "out of range"),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inverse3d.io.image_io import convert_channels, read_image_array
 from inverse3d.structures.scene import SceneData
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
@@ -51,53 +52,35 @@ def background_rgb(background: Any) -> tuple[float, float, float]:
     return vals  # type: ignore[return-value]
 
 
-def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
+def _pixels(path: Path) -> np.ndarray:
+    """(H, W, C) uint8 / uint16 pixels from `inverse3d.io.image_io.read_image_array` (C = 1 grey,
+    2 grey + alpha, 3 RGB, 4 RGBA); its ImageError (a ValueError) names the file."""
     if not path.is_file():
         raise ValueError(f"{path}: image file not found")
-    try:
-        img = Image.open(path)
-        img.load()
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise ValueError(f"{path}: unreadable image ({e})") from None
-    return img
+    return read_image_array(path)
 
 
-def _to_float(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype in (np.uint16, np.int32, np.int16, np.uint32):
-        return arr.astype(np.float32) / (65535.0 if arr.max(initial=0) > 255 else 255.0)
-    if arr.dtype == bool:
-        return arr.astype(np.float32)
-    return arr.astype(np.float32)
+def _float(arr: np.ndarray) -> np.ndarray:
+    """Integer pixels to float32 in [0, 1]: 8-bit / 255, 16-bit / 65535."""
+    return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
 
 
 def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, 3) float32 RGB in [0, 1] and the (H, W) alpha (None if the file has none)."""
-    img = _open(path)
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        arr = _to_float(np.asarray(img.convert("RGBA")))
-        return arr[..., :3], arr[..., 3]
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        g = _to_float(np.asarray(img))
-        return np.repeat(g[..., None], 3, axis=-1), None
-    return _to_float(np.asarray(img.convert("RGB"))), None
+    arr = _pixels(path)
+    alpha = _float(arr[..., -1]) if arr.shape[2] in (2, 4) else None
+    return _float(convert_channels(arr, 3)), alpha
 
 
 def read_mask(path: Path) -> np.ndarray:
     """(H, W) float32 mask in [0, 1]: the alpha channel when it is not all opaque, else grey."""
-    img = _open(path)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        a = np.asarray(img.convert("RGBA"))[..., 3]
-        if a.min() < 255:
-            return a.astype(np.float32) / 255.0
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "1"):
-        return np.clip(_to_float(np.asarray(img)), 0.0, 1.0)
-    return np.asarray(img.convert("L")).astype(np.float32) / 255.0
+    arr = _pixels(path)
+    if (
+        arr.shape[2] in (2, 4)
+        and arr[..., -1].min(initial=np.iinfo(arr.dtype).max) < np.iinfo(arr.dtype).max
+    ):
+        return _float(arr[..., -1])
+    return _float(convert_channels(arr, 1)[..., 0])
 
 
 def resize(arr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:

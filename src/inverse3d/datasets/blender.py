@@ -86,6 +86,15 @@ def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
     return meta, meta["frames"], paths
 
 
+def _image_name(path: Path, root: Path) -> str:
+    """The image's name relative to the scene folder; its full path when `file_path` points
+    outside the folder (an absolute path or ../), which is allowed, as in nerfstudio."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def load_blender_scene(
     path: str | os.PathLike,
     background: Any = "white",
@@ -157,7 +166,7 @@ def load_blender_scene(
         ts.append(t)
     train = [i for i, k in enumerate(split) if k == "train"]
     test = [i for i, k in enumerate(split) if k == "test"]
-    extra = {"image_names": [str(p.relative_to(root)) for p in paths]}
+    extra = {"image_names": [_image_name(p, root) for p in paths]}
     return scene_from_opencv(
         root, images, masks, (Ks, Rs, ts), (H, W), 0.0, train, test, extra=extra
     )

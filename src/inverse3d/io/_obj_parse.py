@@ -13,6 +13,7 @@ import numpy as np
 
 from inverse3d.io.utils import (
     ParseError,
+    check_finite_rows,
     count_tokens,
     fan_triangulate,
     gather_columns,
@@ -21,6 +22,8 @@ from inverse3d.io.utils import (
 )
 
 _ABSENT = np.iinfo(np.int64).min
+_SATURATED = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)  # numpy's value on overflow
+_LIMIT = 2**62  # no file holds this many elements: larger indices are out of range
 
 
 @dataclass
@@ -41,16 +44,30 @@ def _prepare_lines(text: str) -> list[str]:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     if "\\\n" in text:  # line continuations: merge, keep the numbering of later lines
-        for i in range(len(lines) - 1):
-            if lines[i].endswith("\\"):
-                lines[i + 1] = lines[i][:-1] + " " + lines[i + 1]
-                lines[i] = ""
+        lines = _join_continuations(lines)
     if text[:1] in (" ", "\t") or "\n " in text or "\n\t" in text:
         lines = [ln.lstrip() for ln in lines]
     if "#" in text:
         for i in [i for i, ln in enumerate(lines) if "#" in ln]:
             lines[i] = lines[i].split("#", 1)[0]
     return lines
+
+
+def _join_continuations(lines: list[str]) -> list[str]:
+    """Merge each run of lines ending in a backslash into the line that ends the run; the lines
+    of the run become empty, so later line numbers are unchanged. Linear in the text size: the
+    pieces of a run are collected and joined once."""
+    out = list(lines)
+    parts: list[str] = []
+    for i, ln in enumerate(lines):
+        if ln.endswith("\\") and i + 1 < len(lines):
+            parts.append(ln[:-1])
+            out[i] = ""
+        elif parts:
+            parts.append(ln)
+            out[i] = " ".join(parts)
+            parts = []
+    return out
 
 
 def _bad_number_line(rest: list[str], line_nos: np.ndarray, name: str, conv, what: str):
@@ -79,7 +96,8 @@ def _parse_numeric(lines, idx, skip, k, name, what) -> np.ndarray:
     vals = parse_numbers(joined, int(counts.sum()), np.float64)
     if vals is None:
         _bad_number_line(rest, idx + 1, name, float, what)
-    return gather_columns(vals, counts, k).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: inf, as PyTorch3D (strict rejects it)
+        return gather_columns(vals, counts, k).astype(np.float32)
 
 
 def _face_tokens_fast(
@@ -89,12 +107,18 @@ def _face_tokens_fast(
     v//vn); None otherwise. `starts` are the byte positions of the tokens (ASCII text)."""
     if starts is None:
         return None
+    out = _face_tokens_fast_parse(joined, n, starts)
+    if out is not None and any(bool(np.isin(a, _SATURATED).any()) for a in out if a is not None):
+        return None  # an overflowing or int64-min index: the slow path reports it as written
+    return out
+
+
+def _face_tokens_fast_parse(joined: str, n: int, starts: np.ndarray):
     b = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    absent = np.full(n, _ABSENT, dtype=np.int64)
     slash = np.flatnonzero(b == 47)
     if len(slash) == 0:
         v = parse_numbers(joined, n, np.int64)
-        return None if v is None else (v, absent, absent.copy())
+        return None if v is None else (v, None, None)
     per_tok = np.bincount(np.searchsorted(starts, slash, side="right") - 1, minlength=n)
     dbl = slash[:-1][np.diff(slash) == 1]
     per_dbl = np.bincount(np.searchsorted(starts, dbl, side="right") - 1, minlength=n)
@@ -103,7 +127,7 @@ def _face_tokens_fast(
         if vals is None:
             return None
         vals = vals.reshape(n, 2)
-        return vals[:, 0], vals[:, 1], absent
+        return vals[:, 0], vals[:, 1], None
     if (per_tok == 2).all() and not per_dbl.any():
         vals = parse_numbers(joined.replace("/", " "), 3 * n, np.int64)
         if vals is None:
@@ -115,7 +139,7 @@ def _face_tokens_fast(
         if vals is None:
             return None
         vals = vals.reshape(n, 2)
-        return vals[:, 0], absent, vals[:, 1]
+        return vals[:, 0], None, vals[:, 1]
     return None
 
 
@@ -131,14 +155,16 @@ def _face_tokens_slow(tokens, counts, line_nos, name):
         no = int(line_nos[face_of[j]])
         if len(parts) > 3:
             raise ParseError(name, f"face vertex {t!r} has more than 3 indices", line=no)
-        try:
-            v[j] = int(parts[0])
-            if len(parts) > 1 and parts[1] != "":
-                vt[j] = int(parts[1])
-            if len(parts) > 2 and parts[2] != "":
-                vn[j] = int(parts[2])
-        except (ValueError, OverflowError):
-            raise ParseError(name, f"non-numeric face index in {t!r}", line=no) from None
+        for k, (arr, what) in enumerate(((v, "vertex"), (vt, "texture"), (vn, "normal"))):
+            if k >= len(parts) or (k > 0 and parts[k] == ""):
+                continue
+            try:
+                value = int(parts[k])
+            except ValueError:
+                raise ParseError(name, f"non-numeric face index in {t!r}", line=no) from None
+            if not -_LIMIT < value < _LIMIT:
+                raise ParseError(name, f"{what} index {parts[k]} out of range", line=no)
+            arr[j] = value
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     for arr, what in ((vt, "texture"), (vn, "normal")):
         has = arr != _ABSENT
@@ -199,7 +225,7 @@ def _heads(lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return c0, c1, c2
 
 
-def parse_obj(text: str, name: str) -> ObjData:
+def parse_obj(text: str, name: str, strict: bool = False) -> ObjData:
     lines = _prepare_lines(text)
     c0, c1, c2 = _heads(lines)
 
@@ -213,6 +239,7 @@ def parse_obj(text: str, name: str) -> ObjData:
     other = ~(is_v | is_vt | is_vn | is_f | (c0 == 0))
 
     material_names: list[str] = []
+    material_ids: dict[str, int] = {}
     mat_lines: list[int] = []
     mat_ids: list[int] = []
     mtllib = None
@@ -226,10 +253,11 @@ def parse_obj(text: str, name: str) -> ObjData:
             if len(tokens) < 2:
                 raise ParseError(name, "usemtl without a material name", line=int(i) + 1)
             mat = ln.strip()[len("usemtl") :].strip()
-            if mat not in material_names:
+            if mat not in material_ids:
+                material_ids[mat] = len(material_names)
                 material_names.append(mat)
             mat_lines.append(int(i))
-            mat_ids.append(material_names.index(mat))
+            mat_ids.append(material_ids[mat])
         elif key == "mtllib":
             if len(tokens) < 2:
                 raise ParseError(name, "mtllib without a file name", line=int(i) + 1)
@@ -240,6 +268,12 @@ def parse_obj(text: str, name: str) -> ObjData:
     verts = _parse_numeric(lines, v_idx, 1, 3, name, "vertex")
     uvs = _parse_numeric(lines, vt_idx, 2, 2, name, "texture coordinate")
     normals = _parse_numeric(lines, vn_idx, 2, 3, name, "normal")
+    if strict:
+        for arr, idx, what in (
+            (verts, v_idx, "vertex"), (uvs, vt_idx, "texture coordinate"),
+            (normals, vn_idx, "normal"),
+        ):  # fmt: skip
+            check_finite_rows(arr, name, what, lambda j, idx=idx: {"line": int(idx[j]) + 1})
 
     empty3 = np.zeros((0, 3), dtype=np.int64)
     if len(f_idx) == 0:
@@ -261,6 +295,9 @@ def parse_obj(text: str, name: str) -> ObjData:
         tokens, counts = tokenize_lines(rest)
         parsed = _face_tokens_slow(tokens, counts, line_nos, name)
     fv, ft, fn = parsed
+    n_corners = len(fv)
+    ft = np.full(n_corners, _ABSENT, dtype=np.int64) if ft is None else ft
+    fn = np.full(n_corners, _ABSENT, dtype=np.int64) if fn is None else fn
     face_of = np.repeat(np.arange(len(counts)), counts)
     corner_line = f_idx[face_of]
 

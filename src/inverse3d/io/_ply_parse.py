@@ -41,6 +41,7 @@ class PlyElement:
     # filled by the reader: name -> (n,) array, or (flat values, lengths) for list properties
     data: dict = field(default_factory=dict)
     first_line: int | None = None  # ascii: line number of the first record
+    line_nos: np.ndarray | None = None  # ascii: line number of every record
     offset: int | None = None  # binary: byte offset of the first record
     record_size: int | None = None  # binary: size of each record when all have the same size
 
@@ -154,6 +155,7 @@ def _read_ascii(data: bytes, header: PlyHeader, name: str) -> None:
             )
         pos += el.count
         el.first_line = base + idx[0] if idx else None
+        el.line_nos = np.asarray(idx, dtype=np.int64) + base
         _ascii_element(el, [lines[i] for i in idx], np.asarray(idx) + base, name)
     if pos < len(keep):
         raise ParseError(name, "unexpected data after the last element", line=base + keep[pos])
@@ -200,6 +202,20 @@ def _check_int(vals: np.ndarray, where: np.ndarray, line_nos, name, what) -> Non
     )
 
 
+def _check_range(vals: np.ndarray, dtype: str, where: np.ndarray, line_nos, name, what) -> None:
+    """ParseError at the first value outside the range of the integer type `dtype`."""
+    info = np.iinfo(dtype)
+    raise_first(
+        (vals < info.min) | (vals > info.max),
+        name,
+        np.asarray(line_nos)[where],
+        lambda j: (
+            f"{what} value {vals[j]:.0f} is out of range for its type "
+            f"{np.dtype(dtype).name} [{info.min}, {info.max}]"
+        ),
+    )
+
+
 def _ascii_element(el: PlyElement, rows, line_nos, name) -> None:
     n = len(rows)
     if n == 0:
@@ -224,11 +240,15 @@ def _ascii_element(el: PlyElement, rows, line_nos, name) -> None:
             v = vals[cursor]
             if p.dtype[0] != "f":
                 _check_int(v, rows_idx, line_nos, name, f"property {p.name!r}")
+                _check_range(v, p.dtype, rows_idx, line_nos, name, f"property {p.name!r}")
             el.data[p.name] = v.astype(p.dtype)
             cursor = cursor + 1
         else:
             lens = vals[cursor]
             _check_int(lens, rows_idx, line_nos, name, f"list length of {p.name!r}")
+            _check_range(
+                lens, p.count_dtype, rows_idx, line_nos, name, f"list length of {p.name!r}"
+            )
             lens = lens.astype(np.int64)
             raise_first(
                 (lens < 0) | (cursor + 1 + lens > starts + counts),
@@ -243,7 +263,9 @@ def _ascii_element(el: PlyElement, rows, line_nos, name) -> None:
             item_pos = item_pos + np.arange(int(lens.sum()))
             items = vals[item_pos]
             if p.dtype[0] != "f":
-                _check_int(items, np.repeat(rows_idx, lens), line_nos, name, f"{p.name!r} item")
+                item_rows = np.repeat(rows_idx, lens)
+                _check_int(items, item_rows, line_nos, name, f"{p.name!r} item")
+                _check_range(items, p.dtype, item_rows, line_nos, name, f"{p.name!r} item")
             el.data[p.name] = (items.astype(p.dtype), lens)
             cursor = first + lens
     extra = np.nonzero(cursor != starts + counts)[0]
@@ -274,9 +296,25 @@ def _short(name: str, el: PlyElement, off: int, need: int, have: int) -> ParseEr
     )
 
 
+def min_record_size(el: PlyElement) -> int:
+    """Bytes of the smallest possible binary record of `el` (every list empty)."""
+    return sum(np.dtype(p.count_dtype or p.dtype).itemsize for p in el.properties)
+
+
 def _binary_element(el: PlyElement, data: bytes, off: int, bo: str, name: str) -> int:
     n = el.count
     size = len(data)
+    if not el.properties:
+        return off  # records of no bytes: nothing to read, whatever the count
+    smallest = min_record_size(el)
+    if n * smallest > size - off:
+        # checked before anything is allocated: a count cannot promise more than the file holds
+        raise ParseError(
+            name,
+            f"element '{el.name}' announces {n} records of at least {smallest} bytes, "
+            f"but only {max(size - off, 0)} bytes are left",
+            offset=off,
+        )
     # lengths of the lists in the first record decide the candidate fixed record layout
     fields, pos = [], off
     for i, p in enumerate(el.properties):

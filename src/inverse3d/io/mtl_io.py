@@ -16,15 +16,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inverse3d.io.utils import ParseError, decode_text, read_bytes, read_image
+from inverse3d.io.image_io import read_image
+from inverse3d.io.utils import ParseError, decode_text, path_exists, read_bytes
 
 __all__ = ["load_mtl", "make_mesh_texture_atlas", "make_material_atlas"]
+
+MaterialProperties = dict[str, dict[str, torch.Tensor]]
+TextureFiles = dict[str, str]
+TextureImages = dict[str, torch.Tensor]
 
 _COLOR_KEYS = {"Ka": "ambient_color", "Kd": "diffuse_color", "Ks": "specular_color"}
 _SCALAR_KEYS = {"Ns", "d", "Tr", "Ni", "illum", "sharpness"}
 
 
-def _parse_mtl(text: str, name: str, device: Any = "cpu") -> tuple[dict, dict]:
+def parse_mtl_text(text: str, name: str, device: Any = "cpu") -> tuple[dict, dict]:
     """Parse MTL text into (material properties, texture file names) keyed by material name."""
     props: dict[str, dict[str, torch.Tensor]] = {}
     texture_files: dict[str, str] = {}
@@ -80,6 +85,47 @@ def _floats(tokens: list[str], name: str, lineno: int, key: str) -> list[float]:
         ) from None
 
 
+def _parse_mtl(
+    f: Any, path_manager: Any = None, device: Any = "cpu"
+) -> tuple[MaterialProperties, TextureFiles]:
+    """PyTorch3D's name: (material properties, {material: texture file name}) of a .mtl file
+    (path or file object), every material of the file."""
+    data, name = read_bytes(f, path_manager)
+    return parse_mtl_text(decode_text(data, name), name, device)
+
+
+def _load_texture_images(
+    material_names: list[str],
+    data_dir: str,
+    material_properties: MaterialProperties,
+    texture_files: TextureFiles,
+    path_manager: Any = None,
+) -> tuple[MaterialProperties, TextureImages]:
+    """PyTorch3D's name: keep the materials used by the OBJ (the file's only material when the
+    OBJ has no ``usemtl``) and read their ``map_Kd`` images (H, W, 3) float32 in [0, 1].
+
+    A missing image warns and is skipped (as PyTorch3D); an image that cannot be decoded raises
+    `inverse3d.io.image_io.ImageError` naming it.
+    """
+    used = list(material_names)
+    if not used and material_properties:
+        if len(material_properties) > 1:
+            raise ValueError("Multiple materials but no usemtl declarations in the obj file")
+        used.append(next(iter(material_properties)))
+    material_colors: dict = {}
+    texture_images: dict = {}
+    for mat in used:
+        if mat in texture_files:
+            path = os.path.join(data_dir, texture_files[mat])
+            if path_exists(path, path_manager, file=True):
+                texture_images[mat] = read_image(path, channels=3, path_manager=path_manager)
+            else:
+                warnings.warn(f"Texture file does not exist: {path}", stacklevel=3)
+        if mat in material_properties:
+            material_colors[mat] = material_properties[mat]
+    return material_colors, texture_images
+
+
 def load_mtl(
     f: Any,
     *,
@@ -92,33 +138,23 @@ def load_mtl(
 
     Args:
         f: path or file object of the .mtl file.
-        material_names: names used by the OBJ (only these are returned).
+        material_names: names used by the OBJ (only these are returned; when empty, the file's
+            only material, and ValueError if it has several).
         data_dir: folder against which texture file names are resolved.
         device: device of the returned tensors.
-        path_manager: optional object with an ``open(path, mode)`` method.
+        path_manager: optional iopath-style object (``open``, ``exists``) used for paths.
 
     Returns:
         material_colors: {name: {"ambient_color": (3,), "diffuse_color": (3,),
             "specular_color": (3,), "shininess": (1,)}} (keys present in the file only).
-        texture_images: {name: (H, W, 3) float32 in [0, 1]} for each map_Kd found on disk.
+        texture_images: {name: (H, W, 3) float32 in [0, 1]} for each map_Kd found (read with
+            `inverse3d.io.image_io.read_image`; an undecodable image raises its ImageError).
     """
-    data, name = read_bytes(f, path_manager)
-    props, texture_files = _parse_mtl(decode_text(data, name), name, device)
-    material_colors: dict = {}
-    texture_images: dict = {}
-    for mat in material_names:
-        if mat in texture_files:
-            path = os.path.join(data_dir, texture_files[mat])
-            if os.path.isfile(path):
-                try:
-                    texture_images[mat] = read_image(path).to(device)
-                except OSError as e:  # PIL cannot read it: warn, keep the geometry
-                    warnings.warn(f"Texture file {path} could not be read: {e}", stacklevel=3)
-            else:
-                warnings.warn(f"Texture file does not exist: {path}", stacklevel=3)
-        if mat in props:
-            material_colors[mat] = props[mat]
-    return material_colors, texture_images
+    props, texture_files = _parse_mtl(f, path_manager, device)
+    colors, images = _load_texture_images(
+        material_names, data_dir, props, texture_files, path_manager=path_manager
+    )
+    return colors, {k: v.to(device) for k, v in images.items()}
 
 
 def make_material_atlas(
@@ -213,3 +249,39 @@ def make_mesh_texture_atlas(
         image = torch.flip(image[..., :3], [0]).to(dev, torch.float32)
         atlas[sel] = make_material_atlas(image, faces_verts_uvs[sel], R)
     return atlas
+
+
+def _bilinear_interpolation_vectorized(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """PyTorch3D's name: bilinear samples of `image` at uv positions, by explicit indexing.
+
+    Args:
+        image: (H, W, D) float.
+        grid: (N, R, R, 2) float uv in [0, 1]; u runs along the width, v along the height,
+            0 and 1 being the centres of the first and last pixels.
+
+    Returns:
+        (N, R, R, D): the same values as `_bilinear_interpolation_grid_sample` for uv in
+        [0, 1] (indices are clamped at the border, where the clamped pixel has weight 0).
+    """
+    H, W, _ = image.shape
+    pos = grid * torch.tensor([W - 1, H - 1], dtype=grid.dtype, device=grid.device)
+    base = pos.floor()
+    frac = pos - base  # (N, R, R, 2)
+    x0 = base[..., 0].long().clamp(0, W - 1)
+    y0 = base[..., 1].long().clamp(0, H - 1)
+    x1 = (x0 + 1).clamp(max=W - 1)
+    y1 = (y0 + 1).clamp(max=H - 1)
+    fx, fy = frac[..., 0:1], frac[..., 1:2]
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _bilinear_interpolation_grid_sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """PyTorch3D's name: bilinear samples of `image` (H, W, D) at the uv positions `grid`
+    (N, R, R, 2) in [0, 1] with `torch.nn.functional.grid_sample` (align_corners=True, zero
+    padding outside); returns (N, R, R, D)."""
+    n = grid.shape[0]
+    img = image.permute(2, 0, 1)[None].expand(n, -1, -1, -1)  # (N, D, H, W)
+    out = F.grid_sample(img, grid * 2.0 - 1.0, mode="bilinear", align_corners=True)
+    return out.permute(0, 2, 3, 1)

@@ -25,6 +25,7 @@ from inverse3d.io.utils import (
     file_name,
     is_path,
     open_for_write,
+    path_exists,
     read_bytes,
 )
 
@@ -64,7 +65,10 @@ _Aux = Properties
 
 
 def _data_dir(f: Any) -> str:
-    name = os.fspath(f) if is_path(f) else getattr(f, "name", None)
+    """The folder of a path (as PyTorch3D), or of an open file's name; "./" for a stream."""
+    if is_path(f):
+        return os.path.dirname(os.fspath(f))
+    name = getattr(f, "name", None)
     if isinstance(name, (str, os.PathLike)) and os.path.exists(name):
         return os.path.dirname(os.fspath(name))
     return "./"
@@ -78,6 +82,8 @@ def load_obj(
     texture_wrap: str | None = "repeat",
     device: Any = "cpu",
     path_manager: Any = None,
+    *,
+    strict: bool = False,
 ) -> tuple[torch.Tensor, Faces, Properties]:
     """Load a mesh from a .obj file (and its .mtl materials and texture images).
 
@@ -89,7 +95,10 @@ def load_obj(
         texture_atlas_size: R.
         texture_wrap: "repeat", "clamp" or None, how uvs outside [0, 1] are treated in the atlas.
         device: device of the returned tensors.
-        path_manager: optional object with ``open(path, mode)`` used for paths.
+        path_manager: optional iopath-style object (``open(path, mode)``, ``exists``) used for
+            the paths of the OBJ, its .mtl and its texture images.
+        strict: (inverse3d extension) reject NaN / infinite ``v``, ``vt``, ``vn`` values (also
+            float32 overflow such as 1e39) with a ParseError naming the line.
 
     Returns:
         verts: (V, 3) float32.
@@ -105,7 +114,7 @@ def load_obj(
     if not isinstance(texture_atlas_size, int) or texture_atlas_size < 1:
         raise ValueError(f"texture_atlas_size must be a positive int; got {texture_atlas_size!r}")
     data, name = read_bytes(f, path_manager)
-    obj = parse_obj(decode_text(data, name), name)
+    obj = parse_obj(decode_text(data, name), name, strict=strict)
     data_dir = _data_dir(f)
 
     def t(a, dtype):
@@ -124,8 +133,8 @@ def load_obj(
     material_colors, texture_images = None, None
     if load_textures:
         if obj.mtllib is not None:
-            mtl_path = _resolve_mtl(data_dir, obj.mtllib)
-            if os.path.isfile(mtl_path):
+            mtl_path = _resolve_mtl(data_dir, obj.mtllib, path_manager)
+            if path_exists(mtl_path, path_manager, file=True):
                 material_colors, texture_images = load_mtl(
                     mtl_path,
                     material_names=obj.material_names,
@@ -156,9 +165,9 @@ def load_obj(
     return verts, faces, aux
 
 
-def _resolve_mtl(data_dir: str, mtllib: str) -> str:
+def _resolve_mtl(data_dir: str, mtllib: str, path_manager: Any = None) -> str:
     whole = os.path.join(data_dir, mtllib)
-    if os.path.isfile(whole) or " " not in mtllib:
+    if " " not in mtllib or path_exists(whole, path_manager, file=True):
         return whole
     return os.path.join(data_dir, mtllib.split()[0])
 
@@ -171,6 +180,8 @@ def load_objs_as_meshes(
     texture_atlas_size: int = 4,
     texture_wrap: str | None = "repeat",
     path_manager: Any = None,
+    *,
+    strict: bool = False,
 ):
     """Load .obj files into one `Meshes` batch (TexturesUV from the first texture image of each
     file, or TexturesAtlas when `create_texture_atlas`; no textures when none is found).
@@ -191,6 +202,7 @@ def load_objs_as_meshes(
             texture_atlas_size=texture_atlas_size,
             texture_wrap=texture_wrap,
             path_manager=path_manager,
+            strict=strict,
         )
         tex = None
         if create_texture_atlas:
@@ -321,18 +333,22 @@ def save_obj(
     with open_for_write(f, binary=False, path_manager=path_manager) as fh:
         fh.write(text.encode("utf-8"))
     if texture_map is not None:
-        _save_texture(Path(os.fspath(f)), texture_map)
+        _save_texture(os.fspath(f), texture_map, path_manager)
 
 
-def _save_texture(obj_path: Path, texture_map: torch.Tensor) -> None:
+def _save_texture(obj_path: str, texture_map: torch.Tensor, path_manager: Any = None) -> None:
+    """Write <stem>.png and <stem>.mtl next to the OBJ (through `path_manager` when given; the
+    names are built on the string, so URIs such as ``mem://a.obj`` keep their form)."""
     from PIL import Image
 
-    stem = obj_path.stem
-    png = obj_path.with_name(stem + ".png")
+    base = os.path.splitext(obj_path)[0]
+    png = base + ".png"
     img = (texture_map.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    Image.fromarray(img).save(png)
-    mtl = obj_path.with_name(stem + ".mtl")
-    mtl.write_text(f"newmtl mesh\nmap_Kd {png.name}\n")  # the .mtl text PyTorch3D 0.7 writes
+    with open_for_write(png, binary=True, path_manager=path_manager) as fh:
+        Image.fromarray(img).save(fh, format="PNG")
+    with open_for_write(base + ".mtl", binary=True, path_manager=path_manager) as fh:
+        # the .mtl text PyTorch3D 0.7 writes
+        fh.write(f"newmtl mesh\nmap_Kd {os.path.basename(png)}\n".encode())
 
 
 def _np(t: torch.Tensor, dtype) -> np.ndarray:
@@ -371,6 +387,7 @@ class MeshObjFormat(MeshFormatInterpreter):
             texture_atlas_size=texture_atlas_size,
             texture_wrap=texture_wrap,
             path_manager=path_manager,
+            strict=kwargs.get("strict", False),
         )
 
     def save(

@@ -18,6 +18,7 @@ from inverse3d.io._ply_parse import parse_numbers, raise_first
 from inverse3d.io.pluggable_formats import MeshFormatInterpreter, endswith
 from inverse3d.io.utils import (
     ParseError,
+    check_finite_rows,
     decode_text,
     fan_triangulate,
     open_for_write,
@@ -35,7 +36,20 @@ def _colors(vals: np.ndarray, is_int: bool) -> np.ndarray:
     return (vals / 255.0 if is_int else vals).astype(np.float32)
 
 
-def _parse_off(text: str, name: str) -> dict:
+_KEYWORDS = ("OFF", "COFF", "NOFF", "CNOFF")
+
+
+def _split_keyword(tok: list[str]) -> list[str]:
+    """The counts tokens of the first line: without its OFF keyword, which may also be glued to
+    the counts ("OFF8 6 0", accepted by PyTorch3D)."""
+    if tok[0].upper() in _KEYWORDS:
+        return tok[1:]
+    if tok[0][:3].upper() == "OFF":
+        return [tok[0][3:]] + tok[1:]
+    return tok
+
+
+def _parse_off(text: str, name: str, strict: bool = False) -> dict:
     lines = text.splitlines()
     content = []  # (line number, text without comment)
     for i, ln in enumerate(lines, start=1):
@@ -44,12 +58,11 @@ def _parse_off(text: str, name: str) -> dict:
             content.append((i, s))
     if not content:
         raise ParseError(name, "empty file (no OFF header or counts)")
-    pos = 0
+    pos = 1  # content lines used by the header: the counts line, and the keyword's own line
     no, first = content[0]
     tok = first.split()
-    if tok[0].upper() in ("OFF", "COFF", "NOFF", "CNOFF"):
-        tok = tok[1:]
-        pos = 1
+    if tok[0].upper() in _KEYWORDS or tok[0][:3].upper() == "OFF":
+        tok = _split_keyword(tok)
         if not tok:
             if len(content) < 2:
                 raise ParseError(name, "file ends before the counts line", line=no)
@@ -70,11 +83,17 @@ def _parse_off(text: str, name: str) -> dict:
         last = content[-1][0]
         have = len(content) - pos
         raise ParseError(
-            name, f"file ends after {have} of {n_verts + n_faces} vertex and face lines", line=last
+            name,
+            f"file ends after {have} of {n_verts + n_faces} vertex and face lines "
+            "(Not enough face data.)",
+            line=last,
         )
     if pos + n_verts + n_faces < len(content):
-        extra = content[pos + n_verts + n_faces][0]
-        raise ParseError(name, "extra data after the last face", line=extra)
+        extra_no, extra_text = content[pos + n_verts + n_faces]
+        raise ParseError(
+            name, f"Extra data at end of file: {extra_text[:20]!r} after the last face",
+            line=extra_no,
+        )  # fmt: skip
     out: dict = {}
     vrows = content[pos : pos + n_verts]
     vno = np.array([r[0] for r in vrows], dtype=np.int64)
@@ -84,13 +103,21 @@ def _parse_off(text: str, name: str) -> dict:
             (counts != counts[0]) | ~np.isin(counts, (3, 6, 7)),
             name,
             vno,
-            lambda j: f"vertex line has {int(counts[j])} values (3, 6 or 7, all alike)",
+            lambda j: (
+                f"Bad vertex data: the line has {int(counts[j])} values (3, 6 or 7, all alike)"
+            ),
         )
         vv = vals.reshape(n_verts, int(counts[0]))
         out["verts"] = vv[:, :3].astype(np.float32)
         if vv.shape[1] > 3:
-            is_int = not any(c in vrows[0][1].split(None, 3)[3] for c in ".eE")
+            # PyTorch3D's rule: colours are integers (scaled by 1/255) when the first vertex
+            # line has exactly 3 periods (those of x, y, z)
+            is_int = vrows[0][1].count(".") == 3
             out["verts_colors"] = _colors(vv[:, 3:], is_int)
+        if strict:
+            for key, what in (("verts", "vertex"), ("verts_colors", "vertex colour")):
+                if key in out:
+                    check_finite_rows(out[key], name, what, lambda j: {"line": int(vno[j])})
     else:
         out["verts"] = np.zeros((0, 3), dtype=np.float32)
     frows = content[pos + n_verts :]
@@ -103,7 +130,12 @@ def _parse_off(text: str, name: str) -> dict:
             (k != np.round(k)) | (k < 3) | (k + 1 > counts),
             name,
             fno,
-            lambda j: f"bad face vertex count {vals[starts[j]]}",
+            lambda j: (
+                f"bad face vertex count {vals[starts[j]]} (Faces must have at least 3 vertices.)"
+                if 0 <= vals[starts[j]] < 3
+                else f"bad face vertex count {vals[starts[j]]} (A line of face data did not "
+                "have the specified length.)"
+            ),
         )
         k = k.astype(np.int64)
         n_col = counts - 1 - k
@@ -111,7 +143,10 @@ def _parse_off(text: str, name: str) -> dict:
             (n_col != n_col[0]) | ~np.isin(n_col, (0, 3, 4)),
             name,
             fno,
-            lambda j: f"face line has {int(n_col[j])} colour values (0, 3 or 4, all alike)",
+            lambda j: (
+                f"face line has {int(n_col[j])} colour values (0, 3 or 4, all alike): "
+                "Unexpected number of colors."
+            ),
         )
         pos_idx = np.repeat(starts + 1 - np.concatenate([[0], np.cumsum(k)[:-1]]), k)
         idx_vals = vals[pos_idx + np.arange(int(k.sum()))]
@@ -122,21 +157,33 @@ def _parse_off(text: str, name: str) -> dict:
             fno[corner_face],
             lambda j: f"face index {idx_vals[j]} out of range ({n_verts} vertices)",
         )
-        tri, poly = fan_triangulate(idx_vals.astype(np.int64), k)
+        tri, poly = fan_triangulate(idx_vals.astype(np.int64), k, pytorch3d_order=True)
         out["faces"] = tri
         c = int(n_col[0])
         if c:
             cols = vals[(starts + 1 + k)[:, None] + np.arange(c)[None, :]]
-            is_int = not any(ch in " ".join(frows[0][1].split()[1 + int(k[0]) :]) for ch in ".eE")
+            # PyTorch3D's rule: integer colours when the first face line has no period
+            is_int = "." not in frows[0][1]
             out["faces_colors"] = _colors(cols, is_int)[poly]
+            if strict:
+                check_finite_rows(
+                    _colors(cols, is_int), name, "face colour", lambda j: {"line": int(fno[j])}
+                )
     return out
 
 
-def load_off(f: Any, path_manager: Any = None) -> dict:
+def load_off(f: Any, path_manager: Any = None, *, strict: bool = False) -> dict:
     """Read an OFF file into a dict with "verts" (V, 3) float32 and, when present, "faces"
-    (F, 3) int64, "verts_colors" (V, C) and "faces_colors" (F, C) float32 (C = 3 or 4)."""
+    (F, 3) int64, "verts_colors" (V, C) and "faces_colors" (F, C) float32 (C = 3 or 4).
+
+    As PyTorch3D: integer colours are scaled by 1/255 (vertex colours when the first vertex line
+    has exactly 3 periods, face colours when the first face line has none); polygons that all
+    have k corners give the first triangle of every polygon, then the second, ...; polygons of
+    mixed sizes give their triangles polygon by polygon. `strict` rejects NaN / infinite values
+    (also float32 overflow) with a ParseError naming the line."""
     data, name = read_bytes(f, path_manager)
-    return _parse_off(decode_text(data, name), name)
+    with np.errstate(over="ignore"):  # float32 overflow is inf, as PyTorch3D
+        return _parse_off(decode_text(data, name), name, strict=strict)
 
 
 def save_off(
@@ -195,7 +242,7 @@ class MeshOffFormat(MeshFormatInterpreter):
             return None
         from inverse3d.structures.meshes import Meshes
 
-        data = load_off(path, path_manager=path_manager)
+        data = load_off(path, path_manager=path_manager, strict=kwargs.get("strict", False))
         verts = torch.from_numpy(data["verts"]).to(device)
         faces = torch.from_numpy(data.get("faces", np.zeros((0, 3), np.int64))).to(device)
         textures = None

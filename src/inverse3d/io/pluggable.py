@@ -23,11 +23,24 @@ class IO:
 
     Args:
         include_default_formats: register OBJ, OFF and PLY (meshes) and PLY (point clouds).
-        path_manager: optional object with ``open(path, mode)`` passed to the interpreters.
+        path_manager: optional iopath-style object (``open(path, mode)``, ``exists``,
+            ``isfile``) passed to the interpreters and used to open string paths.
+        strict: (inverse3d extension, keyword only) the default formats reject NaN / infinite
+            vertex data, also float32 overflow, with a ParseError naming the line (text) or the
+            record (binary). Off by default, as PyTorch3D loads such values silently.
     """
 
-    def __init__(self, include_default_formats: bool = True, path_manager: Any = None) -> None:
+    def __init__(
+        self,
+        include_default_formats: bool = True,
+        path_manager: Any = None,
+        *,
+        strict: bool = False,
+    ) -> None:
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool; got {type(strict).__name__}")
         self.path_manager = path_manager
+        self.strict = strict
         self.mesh_interpreters: deque = deque()
         self.pointcloud_interpreters: deque = deque()
         if include_default_formats:
@@ -58,6 +71,8 @@ class IO:
 
     def load_mesh(self, path: Any, include_textures: bool = True, device: Any = "cpu", **kwargs):
         """Load a Meshes (batch of one) from `path`; ValueError when no format reads it."""
+        if self.strict:
+            kwargs.setdefault("strict", True)
         for interp in self.mesh_interpreters:
             mesh = interp.read(
                 path,
@@ -99,6 +114,8 @@ class IO:
 
     def load_pointcloud(self, path: Any, device: Any = "cpu", **kwargs):
         """Load a Pointclouds (batch of one) from `path`; ValueError when no format reads it."""
+        if self.strict:
+            kwargs.setdefault("strict", True)
         for interp in self.pointcloud_interpreters:
             cloud = interp.read(path, path_manager=self.path_manager, device=device, **kwargs)
             if cloud is not None:

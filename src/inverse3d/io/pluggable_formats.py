@@ -13,11 +13,17 @@ __all__ = ["MeshFormatInterpreter", "PointcloudFormatInterpreter", "endswith"]
 
 
 def endswith(path: Any, suffixes: tuple[str, ...]) -> bool:
-    """Whether `path` (str or os.PathLike) ends with one of `suffixes`, case-insensitively."""
+    """Whether `path` (str or os.PathLike) ends with one of `suffixes`, case-insensitively.
+
+    A stream is judged by its ``name`` when it has a str one (an open file); a stream without a
+    name is accepted by every format, as in PyTorch3D (the first interpreter tried reads it).
+    """
     if isinstance(path, (str, os.PathLike)):
         return os.fspath(path).lower().endswith(tuple(s.lower() for s in suffixes))
     name = getattr(path, "name", None)
-    return isinstance(name, str) and name.lower().endswith(tuple(s.lower() for s in suffixes))
+    if not isinstance(name, str):
+        return True
+    return name.lower().endswith(tuple(s.lower() for s in suffixes))
 
 
 class MeshFormatInterpreter:

@@ -10,6 +10,7 @@ byte offset (binary) and the reason.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Any, NamedTuple
@@ -23,7 +24,13 @@ from inverse3d.io.pluggable_formats import (
     PointcloudFormatInterpreter,
     endswith,
 )
-from inverse3d.io.utils import ParseError, fan_triangulate, open_for_write, read_bytes
+from inverse3d.io.utils import (
+    ParseError,
+    check_finite_rows,
+    fan_triangulate,
+    open_for_write,
+    read_bytes,
+)
 
 __all__ = ["load_ply", "save_ply", "MeshPlyFormat", "PointcloudPlyFormat"]
 
@@ -51,9 +58,13 @@ def _stack(data: dict, keys) -> np.ndarray | None:
     return np.stack(cols, axis=1)
 
 
-def _load_ply(f: Any, *, path_manager: Any = None) -> _PlyData:
+def _load_ply(f: Any, *, path_manager: Any = None, strict: bool = False) -> _PlyData:
     raw, name = read_bytes(f, path_manager)
-    header = read_ply(raw, name)
+    with np.errstate(over="ignore", invalid="ignore"):  # float32 overflow is inf, as PyTorch3D
+        return _ply_data(read_ply(raw, name), name, strict)
+
+
+def _ply_data(header: PlyHeader, name: str, strict: bool) -> _PlyData:
     elements = {el.name: el for el in header.elements}
     vertex = elements.get("vertex")
     if vertex is None:
@@ -65,11 +76,13 @@ def _load_ply(f: Any, *, path_manager: Any = None) -> _PlyData:
     n_verts = len(verts)
 
     colors = None
-    rgb = _stack(vertex.data, ("red", "green", "blue"))
-    if rgb is not None:
-        kind = rgb.dtype
-        scale = 1.0 / np.iinfo(kind).max if kind.kind == "u" else 1.0
-        colors = torch.from_numpy((rgb.astype(np.float64) * scale).astype(np.float32))
+    rgb_cols = [_column(vertex.data, k) for k in ("red", "green", "blue")]
+    if all(c is not None for c in rgb_cols):
+        # as PyTorch3D: colours whose three properties are 1-byte types are scaled by 1/255,
+        # any other type is kept as is
+        one_byte = all(c.dtype.itemsize == 1 for c in rgb_cols)
+        rgb = np.stack([c.astype(np.float64) for c in rgb_cols], axis=1)
+        colors = torch.from_numpy((rgb / 255.0 if one_byte else rgb).astype(np.float32))
     normals = _stack(vertex.data, ("nx", "ny", "nz"))
     normals = torch.from_numpy(normals.astype(np.float32)) if normals is not None else None
     uvs = None
@@ -78,6 +91,10 @@ def _load_ply(f: Any, *, path_manager: Any = None) -> _PlyData:
         if uv is not None:
             uvs = torch.from_numpy(uv.astype(np.float32))
             break
+    if strict:
+        for t, what in ((verts, "vertex"), (colors, "colour"), (normals, "normal"), (uvs, "uv")):
+            if t is not None:
+                check_finite_rows(t.numpy(), name, what, lambda j: _where(vertex, j))
 
     faces = None
     face = elements.get("face")
@@ -95,6 +112,17 @@ def _load_ply(f: Any, *, path_manager: Any = None) -> _PlyData:
                 f"face {int(small[0])} has {int(lens[small[0]])} vertices (needs at least 3)",
                 **_where(face, int(small[0])),
             )
+        if flat.dtype.kind == "f":
+            # float-typed index lists: only whole numbers are indices
+            nonint = np.nonzero(~np.isfinite(flat) | (flat != np.round(flat)))[0]
+            if len(nonint):
+                fi = int(np.searchsorted(np.cumsum(lens), nonint[0], side="right"))
+                raise ParseError(
+                    name,
+                    f"face {fi} has a non-integer vertex index {flat[nonint[0]]}",
+                    **_where(face, fi),
+                )
+            flat = np.where(np.abs(flat) < 2.0**62, flat, -1.0)  # huge: out of range below
         flat = flat.astype(np.int64)
         bad = np.nonzero((flat < 0) | (flat >= n_verts))[0]
         if len(bad):
@@ -104,12 +132,16 @@ def _load_ply(f: Any, *, path_manager: Any = None) -> _PlyData:
                 f"face {fi} has vertex index {int(flat[bad[0]])} out of range ({n_verts} vertices)",
                 **_where(face, fi),
             )
-        tri, _ = fan_triangulate(flat, lens)
+        tri, _ = fan_triangulate(flat, lens, pytorch3d_order=True)
         faces = torch.from_numpy(np.ascontiguousarray(tri))
     return _PlyData(header, verts, faces, colors, normals, uvs)
 
 
 def _where(el, i: int) -> dict:
+    """Where record i of an element is: its line (ASCII), its byte offset (binary, fixed-size
+    records), else the offset of the element's first record."""
+    if el.line_nos is not None and i < len(el.line_nos):
+        return {"line": int(el.line_nos[i])}
     if el.first_line is not None:
         return {"line": el.first_line + i}
     if el.record_size is not None:
@@ -117,18 +149,25 @@ def _where(el, i: int) -> dict:
     return {"offset": el.offset}
 
 
-def load_ply(f: Any, *, path_manager: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_ply(
+    f: Any, *, path_manager: Any = None, strict: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Load the vertices and (triangulated) faces of a .ply file.
+
+    Polygons are fan-triangulated in PyTorch3D's order: when all have k corners, the first
+    triangle of every polygon, then the second of every polygon, ...; else polygon by polygon.
 
     Args:
         f: path (str or os.PathLike) or file object (binary preferred).
         path_manager: optional object with ``open(path, mode)`` used for paths.
+        strict: reject NaN / infinite vertex data (also float32 overflow) with a ParseError
+            naming the line (ASCII) or the record's index and byte offset (binary).
 
     Returns:
         verts: (V, 3) float32.
         faces: (F, 3) int64; (0, 3) for a point cloud.
     """
-    data = _load_ply(f, path_manager=path_manager)
+    data = _load_ply(f, path_manager=path_manager, strict=strict)
     faces = data.faces if data.faces is not None else torch.zeros((0, 3), dtype=torch.int64)
     return data.verts, faces
 
@@ -167,7 +206,8 @@ def _save_ply(
             raise ValueError(f"{key} must have shape ({n}, {want}); got {tuple(t.shape)}")
     if faces is not None and len(faces) and n:
         if bool((faces < 0).any()) or bool((faces >= n).any()):
-            raise ValueError(f"faces has indices outside [0, {n})")
+            # PyTorch3D's behaviour and wording: a warning, and the file is still written
+            warnings.warn("Faces have invalid indices", UserWarning, stacklevel=3)
     parts = [(verts, ("x", "y", "z"), "f4")]
     if verts_normals is not None and verts_normals.numel():
         parts.append((verts_normals, ("nx", "ny", "nz"), "f4"))
@@ -272,13 +312,15 @@ class MeshPlyFormat(MeshFormatInterpreter):
             return None
         from inverse3d.structures.meshes import Meshes
 
-        data = _load_ply(path, path_manager=path_manager)
+        data = _load_ply(path, path_manager=path_manager, strict=kwargs.get("strict", False))
         faces = data.faces if data.faces is not None else torch.zeros((0, 3), dtype=torch.int64)
         textures = None
         if include_textures and data.verts_colors is not None:
             from inverse3d.renderer.mesh.textures import TexturesVertex
 
             textures = TexturesVertex([data.verts_colors.to(device)])
+        elif include_textures and data.verts_uvs is not None:
+            textures = _uv_textures(path, data, faces, device, path_manager)
         kw = {}
         if data.verts_normals is not None:
             kw["verts_normals"] = [data.verts_normals.to(device)]
@@ -315,6 +357,37 @@ class MeshPlyFormat(MeshFormatInterpreter):
         return True
 
 
+def _texture_file(path: Any, header: PlyHeader) -> str | None:
+    """The image named by the last ``comment TextureFile <name>`` line, next to the PLY file."""
+    given = None
+    for comment in header.comments:
+        if "TextureFile" in comment:
+            given = comment.split(" ")[-1]
+    if given is None:
+        return None
+    folder = os.path.dirname(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else ""
+    return os.path.join(folder, given)
+
+
+def _uv_textures(path, data: _PlyData, faces, device, path_manager):
+    """TexturesUV from the vertex uvs and the header's TextureFile image (as PyTorch3D: the uvs
+    are per vertex, so faces_uvs are the faces); None without a texture image."""
+    from inverse3d.io.image_io import read_image
+    from inverse3d.io.utils import path_exists
+    from inverse3d.renderer.mesh.textures import TexturesUV
+
+    image_path = _texture_file(path, data.header)
+    if image_path is None:
+        return None
+    if not path_exists(image_path, path_manager, file=True):
+        warnings.warn(f"Texture file does not exist: {image_path}", stacklevel=4)
+        return None
+    image = read_image(image_path, channels=3, path_manager=path_manager)
+    return TexturesUV(
+        maps=[image.to(device)], faces_uvs=[faces.to(device)], verts_uvs=[data.verts_uvs.to(device)]
+    )
+
+
 def _make_meshes(Meshes, verts, faces, textures, kw):
     try:
         return Meshes(verts=[verts], faces=[faces], textures=textures, **kw)
@@ -333,7 +406,7 @@ class PointcloudPlyFormat(PointcloudFormatInterpreter):
             return None
         from inverse3d.structures.pointclouds import Pointclouds
 
-        data = _load_ply(path, path_manager=path_manager)
+        data = _load_ply(path, path_manager=path_manager, strict=kwargs.get("strict", False))
         normals = [data.verts_normals.to(device)] if data.verts_normals is not None else None
         features = [data.verts_colors.to(device)] if data.verts_colors is not None else None
         return Pointclouds(points=[data.verts.to(device)], normals=normals, features=features)

@@ -1,4 +1,4 @@
-"""Shared helpers of the io package: opening paths or file objects, parse errors, images, indices.
+"""Shared helpers of the io package: opening paths or file objects, parse errors, indices.
 
 Every parser in `inverse3d.io` reports malformed input with a :class:`ParseError`, a `ValueError`
 whose message names the file, the line (text formats) or byte offset (binary formats) and the
@@ -87,6 +87,18 @@ def read_bytes(f: Any, path_manager: Any = None) -> tuple[bytes, str]:
     return bytes(data), name
 
 
+def path_exists(path: Any, path_manager: Any = None, file: bool = False) -> bool:
+    """Whether `path` exists (a regular file when `file`), asked to `path_manager` when it has
+    ``exists`` / ``isfile`` (iopath's PathManager), else to the local file system."""
+    p = os.fspath(path)
+    if path_manager is not None:
+        if file and hasattr(path_manager, "isfile"):
+            return bool(path_manager.isfile(p))
+        if hasattr(path_manager, "exists"):
+            return bool(path_manager.exists(p))
+    return os.path.isfile(p) if file else os.path.exists(p)
+
+
 def decode_text(data: bytes, name: str) -> str:
     """Decode UTF-8 text; a decoding failure becomes a ParseError naming the byte offset."""
     try:
@@ -117,15 +129,6 @@ def open_for_write(f: Any, binary: bool, path_manager: Any = None) -> Iterator[I
         f.write(buf.getvalue().decode("utf-8" if not binary else "latin-1"))
         return
     yield f
-
-
-def read_image(path: PathOrStr) -> torch.Tensor:
-    """Load an image with PIL as a float32 tensor of shape (H, W, 3) with values in [0, 1]."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).to(torch.float32) / 255.0
 
 
 def check_faces_indices(faces: torch.Tensor, max_index: int, name: str = "faces") -> None:
@@ -196,6 +199,22 @@ def tokenize_lines(lines: list[str]) -> tuple[list[str], np.ndarray]:
     return tokens, counts
 
 
+def check_finite_rows(values: np.ndarray, name: str, what: str, where) -> None:
+    """ParseError at the first row of `values` (n, k) holding a NaN or an infinity (also a
+    float32 overflow such as 1e39), located by where(j) -> {"line": ...} or {"offset": ...}."""
+    bad = ~np.isfinite(values).all(axis=1) if values.ndim == 2 else ~np.isfinite(values)
+    hits = np.flatnonzero(bad)
+    if len(hits):
+        j = int(hits[0])
+        row = values[j]
+        raise ParseError(
+            name,
+            f"{what} {j} is not finite: {np.array2string(np.asarray(row), separator=', ')} "
+            "(strict mode; a value beyond the float32 range reads as inf)",
+            **where(j),
+        )
+
+
 def gather_columns(values: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
     """The first `k` values of each row of a ragged array (rows of `counts` values, all >= k)."""
     n = len(counts)
@@ -205,17 +224,31 @@ def gather_columns(values: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray
     return values[starts[:, None] + np.arange(k)[None, :]]
 
 
-def fan_triangulate(flat: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fan-triangulate polygons given as a flat array of corners and the corner count per polygon.
+def fan_triangulate(
+    flat: np.ndarray, counts: np.ndarray, pytorch3d_order: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fan-triangulate polygons given as a flat array of corners and the corner count per polygon:
+    polygon (c0, c1, ..., ck) gives the triangles (c0, ci, ci+1).
+
+    Triangles come polygon by polygon, except with `pytorch3d_order` when every polygon has the
+    same number of corners: then the first triangle of every polygon comes first, then the second
+    triangle of every polygon, and so on (what PyTorch3D's PLY and OFF readers return; for a cube
+    of 6 quads, triangles 0-5 are the first halves and 6-11 the second halves).
 
     Returns (triangles (T, 3) of corner values, polygon index of each triangle (T,)).
     """
     counts = counts.astype(np.int64)
-    if len(counts) and bool((counts == 3).all()):
-        return flat.reshape(-1, 3), np.arange(len(counts))
+    n = len(counts)
+    if n and bool((counts == 3).all()):
+        return flat.reshape(-1, 3), np.arange(n)
+    if pytorch3d_order and n and bool((counts == counts[0]).all()):
+        k = int(counts[0])
+        poly_corners = flat.reshape(n, k)
+        tri = np.concatenate([poly_corners[:, [0, i + 1, i + 2]] for i in range(k - 2)], axis=0)
+        return tri, np.tile(np.arange(n), max(k - 2, 0))
     n_tri = np.maximum(counts - 2, 0)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    poly = np.repeat(np.arange(len(counts)), n_tri)
+    poly = np.repeat(np.arange(n), n_tri)
     first_tri = np.concatenate([[0], np.cumsum(n_tri)[:-1]]).astype(np.int64)
     local = np.arange(int(n_tri.sum())) - first_tri[poly]
     base = starts[poly]
