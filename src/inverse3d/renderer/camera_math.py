@@ -49,19 +49,22 @@ def _from_column(K: torch.Tensor, dtype: torch.dtype | None = None) -> Transform
     return _transform(K.transpose(1, 2).contiguous())
 
 
-def get_world_to_view_transform(R: torch.Tensor = _R, T: torch.Tensor = _T) -> Transform3d:
+def get_world_to_view_transform(
+    R: torch.Tensor = _R, T: torch.Tensor = _T, *, dtype: torch.dtype = torch.float32
+) -> Transform3d:
     """The world-to-view transform X_view = X_world @ R + T.
 
     Args:
         R: (N, 3, 3) float rotations (row-vector convention).
         T: (N, 3) float translations.
+        dtype: of the transform. R and T are cast to it, whatever their own dtypes, as
+            PyTorch3D's Rotate(R).compose(Translate(T)) casts them to its default float32.
 
     Returns:
         Transform3d of batch size N.
     """
     R, T = _check_RT(R, T)
     N = R.shape[0]
-    dtype = torch.promote_types(R.dtype, T.dtype)
     M = torch.zeros(N, 4, 4, dtype=dtype, device=R.device)
     M[:, :3, :3] = R
     M[:, 3, :3] = T
