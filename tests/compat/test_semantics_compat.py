@@ -6,7 +6,6 @@ each test); none of them is produced by inverse3d itself.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
