@@ -109,3 +109,49 @@ class TestCameraDtype:
         assert cam[0].get_world_to_view_transform().dtype == F64
         with pytest.raises(TypeError, match="dtype"):
             FoVPerspectiveCameras(dtype=torch.int64)
+
+
+class TestPackedPadded:
+    """pytorch3d/ops/packed_to_padded.py: packed_to_padded takes (F,) or (F, ...) and returns
+    (N, max_size, ...); padded_to_packed(inputs, first_idxs, num_inputs, max_size_dim=1) moves
+    max_size_dim to 1 (`inputs.movedim(max_size_dim, 1)`) and returns (F, ...). Its test
+    (tests/test_packed_to_padded.py) packs values.transpose(1, 2) with max_size_dim=2."""
+
+    def setup_method(self):
+        torch.manual_seed(0)
+        self.sizes = [3, 0, 5, 2]
+        self.first = torch.tensor([0, 3, 3, 8])
+        self.F, self.M = sum(self.sizes), max(self.sizes)
+
+    def _padded_loop(self, packed):
+        out = packed.new_zeros(len(self.sizes), self.M, *packed.shape[1:])
+        for i, (f, n) in enumerate(zip(self.first.tolist(), self.sizes)):
+            out[i, :n] = packed[f : f + n]
+        return out
+
+    @pytest.mark.parametrize("dims", [(), (4,), (4, 2), (3, 2, 2)])
+    def test_trailing_dims_round_trip(self, dims):
+        from inverse3d.ops import packed_to_padded, padded_to_packed
+
+        packed = torch.rand(self.F, *dims, dtype=F64, requires_grad=True)
+        padded = packed_to_padded(packed, self.first, self.M)
+        assert padded.shape == (4, self.M, *dims)
+        assert torch.equal(padded, self._padded_loop(packed.detach()))
+        back = padded_to_packed(padded, self.first, self.F)
+        assert back.shape == packed.shape and torch.equal(back, packed)
+        assert torch.autograd.gradcheck(
+            lambda x: padded_to_packed(packed_to_padded(x, self.first, self.M), self.first, self.F),
+            (packed,),
+        )
+
+    @pytest.mark.parametrize("dims", [(4,), (4, 2)])
+    def test_max_size_dim(self, dims):
+        from inverse3d.ops import padded_to_packed
+
+        packed = torch.rand(self.F, *dims)
+        padded = self._padded_loop(packed)  # (N, M, *dims)
+        moved = padded.movedim(1, 2)  # (N, dims[0], M, ...)
+        assert torch.equal(padded_to_packed(moved, self.first, self.F, max_size_dim=2), packed)
+        moved_last = padded.movedim(1, -1)
+        out = padded_to_packed(moved_last, self.first, self.F, max_size_dim=-1)
+        assert torch.equal(out, packed)  # the other dimensions keep their order
