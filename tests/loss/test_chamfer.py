@@ -148,7 +148,7 @@ class TestChamferDistance:
 
     def test_exceptions(self):
         x, y = torch.rand(2, 5, 3), torch.rand(2, 4, 3)
-        with pytest.raises(ValueError, match="batch_reduction must be None"):
+        with pytest.raises(ValueError, match="(?i)batch.reduction must be None"):
             chamfer_distance(x, y, point_reduction=None)
         with pytest.raises(ValueError, match="point_reduction"):
             chamfer_distance(x, y, point_reduction="median")

@@ -413,9 +413,7 @@ class TestCameraMethods:
         pts = _points(N=1, P=4).requires_grad_()
 
         def fn(R, T, f, pts):
-            cams = PerspectiveCameras(
-                focal_length=f, R=R, T=T, image_size=((6, 8),), dtype=F64
-            )
+            cams = PerspectiveCameras(focal_length=f, R=R, T=T, image_size=((6, 8),), dtype=F64)
             return cams.transform_points_screen(pts)
 
         assert torch.autograd.gradcheck(fn, (R, T, f, pts))
@@ -436,13 +434,13 @@ class TestExceptions:
             PerspectiveCameras(R=random_rotations(2), focal_length=torch.ones(3))
 
     def test_bad_R(self):
-        with pytest.raises(ValueError, match=r"R must have shape \(N, 3, 3\)"):
+        with pytest.raises(ValueError, match=r"R to have shape \(N, 3, 3\)"):
             FoVPerspectiveCameras(R=torch.zeros(1, 3, 4))
         with pytest.raises(ValueError, match=r"T must have shape \(N, 3\)"):
             FoVPerspectiveCameras(T=torch.zeros(1, 4))
-        with pytest.raises(ValueError, match="R must have shape"):
+        with pytest.raises(ValueError, match="R to have shape"):
             get_world_to_view_transform(torch.zeros(3, 3), torch.zeros(1, 3))
-        with pytest.raises(ValueError, match="R must have shape"):
+        with pytest.raises(ValueError, match="R to have shape"):
             FoVPerspectiveCameras().transform_points(torch.zeros(1, 2, 3), R=torch.eye(3))
 
     def test_bad_image_size(self):
@@ -461,7 +459,7 @@ class TestExceptions:
             PerspectiveCameras().transform_points_screen(pts)
 
     def test_bad_K(self):
-        with pytest.raises(ValueError, match="K must have shape"):
+        with pytest.raises(ValueError, match="K to have shape"):
             PerspectiveCameras(K=torch.eye(3)[None])
 
     def test_abstract_base(self):

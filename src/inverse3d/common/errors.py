@@ -7,7 +7,7 @@ exits with code 2. Anything else that escapes is an internal error (exit code 1)
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["ArgTypeError", "InputError"]
 
 
 class InputError(ValueError):
@@ -15,3 +15,8 @@ class InputError(ValueError):
 
     A ValueError, so code that catches ValueError (as PyTorch3D's callers do) keeps working.
     """
+
+
+class ArgTypeError(TypeError, InputError):
+    """An argument of the wrong kind (a str where a tensor is expected, ...): a TypeError, and a
+    ValueError too because PyTorch3D raises ValueError in these places."""

@@ -28,12 +28,13 @@ def _check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not torch.is_tensor(T):
         raise TypeError(f"T must be a torch.Tensor of shape (N, 3); got {type(T).__name__}")
     if R.dim() != 3 or tuple(R.shape[1:]) != (3, 3):
-        raise ValueError(f"R must have shape (N, 3, 3); got {tuple(R.shape)}")
+        raise ValueError(f"Expected R to have shape (N, 3, 3); got {tuple(R.shape)}")
     if T.dim() != 2 or T.shape[1] != 3:
-        raise ValueError(f"T must have shape (N, 3); got {tuple(T.shape)}")
+        raise ValueError(f"Expected T to have shape (N, 3); got {tuple(T.shape)}")
     if R.shape[0] != T.shape[0]:
         raise ValueError(
-            f"R and T must have the same batch size; got R: {tuple(R.shape)}, T: {tuple(T.shape)}"
+            "Expected R, T to have the same batch dimension; got R: "
+            f"{tuple(R.shape)}, T: {tuple(T.shape)}"
         )
     return R, T
 
@@ -136,9 +137,9 @@ def get_screen_to_ndc_transform(
 def _check_K(K: torch.Tensor, N: int) -> torch.Tensor:
     if not torch.is_tensor(K) or K.dim() != 3 or tuple(K.shape[1:]) != (4, 4):
         shape = tuple(K.shape) if torch.is_tensor(K) else type(K).__name__
-        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {shape}")
+        raise ValueError(f"Expected K to have shape of ({N}, 4, 4); got {shape}")
     if K.shape[0] not in (1, N):
-        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {tuple(K.shape)}")
+        raise ValueError(f"Expected K to have shape of ({N}, 4, 4); got {tuple(K.shape)}")
     return K
 
 

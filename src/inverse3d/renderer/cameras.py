@@ -233,7 +233,8 @@ class CamerasBase(TensorProperties):
             index = index.to(self.device)
         elif not isinstance(index, (list, slice)):
             raise ValueError(
-                f"index must be int, slice, list or tensor; got {type(index).__name__}"
+                "Invalid index type, expected int, List[int] or Bool/LongTensor (or a slice); "
+                f"got {type(index).__name__}"
             )
         kwargs: dict[str, Any] = {}
         for field in self._FIELDS:
