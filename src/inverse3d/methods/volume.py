@@ -183,7 +183,8 @@ def _march(bundle, densities: torch.Tensor, colors: torch.Tensor, bg) -> torch.T
     """EA raymarching of (B, R, S, 1) densities and (B, R, S, 3) colours; RGB on `bg`."""
     from inverse3d.renderer.implicit.raymarching import EmissionAbsorptionRaymarcher
 
-    rgba = EmissionAbsorptionRaymarcher()(
+    # strict: a density outside [0, 1] or NaN is a bug here, not something to warn about
+    rgba = EmissionAbsorptionRaymarcher(strict_densities=True)(
         rays_densities=densities, rays_features=colors, ray_bundle=bundle
     )
     rgb = rgba[..., :3] + (1.0 - rgba[..., 3:]) * torch.as_tensor(bg, device=rgba.device)
