@@ -7,13 +7,16 @@ and `specular` methods take normals/points of shape (N, ..., 3) and return (N, .
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from inverse3d.renderer.utils import Device, TensorProperties, convert_to_tensors_and_broadcast
 
 __all__ = ["AmbientLights", "DirectionalLights", "PointLights", "diffuse", "specular"]
+# as_row is shared with materials.py (public name, not exported by the package)
 
 _EPS = 1e-6
 
@@ -119,6 +122,20 @@ def _check_colors(props: TensorProperties, same_channels: bool = False) -> None:
         channels = value.shape[-1]
 
 
+def as_row(value: Any) -> Any:
+    """A flat colour / vector (C,) (tuple, list, array or tensor of numbers) as one row (1, C):
+    PyTorch3D documents "3 element tuple/list" inputs for light and material properties."""
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        return value[None] if value.ndim == 1 else value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        return (tuple(value),)
+    return value
+
+
 def _init_colors(
     props: TensorProperties,
     device: Device,
@@ -129,14 +146,16 @@ def _init_colors(
     **fields,
 ) -> None:
     """TensorProperties.__init__ of a holder of the three Phong colours (lights, materials),
-    with the other fields, then the colour shape checks."""
+    with the other fields, then the colour shape checks. Colours and the (N, 3) vector fields
+    may be given flat, (C,) / (3,): they are one row broadcast to the batch."""
+    vectors = {k: (as_row(v) if k in ("direction", "location") else v) for k, v in fields.items()}
     TensorProperties.__init__(
         props,
         device=device,
-        ambient_color=ambient_color,
-        diffuse_color=diffuse_color,
-        specular_color=specular_color,
-        **fields,
+        ambient_color=as_row(ambient_color),
+        diffuse_color=as_row(diffuse_color),
+        specular_color=as_row(specular_color),
+        **vectors,
     )
     _check_colors(props, same_channels)
 
@@ -245,7 +264,11 @@ class AmbientLights(TensorProperties):
     def __init__(self, ambient_color=None, device: Device = "cpu") -> None:
         if ambient_color is None:
             ambient_color = ((1.0, 1.0, 1.0),)
-        channels = torch.as_tensor(ambient_color).shape[-1]
+        ambient_color = as_row(ambient_color)
+        if torch.is_tensor(ambient_color):
+            channels = ambient_color.shape[-1]
+        else:
+            channels = np.asarray(ambient_color).shape[-1]
         zeros = ((0.0,) * channels,)
         _init_colors(self, device, ambient_color, zeros, zeros)
 
