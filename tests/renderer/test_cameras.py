@@ -436,7 +436,7 @@ class TestExceptions:
     def test_bad_R(self):
         with pytest.raises(ValueError, match=r"R to have shape \(N, 3, 3\)"):
             FoVPerspectiveCameras(R=torch.zeros(1, 3, 4))
-        with pytest.raises(ValueError, match=r"T must have shape \(N, 3\)"):
+        with pytest.raises(ValueError, match=r"T to have shape \(N, 3\)"):
             FoVPerspectiveCameras(T=torch.zeros(1, 4))
         with pytest.raises(ValueError, match="R to have shape"):
             get_world_to_view_transform(torch.zeros(3, 3), torch.zeros(1, 3))
