@@ -47,7 +47,7 @@ class TestTensorProperties:
         assert torch.equal(tp[1:3].z, torch.tensor([1.0, 2.0]))
         assert torch.equal(tp[torch.tensor([0, 4])].z, torch.tensor([0.0, 4.0]))
         with pytest.raises(AttributeError):
-            tp[0].missing
+            _ = tp[0].missing
 
     def test_exceptions(self):
         with pytest.raises(ValueError, match="x has batch size 2"):
