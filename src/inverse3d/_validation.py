@@ -7,8 +7,9 @@ whose message names the argument, what was expected and what was given, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ __all__ = [
     "check_finite",
     "check_choice",
     "format_shape",
+    "with_phrase",
 ]
 
 _DTYPE_KINDS = {
@@ -168,3 +170,16 @@ def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
     if value not in options:
         raise ValueError(f"{name} must be one of {options!r}; got {value!r}")
     return value
+
+
+@contextlib.contextmanager
+def with_phrase(phrase: str) -> Iterator[None]:
+    """Prefix the message of a ValueError raised inside the block with `phrase` (PyTorch3D's
+    wording for that error, so that code matching PyTorch3D's messages keeps working); the
+    exception's type and traceback are kept."""
+    try:
+        yield
+    except ValueError as err:
+        if err.args and isinstance(err.args[0], str) and phrase not in err.args[0]:
+            err.args = (f"{phrase}: {err.args[0]}", *err.args[1:])
+        raise

@@ -11,13 +11,9 @@ import torch
 from inverse3d.renderer.implicit import raymarching
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="renderer/implicit/raymarching.py: PyTorch3D's EmissionAbsorptionRaymarcher only "
-    "warns (UserWarning) for densities outside [0, 1] and returns a result; inverse3d raises "
-    "ValueError (deliberate, docs/implicit.md)",
-)
 def test_raymarcher_densities_out_of_range_only_warn():
+    # PyTorch3D's EmissionAbsorptionRaymarcher only warns (UserWarning) for densities outside
+    # [0, 1] and returns a result (renderer/implicit/raymarching.py, _check_density_bounds)
     dens = torch.tensor([0.5, 1.5]).view(1, 2, 1)
     feats = torch.ones(1, 2, 3)
     with warnings.catch_warnings(record=True) as caught:
@@ -27,15 +23,11 @@ def test_raymarcher_densities_out_of_range_only_warn():
     assert any("outside" in str(w.message) for w in caught)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="renderer/implicit/raymarching.py: PyTorch3D's private helpers, imported by its own "
-    "projects/nerf raymarcher, are _check_raymarcher_inputs(rays_densities, rays_features, "
-    "rays_z, features_can_be_none=False, z_can_be_none=False, density_1d=True) and "
-    "_check_density_bounds(rays_densities, bounds=(0.0, 1.0)) (warns); inverse3d has "
-    "(rays_densities, rays_features=None, features_required=False) and no `bounds`",
-)
 def test_private_raymarcher_checks_keep_pytorch3d_signature():
+    # PyTorch3D's private helpers, imported by its own projects/nerf raymarcher:
+    # _check_raymarcher_inputs(rays_densities, rays_features, rays_z, features_can_be_none=False,
+    # z_can_be_none=False, density_1d=True) and _check_density_bounds(rays_densities,
+    # bounds=(0.0, 1.0)) (warns)
     dens = torch.rand(2, 4, 1)
     feats = torch.rand(2, 4, 3)
     raymarching._check_raymarcher_inputs(

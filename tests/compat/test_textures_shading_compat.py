@@ -235,8 +235,10 @@ class TestLightsMaterials:
         assert a.shape == (3,) and b.shape == (3, 2)
         lights = PointLights(location=torch.rand(4, 3))
         assert len(lights) == 4
-        # PyTorch3D's TensorProperties.__getitem__ returns a dict of the indexed tensors
-        assert lights[1]["location"].shape == (1, 3)
+        # PyTorch3D's TensorProperties.__getitem__ returns a TensorAccessor: attribute access
+        # gives the property at that index (pytorch3d/renderer/utils.py)
+        assert torch.equal(lights[1].location, lights.location[1])
+        assert lights[1:3].location.shape == (2, 3)
         assert lights.clone().location is not lights.location
         assert lights.to("cpu").device == torch.device("cpu")
 

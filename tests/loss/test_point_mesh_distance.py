@@ -96,7 +96,7 @@ class TestPointMeshFaceDistance:
 
     def test_exceptions(self):
         m, p = _data()
-        with pytest.raises(ValueError, match="same size"):
+        with pytest.raises(ValueError, match="equal sized batches"):
             point_mesh_face_distance(m, Pointclouds(points=[torch.rand(3, 3)]))
 
 
@@ -117,5 +117,5 @@ class TestPointMeshEdgeDistance:
 
     def test_exceptions(self):
         m, p = _data()
-        with pytest.raises(ValueError, match="same size"):
+        with pytest.raises(ValueError, match="equal sized batches"):
             point_mesh_edge_distance(m[:1], p)

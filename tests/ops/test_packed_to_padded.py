@@ -39,7 +39,13 @@ class TestPackedToPadded:
         with pytest.raises(ValueError, match="non-decreasing"):
             packed_to_padded(x, torch.tensor([0, 5, 2]), 9)
         with pytest.raises(ValueError, match="inputs must have shape"):
-            packed_to_padded(torch.rand(2, 2, 2), torch.tensor([0]), 3)
+            packed_to_padded(torch.tensor(1.0), torch.tensor([0]), 3)
+        with pytest.raises(ValueError, match="inputs must have shape"):
+            padded_to_packed(torch.rand(5), torch.tensor([0]), 3)
+        with pytest.raises(ValueError, match="max_size_dim"):
+            padded_to_packed(torch.rand(2, 5, 3), torch.tensor([0, 2]), 3, max_size_dim=0)
+        with pytest.raises(ValueError, match="max_size_dim"):
+            padded_to_packed(torch.rand(2, 5, 3), torch.tensor([0, 2]), 3, max_size_dim=3)
         with pytest.raises(ValueError, match="first_idxs must have shape"):
             padded_to_packed(torch.rand(2, 5), torch.tensor([0]), 3)
         with pytest.raises(ValueError, match="<= the number"):

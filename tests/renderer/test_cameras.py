@@ -57,7 +57,7 @@ def _printed_tolerance(text: str) -> torch.Tensor:
 def _random_cameras(cls, N=3, dtype=F64, **kwargs):
     R = random_rotations(N, dtype=dtype)
     T = torch.randn(N, 3, dtype=dtype) * 0.3 + torch.tensor([0.0, 0.0, 6.0], dtype=dtype)
-    return cls(R=R, T=T, **kwargs)
+    return cls(R=R, T=T, dtype=dtype, **kwargs)
 
 
 def _points(N=3, P=7, dtype=F64):
@@ -91,6 +91,7 @@ class TestGoldenBookCameras:
             image_size=((1024, 512),),
             R=R,
             T=T,
+            dtype=F64,
         )
         pts = verts[None].expand(8, -1, -1)
         view = cams.get_world_to_view_transform().transform_points(pts)
@@ -118,7 +119,7 @@ class TestLookAtViewTransform:
         expected = at + dist[:, None] * torch.stack(
             [torch.cos(e) * torch.sin(a), torch.sin(e), torch.cos(e) * torch.cos(a)], 1
         )
-        cams = FoVPerspectiveCameras(R=R, T=T)
+        cams = FoVPerspectiveCameras(R=R, T=T, dtype=F64)
         assert torch.allclose(cams.get_camera_center(), expected, atol=1e-10)
         # `at` is straight ahead at distance dist, the world up projects to view +Y
         at_view = cams.get_world_to_view_transform().transform_points(at.expand(3, 3)[:, None])
@@ -402,7 +403,7 @@ class TestCameraMethods:
         R = random_rotations(2, dtype=F64)
         T = torch.randn(2, 3, dtype=F64)
         pts = _points(N=2)
-        out = get_world_to_view_transform(R, T).transform_points(pts)
+        out = get_world_to_view_transform(R, T, dtype=F64).transform_points(pts)
         assert torch.allclose(out, pts @ R + T[:, None])
 
     def test_gradcheck(self):
@@ -412,14 +413,15 @@ class TestCameraMethods:
         pts = _points(N=1, P=4).requires_grad_()
 
         def fn(R, T, f, pts):
-            cams = PerspectiveCameras(focal_length=f, R=R, T=T, image_size=((6, 8),))
+            cams = PerspectiveCameras(focal_length=f, R=R, T=T, image_size=((6, 8),), dtype=F64)
             return cams.transform_points_screen(pts)
 
         assert torch.autograd.gradcheck(fn, (R, T, f, pts))
         fov = torch.tensor([50.0], dtype=F64, requires_grad=True)
 
         def fn2(fov, pts):
-            return FoVPerspectiveCameras(fov=fov, R=R.detach(), T=T.detach()).transform_points(pts)
+            cams = FoVPerspectiveCameras(fov=fov, R=R.detach(), T=T.detach(), dtype=F64)
+            return cams.transform_points(pts)
 
         assert torch.autograd.gradcheck(fn2, (fov, pts))
 
@@ -432,13 +434,13 @@ class TestExceptions:
             PerspectiveCameras(R=random_rotations(2), focal_length=torch.ones(3))
 
     def test_bad_R(self):
-        with pytest.raises(ValueError, match=r"R must have shape \(N, 3, 3\)"):
+        with pytest.raises(ValueError, match=r"R to have shape \(N, 3, 3\)"):
             FoVPerspectiveCameras(R=torch.zeros(1, 3, 4))
-        with pytest.raises(ValueError, match=r"T must have shape \(N, 3\)"):
+        with pytest.raises(ValueError, match=r"T to have shape \(N, 3\)"):
             FoVPerspectiveCameras(T=torch.zeros(1, 4))
-        with pytest.raises(ValueError, match="R must have shape"):
+        with pytest.raises(ValueError, match="R to have shape"):
             get_world_to_view_transform(torch.zeros(3, 3), torch.zeros(1, 3))
-        with pytest.raises(ValueError, match="R must have shape"):
+        with pytest.raises(ValueError, match="R to have shape"):
             FoVPerspectiveCameras().transform_points(torch.zeros(1, 2, 3), R=torch.eye(3))
 
     def test_bad_image_size(self):
@@ -457,7 +459,7 @@ class TestExceptions:
             PerspectiveCameras().transform_points_screen(pts)
 
     def test_bad_K(self):
-        with pytest.raises(ValueError, match="K must have shape"):
+        with pytest.raises(ValueError, match="K to have shape"):
             PerspectiveCameras(K=torch.eye(3)[None])
 
     def test_abstract_base(self):

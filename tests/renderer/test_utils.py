@@ -39,12 +39,15 @@ class TestTensorProperties:
         assert TensorProperties().isempty()
 
     def test_getitem(self):
+        # PyTorch3D: tp[i] is a TensorAccessor whose attributes are the properties at index i
         tp = TensorProperties(x=1.0, z=torch.arange(5.0))
         item = tp[2]
-        assert torch.equal(item["z"], torch.tensor([2.0]))
-        assert torch.equal(item["x"], torch.tensor([1.0]))  # size-1 inputs were broadcast to N
-        item = tp[torch.tensor([0, 4])]
-        assert torch.equal(item["z"], torch.tensor([0.0, 4.0]))
+        assert torch.equal(item.z, torch.tensor(2.0))
+        assert torch.equal(item.x, torch.tensor(1.0))  # size-1 inputs were broadcast to N
+        assert torch.equal(tp[1:3].z, torch.tensor([1.0, 2.0]))
+        assert torch.equal(tp[torch.tensor([0, 4])].z, torch.tensor([0.0, 4.0]))
+        with pytest.raises(AttributeError):
+            _ = tp[0].missing
 
     def test_exceptions(self):
         with pytest.raises(ValueError, match="x has batch size 2"):

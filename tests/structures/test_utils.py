@@ -64,7 +64,7 @@ class TestListToPadded:
             list_to_padded([torch.rand(2, 3)], pad_size=[4])
         with pytest.raises(ValueError, match="x\\[0\\]"):
             list_to_padded([torch.rand(5, 3)], pad_size=[4, 3])
-        with pytest.raises(ValueError, match="tensor"):
+        with pytest.raises(ValueError, match="(?i)tensor"):
             list_to_padded([torch.rand(2, 3), [1, 2]])
         with pytest.raises(TypeError, match="list"):
             list_to_padded(torch.rand(2, 3))

@@ -36,9 +36,16 @@ def _opencv_project(points, R, tvec, K):
 
 
 class TestOpencvConversions:
-    def test_matches_reference(self):
+    def test_default_float32_transforms(self):
+        # PyTorch3D builds the cameras without a dtype: float32 transforms for float64 inputs
         R, tvec, K, image_size = _opencv_setup()
         cams = cameras_from_opencv_projection(R, tvec, K, image_size)
+        pts = torch.randn(3, 10, 3)
+        assert cams.transform_points_screen(pts).dtype == torch.float32
+
+    def test_matches_reference(self):
+        R, tvec, K, image_size = _opencv_setup()
+        cams = cameras_from_opencv_projection(R, tvec, K, image_size, dtype=F64)
         assert cams.in_ndc()
         pts = torch.randn(3, 10, 3, dtype=F64)
         ours = cams.transform_points_screen(pts)[..., :2]
@@ -52,7 +59,7 @@ class TestOpencvConversions:
 
     def test_screen_space_cameras(self):
         R, tvec, K, image_size = _opencv_setup()
-        ndc = cameras_from_opencv_projection(R, tvec, K, image_size)
+        ndc = cameras_from_opencv_projection(R, tvec, K, image_size, dtype=F64)
         R2, t2, K2 = opencv_from_cameras_projection(ndc, image_size)
         screen = PerspectiveCameras(
             R=ndc.R,
@@ -61,6 +68,7 @@ class TestOpencvConversions:
             principal_point=K[:, :2, 2],
             in_ndc=False,
             image_size=image_size,
+            dtype=F64,
         )
         pts = torch.randn(3, 10, 3, dtype=F64)
         assert torch.allclose(screen.transform_points_screen(pts), ndc.transform_points_screen(pts))
@@ -74,9 +82,8 @@ class TestOpencvConversions:
         pts = torch.randn(1, 4, 3, dtype=F64)
 
         def fn(tvec, K):
-            return cameras_from_opencv_projection(R, tvec, K, image_size).transform_points_screen(
-                pts
-            )
+            cams = cameras_from_opencv_projection(R, tvec, K, image_size, dtype=F64)
+            return cams.transform_points_screen(pts)
 
         assert torch.autograd.gradcheck(fn, (tvec, K))
 
@@ -98,7 +105,7 @@ class TestAgainstOpenCV:
         import numpy as np
 
         R, tvec, K, image_size = _opencv_setup()
-        cams = cameras_from_opencv_projection(R, tvec, K, image_size)
+        cams = cameras_from_opencv_projection(R, tvec, K, image_size, dtype=F64)
         pts = torch.randn(3, 10, 3, dtype=F64)
         ours = cams.transform_points_screen(pts)[..., :2]
         for i in range(3):

@@ -7,7 +7,7 @@ exits with code 2. Anything else that escapes is an internal error (exit code 1)
 
 from __future__ import annotations
 
-__all__ = ["InputError", "NonFiniteError"]
+__all__ = ["ArgTypeError", "InputError", "NonFiniteError"]
 
 
 class InputError(ValueError):
@@ -22,3 +22,6 @@ class NonFiniteError(ValueError):
     reaching a raymarcher). Not an input error: during training it usually means the optimisation
     blew up, and `engine.run_loop` reports it as a `NonFiniteLossError` naming the step.
     """
+class ArgTypeError(TypeError, InputError):
+    """An argument of the wrong kind (a str where a tensor is expected, ...): a TypeError, and a
+    ValueError too because PyTorch3D raises ValueError in these places."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from inverse3d._validation import check_tensor
+from inverse3d._validation import check_tensor, with_phrase
+from inverse3d.common.errors import ArgTypeError
 from inverse3d.ops.knn import knn_gather, knn_points
 from inverse3d.ops.utils import is_pointclouds
 
@@ -22,7 +23,7 @@ def _validate_reductions(batch_reduction, point_reduction) -> None:
             f'point_reduction must be one of ["mean", "sum", "max"] or None; got {point_reduction!r}'
         )
     if point_reduction is None and batch_reduction is not None:
-        raise ValueError("batch_reduction must be None if point_reduction is None")
+        raise ValueError("Batch reduction must be None if point_reduction is None")
 
 
 def _handle_input(points, lengths, normals, name: str):
@@ -32,23 +33,28 @@ def _handle_input(points, lengths, normals, name: str):
         normals = points.normals_padded()
         return X, lengths.to(torch.int64), normals
     if not torch.is_tensor(points):
-        raise TypeError(
-            f"{name} must be a (N, P, D) tensor or a Pointclouds object; got {type(points).__name__}"
+        raise ArgTypeError(
+            "The input pointclouds should be either Pointclouds objects or torch.Tensor of "
+            f"shape (minibatch, num_points, 3): {name} is a {type(points).__name__}"
         )
-    check_tensor(points, name, ("N", "P", "D"), "float")
+    with with_phrase("Expected points to be of shape (N, P, D)"):
+        check_tensor(points, name, ("N", "P", "D"), "float")
     N, P = points.shape[:2]
     if lengths is None:
         lengths = torch.full((N,), P, dtype=torch.int64, device=points.device)
     else:
-        check_tensor(lengths, f"{name}_lengths", (N,), "int")
+        with with_phrase("Expected lengths to be of shape (N,)"):
+            check_tensor(lengths, f"{name}_lengths", (N,), "int")
         if N and (int(lengths.max()) > P or int(lengths.min()) < 0):
             raise ValueError(
-                f"{name}_lengths values must lie in [0, {P}] (the padded size); "
+                f"A length value was too long (or negative): {name}_lengths values must lie in "
+                f"[0, {P}] (the padded size); "
                 f"got max {int(lengths.max())}, min {int(lengths.min())}"
             )
         lengths = lengths.to(torch.int64)
     if normals is not None:
-        check_tensor(normals, f"{name}_normals", (N, P, 3), "float")
+        with with_phrase("Expected normals to be of shape (N, P, 3)"):
+            check_tensor(normals, f"{name}_normals", (N, P, 3), "float")
     return points, lengths, normals
 
 
@@ -146,18 +152,20 @@ def chamfer_distance(
     """
     _validate_reductions(batch_reduction, point_reduction)
     if norm not in (1, 2):
-        raise ValueError(f"norm must be 1 or 2; got {norm!r}")
+        raise ValueError(f"Support for 1 or 2 norm: norm must be 1 or 2; got {norm!r}")
     if point_reduction == "max" and (x_normals is not None or y_normals is not None):
-        raise ValueError('normals must be None if point_reduction is "max"')
+        raise ValueError('Normals must be None if point_reduction is "max"')
     x, x_lengths, x_normals = _handle_input(x, x_lengths, x_normals, "x")
     y, y_lengths, y_normals = _handle_input(y, y_lengths, y_normals, "y")
     N = x.shape[0]
     if y.shape[0] != N or y.shape[2] != x.shape[2]:
         raise ValueError(
-            f"y must have shape ({N}, P2, {x.shape[2]}) to match x; got {tuple(y.shape)}"
+            f"y does not have the correct shape: y must have shape ({N}, P2, {x.shape[2]}) to "
+            f"match x; got {tuple(y.shape)}"
         )
     if weights is not None:
-        check_tensor(weights, "weights", (N,), "float")
+        with with_phrase("weights must be of shape (N,)"):
+            check_tensor(weights, "weights", (N,), "float")
         if not bool((weights >= 0).all()):
             raise ValueError("weights cannot be negative")
         if float(weights.sum()) == 0.0:

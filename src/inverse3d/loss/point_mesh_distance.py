@@ -25,7 +25,8 @@ def _check_batch(meshes, pcls) -> int:
     """Batch size N of meshes and pcls: equal sizes, neither batch empty."""
     if len(meshes) != len(pcls):
         raise ValueError(
-            f"meshes and pcls must be batches of the same size; got {len(meshes)} and {len(pcls)}"
+            "meshes and pointclouds must be equal sized batches: got "
+            f"{len(meshes)} meshes and {len(pcls)} point clouds"
         )
     if meshes.isempty() or pcls.isempty():
         raise ValueError("meshes and pcls must not be empty")

@@ -120,7 +120,8 @@ class _GridState:
 def _march(bundle: RayBundle, vols: Volumes, bg) -> tuple[torch.Tensor, torch.Tensor]:
     """RGBA (..., 4) on the background `bg` and weights (..., S) of the rays of `bundle`."""
     dens, cols = VolumeSampler(vols)(bundle)
-    rgba = EmissionAbsorptionRaymarcher()(
+    # strict: a density outside [0, 1] or NaN is a bug here, not something to warn about
+    rgba = EmissionAbsorptionRaymarcher(strict_densities=True)(
         rays_densities=dens, rays_features=cols, ray_bundle=bundle
     )
     rgb = rgba[..., :3] + (1.0 - rgba[..., 3:]) * torch.as_tensor(bg, device=rgba.device)

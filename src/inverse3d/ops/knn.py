@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from inverse3d._validation import check_choice, check_positive_int, check_tensor
+from inverse3d._validation import check_choice, check_positive_int, check_tensor, with_phrase
 from inverse3d.ops._knn_common import KNN, check_lengths
 
 __all__ = ["knn_points", "knn_gather"]
@@ -548,16 +548,19 @@ def knn_points(
     check_tensor(p2, "p2", (None, None, None), "float")
     if p2.shape[0] != p1.shape[0]:
         raise ValueError(
-            f"p1 and p2 must have the same batch size N; got {p1.shape[0]} and {p2.shape[0]}"
+            f"pts1 and pts2 must have the same batch dimension: p1 and p2 must have the same "
+            f"batch size N; got {p1.shape[0]} and {p2.shape[0]}"
         )
     if p2.shape[2] != p1.shape[2]:
         raise ValueError(
-            f"p1 and p2 must have the same point dimension D; got {p1.shape[2]} and {p2.shape[2]}"
+            f"pts1 and pts2 must have the same point dimension: p1 and p2 must have the same "
+            f"point dimension D; got {p1.shape[2]} and {p2.shape[2]}"
         )
     if p1.device != p2.device:
         raise ValueError(f"p1 and p2 must be on the same device; got {p1.device} and {p2.device}")
     K = check_positive_int(K, "K")
-    check_choice(norm, "norm", (1, 2))
+    with with_phrase("Support for 1 or 2 norm"):
+        check_choice(norm, "norm", (1, 2))
     N, P1, _ = p1.shape
     P2 = p2.shape[1]
     lengths1 = check_lengths(lengths1, "lengths1", N, P1, p1.device)
@@ -604,7 +607,8 @@ def knn_gather(
         (N, L, K, U) gathered features, differentiable in x.
     """
     check_tensor(x, "x", ("N", "M", "U"))
-    check_tensor(idx, "idx", (x.shape[0], "L", "K"), "int")
+    with with_phrase("x and idx must have same batch dimension"):
+        check_tensor(idx, "idx", (x.shape[0], "L", "K"), "int")
     N, M, U = x.shape
     _, L, K = idx.shape
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= max(M, 1)) and M > 0:

@@ -40,7 +40,7 @@ import torch
 
 from inverse3d._validation import check_tensor
 
-__all__ = ["marching_cubes"]
+__all__ = ["marching_cubes", "marching_cubes_naive"]
 
 # Cube corners: v = x + 2 y + 4 z. Local edges: 0-3 along x (index y + 2 z), 4-7 along y
 # (index x + 2 z), 8-11 along z (index x + 2 y).
@@ -420,3 +420,13 @@ def marching_cubes(
         verts_list.append(verts)
         faces_list.append(faces)
     return verts_list, faces_list
+
+
+def marching_cubes_naive(
+    vol_batch: torch.Tensor,
+    isolevel: float | torch.Tensor | None = None,
+    return_local_coords: bool = True,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """PyTorch3D's reference (per-cube Python loop) marching cubes, same arguments and outputs.
+    Here it is `marching_cubes` itself (vectorised, same tables and conventions)."""
+    return marching_cubes(vol_batch, isolevel=isolevel, return_local_coords=return_local_coords)

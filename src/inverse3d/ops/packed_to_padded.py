@@ -1,6 +1,8 @@
-"""Convert per-element tensors between packed (F, D) and padded (N, M, D) layouts."""
+"""Convert per-element tensors between packed (F, ...) and padded (N, M, ...) layouts."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -36,21 +38,21 @@ def packed_to_padded(inputs: torch.Tensor, first_idxs: torch.Tensor, max_size: i
     """Scatter packed rows into a zero-padded batch.
 
     Args:
-        inputs: (F,) or (F, D) float packed values.
+        inputs: (F,) or (F, D1, D2, ...) float packed values.
         first_idxs: (N,) int64 index in inputs of the first row of each batch element.
         max_size: M, the padded size (>= the largest batch element).
 
     Returns:
-        (N, M) or (N, M, D) tensor, zeros where padded; differentiable in inputs.
+        (N, M) or (N, M, D1, D2, ...) tensor, zeros where padded; differentiable in inputs.
     """
     check_tensor(inputs, "inputs")
-    if inputs.ndim not in (1, 2):
-        raise ValueError(f"inputs must have shape (F,) or (F, D); got {tuple(inputs.shape)}")
+    if inputs.ndim < 1:
+        raise ValueError(f"inputs must have shape (F,) or (F, D1, ...); got {tuple(inputs.shape)}")
     max_size = check_nonneg_int(max_size, "max_size")
     F = inputs.shape[0]
     first_idxs = _check_first(first_idxs, F)
     N = first_idxs.shape[0]
-    flat = inputs[:, None] if inputs.ndim == 1 else inputs
+    flat = inputs.reshape(F, math.prod(inputs.shape[1:]))  # (F, D), D = 1 for (F,) inputs
     D = flat.shape[1]
     out = inputs.new_zeros((N * max_size, D))
     if N and F:
@@ -60,32 +62,46 @@ def packed_to_padded(inputs: torch.Tensor, first_idxs: torch.Tensor, max_size: i
                 f"a batch element has {int(off.max()) + 1} rows, more than max_size={max_size}"
             )
         out = out.index_copy(0, batch * max_size + off, flat)
-    out = out.reshape(N, max_size, D)
-    return out[..., 0] if inputs.ndim == 1 else out
+    return out.reshape(N, max_size, *inputs.shape[1:])
 
 
 def padded_to_packed(
-    inputs: torch.Tensor, first_idxs: torch.Tensor, num_inputs: int
+    inputs: torch.Tensor, first_idxs: torch.Tensor, num_inputs: int, max_size_dim: int = 1
 ) -> torch.Tensor:
     """Gather the valid rows of a padded batch into a packed tensor.
 
     Args:
-        inputs: (N, M) or (N, M, D) float padded values.
+        inputs: (N, M) or (N, M, D1, D2, ...) float padded values, or any (N, ...) layout with
+            the padded dimension M at position `max_size_dim`.
         first_idxs: (N,) int64 index of the first packed row of each batch element.
         num_inputs: F, the total number of packed rows.
+        max_size_dim: the dimension of inputs that holds M (default 1); it is moved to
+            position 1 before packing, as PyTorch3D does.
 
     Returns:
-        (F,) or (F, D) tensor; differentiable in inputs.
+        (F,) or (F, ...) tensor: the dimensions of inputs after the batch dimension and M, in
+        order; differentiable in inputs.
     """
     check_tensor(inputs, "inputs")
-    if inputs.ndim not in (2, 3):
-        raise ValueError(f"inputs must have shape (N, M) or (N, M, D); got {tuple(inputs.shape)}")
+    if inputs.ndim < 2:
+        raise ValueError(
+            f"inputs must have shape (N, M) or (N, M, D1, ...); got {tuple(inputs.shape)}"
+        )
+    if isinstance(max_size_dim, bool) or not isinstance(max_size_dim, int):
+        raise TypeError(f"max_size_dim must be an int; got {type(max_size_dim).__name__}")
+    if not -inputs.ndim <= max_size_dim < inputs.ndim or max_size_dim % inputs.ndim == 0:
+        raise ValueError(
+            f"max_size_dim must index a dimension of inputs other than the batch dimension "
+            f"(1..{inputs.ndim - 1}); got {max_size_dim}"
+        )
+    inputs = inputs.movedim(max_size_dim, 1)
     num_inputs = check_nonneg_int(num_inputs, "num_inputs")
     N, M = inputs.shape[:2]
+    rest = inputs.shape[2:]
     first_idxs = _check_first(first_idxs, num_inputs)
     if first_idxs.shape[0] != N:
         raise ValueError(f"first_idxs must have shape ({N},); got {tuple(first_idxs.shape)}")
-    flat = inputs.reshape(N * M, 1 if inputs.ndim == 2 else inputs.shape[2])
+    flat = inputs.reshape(N * M, math.prod(rest))  # (N M, D), D = 1 for (N, M) inputs
     if num_inputs == 0:
         out = flat[:0]
     else:
@@ -93,4 +109,4 @@ def padded_to_packed(
         if int(off.max()) >= M:
             raise ValueError(f"a batch element has {int(off.max()) + 1} rows, more than M={M}")
         out = flat[batch * M + off]
-    return out[:, 0] if inputs.ndim == 2 else out
+    return out.reshape(out.shape[0], *rest)

@@ -7,7 +7,7 @@ import torch
 from inverse3d._validation import check_tensor
 from inverse3d.ops._knn_common import check_lengths
 
-__all__ = ["sample_farthest_points"]
+__all__ = ["sample_farthest_points", "sample_farthest_points_naive"]
 
 
 def sample_farthest_points(
@@ -83,3 +83,16 @@ def sample_farthest_points(
     )
     out = out.masked_fill((idx < 0)[..., None], 0.0)
     return out, idx
+
+
+def sample_farthest_points_naive(
+    points: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    K: int | list | torch.Tensor = 50,
+    random_start_point: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch3D's reference (Python loop) farthest point sampling, same arguments and outputs.
+    Here it is `sample_farthest_points` itself (the same greedy rule, vectorised)."""
+    return sample_farthest_points(
+        points, lengths=lengths, K=K, random_start_point=random_start_point
+    )

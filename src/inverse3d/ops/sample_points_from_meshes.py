@@ -56,12 +56,12 @@ def sample_points_from_meshes(
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     if meshes.isempty():
-        raise ValueError("meshes are empty: nothing to sample from")
+        raise ValueError("Meshes are empty: nothing to sample from")
     verts = meshes.verts_packed()
     if not bool(torch.isfinite(verts).all()):
-        raise ValueError("meshes contain NaN or inf vertices")
+        raise ValueError("Meshes contain nan or inf vertices")
     if return_textures and getattr(meshes, "textures", None) is None:
-        raise ValueError("meshes do not have textures; cannot return_textures")
+        raise ValueError("Meshes do not contain textures; cannot return_textures")
     faces = meshes.faces_packed()
     first = meshes.mesh_to_faces_packed_first_idx()
     nf = meshes.num_faces_per_mesh()

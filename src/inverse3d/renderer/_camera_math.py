@@ -37,12 +37,13 @@ def check_RT(R: Any, T: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not torch.is_tensor(T):
         raise TypeError(f"T must be a torch.Tensor of shape (N, 3); got {type(T).__name__}")
     if R.dim() != 3 or tuple(R.shape[1:]) != (3, 3):
-        raise ValueError(f"R must have shape (N, 3, 3); got {tuple(R.shape)}")
+        raise ValueError(f"Expected R to have shape (N, 3, 3); got {tuple(R.shape)}")
     if T.dim() != 2 or T.shape[1] != 3:
-        raise ValueError(f"T must have shape (N, 3); got {tuple(T.shape)}")
+        raise ValueError(f"Expected T to have shape (N, 3); got {tuple(T.shape)}")
     if R.shape[0] != T.shape[0]:
         raise ValueError(
-            f"R and T must have the same batch size; got R: {tuple(R.shape)}, T: {tuple(T.shape)}"
+            "Expected R, T to have the same batch dimension; got R: "
+            f"{tuple(R.shape)}, T: {tuple(T.shape)}"
         )
     return R, T
 
@@ -59,20 +60,21 @@ def transform_from_column(K: torch.Tensor, dtype: torch.dtype | None = None) -> 
 
 
 def get_world_to_view_transform(
-    R: torch.Tensor = DEFAULT_R, T: torch.Tensor = DEFAULT_T
+    R: torch.Tensor = DEFAULT_R, T: torch.Tensor = DEFAULT_T, *, dtype: torch.dtype = torch.float32
 ) -> Transform3d:
     """The world-to-view transform X_view = X_world @ R + T.
 
     Args:
         R: (N, 3, 3) float rotations (row-vector convention).
         T: (N, 3) float translations.
+        dtype: of the transform. R and T are cast to it, whatever their own dtypes, as
+            PyTorch3D's Rotate(R).compose(Translate(T)) casts them to its default float32.
 
     Returns:
         Transform3d of batch size N.
     """
     R, T = check_RT(R, T)
     N = R.shape[0]
-    dtype = torch.promote_types(R.dtype, T.dtype)
     M = torch.zeros(N, 4, 4, dtype=dtype, device=R.device)
     M[:, :3, :3] = R
     M[:, 3, :3] = T
@@ -144,9 +146,9 @@ def get_screen_to_ndc_transform(
 def check_K(K: torch.Tensor, N: int) -> torch.Tensor:
     if not torch.is_tensor(K) or K.dim() != 3 or tuple(K.shape[1:]) != (4, 4):
         shape = tuple(K.shape) if torch.is_tensor(K) else type(K).__name__
-        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {shape}")
+        raise ValueError(f"Expected K to have shape of ({N}, 4, 4); got {shape}")
     if K.shape[0] not in (1, N):
-        raise ValueError(f"K must have shape (N, 4, 4) with N={N}; got {tuple(K.shape)}")
+        raise ValueError(f"Expected K to have shape of ({N}, 4, 4); got {tuple(K.shape)}")
     return K
 
 

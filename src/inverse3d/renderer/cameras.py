@@ -88,8 +88,14 @@ class CamerasBase(TensorProperties):
                 raise ValueError(f"image_size must hold sizes >= 1; got {image_size.tolist()}")
 
     def _dtype(self) -> torch.dtype:
-        R = getattr(self, "R", None)
-        return R.dtype if torch.is_tensor(R) and R.is_floating_point() else torch.float32
+        """dtype of every transform the camera returns: float32 (PyTorch3D's, whatever the
+        dtypes of R, T and the intrinsics) unless the camera was built with dtype=."""
+        return getattr(self, "_transform_dtype", torch.float32)
+
+    def _set_dtype(self, dtype: torch.dtype) -> None:
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch.dtype; got {dtype!r}")
+        self._transform_dtype = dtype
 
     def _projection(
         self, kwargs: dict[str, Any], compute: Callable[[], torch.Tensor]
@@ -142,11 +148,14 @@ class CamerasBase(TensorProperties):
         R = kwargs.get("R", self.R)
         T = kwargs.get("T", self.T)
         R, T = check_RT(R, T)
+        R, T = R.to(self._dtype()), T.to(self._dtype())
         return -torch.bmm(R, T[:, :, None])[:, :, 0]
 
     def get_world_to_view_transform(self, **kwargs: Any) -> Transform3d:
         """World -> view Transform3d (R=, T= override the camera's)."""
-        return get_world_to_view_transform(R=kwargs.get("R", self.R), T=kwargs.get("T", self.T))
+        return get_world_to_view_transform(
+            R=kwargs.get("R", self.R), T=kwargs.get("T", self.T), dtype=self._dtype()
+        )
 
     def get_full_projection_transform(self, **kwargs: Any) -> Transform3d:
         """World -> NDC (or screen) Transform3d: world-to-view composed with the projection."""
@@ -224,7 +233,8 @@ class CamerasBase(TensorProperties):
             index = index.to(self.device)
         elif not isinstance(index, (list, slice)):
             raise ValueError(
-                f"index must be int, slice, list or tensor; got {type(index).__name__}"
+                "Invalid index type, expected int, List[int] or Bool/LongTensor (or a slice); "
+                f"got {type(index).__name__}"
             )
         kwargs: dict[str, Any] = {}
         for field in self._FIELDS:
@@ -238,7 +248,7 @@ class CamerasBase(TensorProperties):
                 kwargs[key] = value[index]
             else:
                 kwargs[key] = value
-        return self.__class__(device=self.device, **kwargs)
+        return self.__class__(device=self.device, dtype=self._dtype(), **kwargs)
 
 
 class FoVPerspectiveCameras(CamerasBase):
@@ -263,7 +273,10 @@ class FoVPerspectiveCameras(CamerasBase):
         T: torch.Tensor = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: Device = "cpu",
+        *,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
+        self._set_dtype(dtype)
         super().__init__(
             device=device,
             znear=znear,
@@ -290,8 +303,7 @@ class FoVPerspectiveCameras(CamerasBase):
             fov = fov * (math.pi / 180.0)
         tan_half = torch.tan(fov / 2)
         N = max(self._N, fov.shape[0])
-        dtype = fov.dtype
-        K = torch.zeros(N, 4, 4, dtype=dtype, device=fov.device)
+        K = torch.zeros(N, 4, 4, dtype=self._dtype(), device=fov.device)
         K[:, 0, 0] = 1.0 / (tan_half * aspect_ratio)
         K[:, 1, 1] = 1.0 / tan_half
         K[:, 3, 2] = 1.0
@@ -362,7 +374,10 @@ class FoVOrthographicCameras(CamerasBase):
         T: torch.Tensor = DEFAULT_T,
         K: torch.Tensor | None = None,
         device: Device = "cpu",
+        *,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
+        self._set_dtype(dtype)
         super().__init__(
             device=device,
             znear=znear,
@@ -390,7 +405,7 @@ class FoVOrthographicCameras(CamerasBase):
             znear, zfar, max_x, min_x, max_y, min_y, scale_xyz, device=self.device
         )
         N = znear.shape[0]
-        K = torch.zeros(N, 4, 4, dtype=scale_xyz.dtype, device=scale_xyz.device)
+        K = torch.zeros(N, 4, 4, dtype=self._dtype(), device=scale_xyz.device)
         K[:, 0, 0] = 2.0 / (max_x - min_x) * scale_xyz[:, 0]
         K[:, 1, 1] = 2.0 / (max_y - min_y) * scale_xyz[:, 1]
         K[:, 0, 3] = -(max_x + min_x) / (max_x - min_x)
@@ -449,7 +464,10 @@ class _SfMCameras(CamerasBase):
         device: Device = "cpu",
         in_ndc: bool = True,
         image_size=None,
+        *,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
+        self._set_dtype(dtype)
         image_size = normalise_image_size(image_size)
         extra = {"image_size": image_size} if image_size is not None else {}
         super().__init__(

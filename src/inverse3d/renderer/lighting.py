@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inverse3d.renderer._phong_colors import init_colors
+from inverse3d.renderer._phong_colors import as_row, init_colors
 from inverse3d.renderer.utils import Device, TensorProperties, convert_to_tensors_and_broadcast
 
 __all__ = ["AmbientLights", "DirectionalLights", "PointLights", "diffuse", "specular"]
@@ -209,7 +210,11 @@ class AmbientLights(TensorProperties):
     def __init__(self, ambient_color=None, device: Device = "cpu") -> None:
         if ambient_color is None:
             ambient_color = ((1.0, 1.0, 1.0),)
-        channels = torch.as_tensor(ambient_color).shape[-1]
+        ambient_color = as_row(ambient_color)
+        if torch.is_tensor(ambient_color):
+            channels = ambient_color.shape[-1]
+        else:
+            channels = np.asarray(ambient_color).shape[-1]
         zeros = ((0.0,) * channels,)
         init_colors(self, device, ambient_color, zeros, zeros)
 

@@ -19,6 +19,7 @@ from torch import nn
 from inverse3d.common.datatypes import Device, make_device
 
 __all__ = [
+    "TensorAccessor",
     "TensorProperties",
     "convert_to_tensors_and_broadcast",
     "format_tensor",
@@ -92,6 +93,41 @@ def convert_to_tensors_and_broadcast(
     return _broadcast_named(args, names, dtype, device)
 
 
+class TensorAccessor:
+    """One batch index (or slice) of a TensorProperties object, as PyTorch3D's class of that name.
+
+    ``props[i].name`` is ``props.name[i]`` and ``props[i].name = value`` writes into
+    ``props.name[i]`` (in place; the shape must match).
+    """
+
+    def __init__(self, class_object: TensorProperties, index: int | slice | list | torch.Tensor):
+        self.__dict__["class_object"] = class_object
+        self.__dict__["index"] = index
+
+    def __getattr__(self, name: str) -> Any:
+        obj = self.__dict__["class_object"]
+        if not hasattr(obj, name):
+            raise AttributeError(f"Attribute {name} not found on {type(obj).__name__}")
+        return getattr(obj, name)[self.__dict__["index"]]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        obj, index = self.__dict__["class_object"], self.__dict__["index"]
+        v = getattr(obj, name)
+        if not torch.is_tensor(v):
+            raise AttributeError(
+                f"Can only set values on attributes which are tensors; got {type(v)!r}"
+            )
+        if not torch.is_tensor(value):
+            value = torch.tensor(
+                value, device=v.device, dtype=v.dtype, requires_grad=v.requires_grad
+            )
+        if v.dim() > 1 and value.dim() > 1 and value.shape[1:] != v.shape[1:]:
+            raise ValueError(
+                f"Expected value to have shape {tuple(v.shape)}; got {tuple(value.shape)}"
+            )
+        v[index] = value
+
+
 class TensorProperties(nn.Module):
     """A batch of named tensor properties with a common batch size N.
 
@@ -140,17 +176,14 @@ class TensorProperties(nn.Module):
             del self._parameters[name]
         setattr(self, name, value)
 
-    def __getitem__(self, index: int | slice | list | torch.Tensor) -> dict[str, Any]:
-        """The tensor properties indexed along the batch dimension, as a dict.
-
-        Properties of batch size 1 are returned whole.
-        """
-        if isinstance(index, int):
-            index = [index]
-        out = {}
-        for k, v in self._tensor_items():
-            out[k] = v[index] if v.shape[0] > 1 else v
-        return out
+    def __getitem__(self, index: int | slice | list | torch.Tensor) -> TensorAccessor:
+        """A TensorAccessor reading and writing the properties at `index` of the batch (an int,
+        a slice, as PyTorch3D; also a list of ints or an int64 / bool tensor)."""
+        ok = isinstance(index, (int, slice, list)) and not isinstance(index, bool)
+        ok = ok or (torch.is_tensor(index) and index.dtype in (torch.int64, torch.bool))
+        if not ok:
+            raise ValueError(f"Expected index of type int or slice; got {type(index)!r}")
+        return TensorAccessor(class_object=self, index=index)
 
     def to(self, device: Device = "cpu") -> TensorProperties:  # type: ignore[override]
         """Move every tensor property to `device` (in place); return self."""

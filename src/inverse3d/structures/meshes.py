@@ -22,8 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
-from inverse3d._validation import check_tensor
+from inverse3d._validation import check_tensor, with_phrase
 from inverse3d.common.datatypes import Device, make_device
+from inverse3d.common.errors import ArgTypeError
 from inverse3d.structures import utils as struct_utils
 
 _faces = struct_utils.faces_to_int
@@ -139,7 +140,8 @@ class Meshes:
         elif torch.is_tensor(verts) and torch.is_tensor(faces):
             self._init_from_padded(verts, faces)
         else:
-            raise TypeError(
+            raise ArgTypeError(
+                "Verts and Faces must be either a list or a tensor: "
                 "verts and faces must both be lists of tensors or both be padded tensors of "
                 f"shape (N, V, 3) and (N, F, 3); got {type(verts).__name__} and "
                 f"{type(faces).__name__}"
@@ -206,8 +208,9 @@ class Meshes:
     def _init_from_padded(self, verts: torch.Tensor, faces: torch.Tensor) -> None:
         dims: dict[str, int] = {}
         faces = _faces(faces)
-        check_tensor(verts, "verts", ("N", "V", 3), dtype="float", dims=dims)
-        check_tensor(faces, "faces", ("N", "F", 3), dtype="int", dims=dims)
+        with with_phrase("Verts or Faces tensors have incorrect dimensions"):
+            check_tensor(verts, "verts", ("N", "V", 3), dtype="float", dims=dims)
+            check_tensor(faces, "faces", ("N", "F", 3), dtype="int", dims=dims)
         if verts.device != faces.device:
             raise ValueError(
                 f"verts and faces must be on the same device; got {verts.device} and {faces.device}"
@@ -219,7 +222,10 @@ class Meshes:
         self._N, self._V = int(verts.shape[0]), int(verts.shape[1])
         real = (faces >= 0).all(2)  # (N, F) rows that are faces, not padding
         if bool((real[:, 1:] & ~real[:, :-1]).any()):
-            raise ValueError("faces padding (rows of -1) must come after all faces of a mesh")
+            raise ValueError(
+                "Padding of faces must be at the end: rows of -1 must come after all faces of "
+                "a mesh"
+            )
         if faces.numel() > 0 and int(faces.max()) >= self._V:
             raise ValueError(
                 f"faces indexes vertex {int(faces.max())} but verts has shape {tuple(verts.shape)}"
@@ -237,7 +243,8 @@ class Meshes:
         check = getattr(textures, "check_shapes", None)
         if check is not None and not check(self._N, self._V, self._F):
             raise ValueError(
-                f"textures do not match the meshes (N={self._N}, V={self._V}, F={self._F})"
+                f"Textures do not match the dimensions of Meshes (N={self._N}, V={self._V}, "
+                f"F={self._F})"
             )
         textures._num_faces_per_mesh = self._num_faces_per_mesh.tolist()
         textures._num_verts_per_mesh = self._num_verts_per_mesh.tolist()
@@ -583,15 +590,20 @@ class Meshes:
     def get_mesh_verts_faces(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """verts (V_n, 3) float and faces (F_n, 3) int64 of mesh `index`."""
         if isinstance(index, bool) or not isinstance(index, int):
-            raise ValueError(f"index must be an int; got {type(index).__name__}")
+            raise ValueError(f"Mesh index must be an integer; got {type(index).__name__}")
         if not 0 <= index < self._N:
-            raise ValueError(f"index must be in [0, {self._N}); got {index}")
+            raise ValueError(
+                f"Mesh index must be in the range [0, N) where N is the number of meshes in the "
+                f"batch (N={self._N}); got {index}"
+            )
         return self.verts_list()[index], self.faces_list()[index]
 
     def split(self, split_sizes: Sequence[int]) -> list[Meshes]:
         """Split into len(split_sizes) Meshes of the given sizes (like torch.split)."""
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in split_sizes):
-            raise ValueError(f"split_sizes must be a list of ints; got {split_sizes!r}")
+            raise ValueError(
+                f"Value of split_sizes must be a list of integers; got {split_sizes!r}"
+            )
         out, start = [], 0
         for s in split_sizes:
             out.append(self[start : start + s])
@@ -622,7 +634,8 @@ class Meshes:
             vert_offsets_packed = vert_offsets_packed.expand_as(verts_packed)
         else:
             translate_only = False
-            check_tensor(vert_offsets_packed, "vert_offsets_packed", tuple(verts_packed.shape))
+            with with_phrase("Verts offsets must have dimension (all_v, 3)"):
+                check_tensor(vert_offsets_packed, "vert_offsets_packed", tuple(verts_packed.shape))
         new_packed = verts_packed + vert_offsets_packed
         new_list = struct_utils.packed_to_list(new_packed, self._num_verts_per_mesh.tolist())
         self._replace_verts(new_list, new_packed)
@@ -660,7 +673,14 @@ class Meshes:
 
         Faces, sizes, edges and the Laplacian are shared (not copied) with self; textures too.
         """
-        check_tensor(new_verts_padded, "new_verts_padded", (self._N, self._V, 3), dtype="float")
+        check_tensor(new_verts_padded, "new_verts_padded", dtype="float")
+        for dim, what in enumerate(("batch dimension", "number of points", "dimension")):
+            want = (self._N, self._V, 3)[dim]
+            if new_verts_padded.dim() != 3 or new_verts_padded.shape[dim] != want:
+                raise ValueError(
+                    f"new values must have the same {what}: new_verts_padded must have shape "
+                    f"({self._N}, {self._V}, 3); got {tuple(new_verts_padded.shape)}"
+                )
         new = self.__class__(verts=new_verts_padded, faces=self.faces_padded())
         new.equisized = self.equisized
         new.textures = self.textures
@@ -696,7 +716,7 @@ class Meshes:
     def extend(self, N: int) -> Meshes:
         """New Meshes holding each mesh N times in a row (cloned), textures extended too."""
         if isinstance(N, bool) or not isinstance(N, int):
-            raise ValueError(f"N must be an int; got {type(N).__name__}")
+            raise ValueError(f"N must be an integer; got {type(N).__name__}")
         if N <= 0:
             raise ValueError(f"N must be > 0; got {N}")
         verts = [v.clone() for v in self.verts_list() for _ in range(N)]
@@ -711,7 +731,8 @@ class Meshes:
         check = getattr(self.textures, "check_shapes", None)
         if check is not None and not check(self._N, self._V, self._F):
             raise ValueError(
-                f"textures do not match the meshes (N={self._N}, V={self._V}, F={self._F})"
+                f"Textures do not match the dimensions of Meshes (N={self._N}, V={self._V}, "
+                f"F={self._F})"
             )
         return self.textures.sample_textures(fragments, faces_packed=self.faces_packed())
 
@@ -728,7 +749,9 @@ class Meshes:
         """
         if len(face_indices) != self._N:
             raise ValueError(
-                f"face_indices must have one entry per mesh ({self._N}); got {len(face_indices)}"
+                "You must specify exactly one set of submeshes for each mesh in this Meshes "
+                f"object: face_indices must have one entry per mesh ({self._N}); got "
+                f"{len(face_indices)}"
             )
         sub_verts, sub_faces, verts_ids, faces_ids = [], [], [], []
         for ids_per_mesh, faces, verts in zip(face_indices, self.faces_list(), self.verts_list()):
@@ -754,7 +777,10 @@ def join_meshes_as_batch(meshes: list[Meshes], include_textures: bool = True) ->
     `join_batch`) or all have none.
     """
     if isinstance(meshes, Meshes):
-        raise ValueError("meshes must be a list of Meshes; got a single Meshes")
+        raise ValueError(
+            "Wrong first argument to join_meshes_as_batch: meshes must be a list of Meshes; "
+            "got a single Meshes"
+        )
     meshes = list(meshes)
     for i, m in enumerate(meshes):
         if not isinstance(m, Meshes):
@@ -769,10 +795,10 @@ def join_meshes_as_batch(meshes: list[Meshes], include_textures: bool = True) ->
     if not any(has):
         return Meshes(verts=verts, faces=faces)
     if not all(has):
-        raise ValueError("inconsistent textures in join_meshes_as_batch: some meshes have none")
+        raise ValueError("Inconsistent textures in join_meshes_as_batch: some meshes have none")
     first = meshes[0].textures
     if any(type(m.textures) is not type(first) for m in meshes):
-        raise ValueError("all meshes in the batch must have the same type of texture")
+        raise ValueError("All meshes in the batch must have the same type of texture")
     tex = first.join_batch([m.textures for m in meshes[1:]])
     return Meshes(verts=verts, faces=faces, textures=tex)
 

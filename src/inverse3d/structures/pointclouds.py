@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from inverse3d.common.errors import ArgTypeError
 from inverse3d.structures._device_moves import DeviceMoves
 from inverse3d.structures.utils import (
     list_to_packed,
@@ -29,8 +30,7 @@ __all__ = ["Pointclouds", "join_pointclouds_as_batch", "join_pointclouds_as_scen
 _KNN_BLOCK = 1 << 24
 
 
-class _ArgTypeError(TypeError, ValueError):
-    """Wrong kind of argument: a TypeError, also caught by PyTorch3D-style `except ValueError`."""
+_ArgTypeError = ArgTypeError  # a TypeError, also caught by PyTorch3D-style `except ValueError`
 
 
 def _shape(x: Any) -> Any:
@@ -80,7 +80,10 @@ class Pointclouds(DeviceMoves):
             self._init_from_list(list(points))
         elif torch.is_tensor(points):
             if points.dim() != 3 or points.shape[2] != 3:
-                raise ValueError(f"points must have shape (N, P, 3); got {_shape(points)}")
+                raise ValueError(
+                    "Points tensor has incorrect dimensions: points must have shape (N, P, 3); "
+                    f"got {_shape(points)}"
+                )
             self._points_padded = points
             self._N, self._P = int(points.shape[0]), int(points.shape[1])
             self.device = points.device
@@ -91,6 +94,7 @@ class Pointclouds(DeviceMoves):
             self.equisized = True
         else:
             raise _ArgTypeError(
+                "Points must be either a list or a tensor: "
                 "points must be a list of (P_n, 3) tensors or a tensor (N, P, 3); "
                 f"got {type(points).__name__}"
             )
@@ -99,7 +103,10 @@ class Pointclouds(DeviceMoves):
             normals, "normals"
         )
         if normals_c is not None and normals_c != 3:
-            raise ValueError(f"normals must have 3 channels (last dim); got {normals_c}")
+            raise ValueError(
+                f"Normals are expected to be 3-dimensional: normals must have 3 channels (last "
+                f"dim); got {normals_c}"
+            )
         self._features_list, self._features_padded, self._C = self._parse_auxiliary_input(
             features, "features"
         )
@@ -128,7 +135,10 @@ class Pointclouds(DeviceMoves):
             if p.numel() == 0 and not (p.dim() == 2 and p.shape[1] == 3):
                 p = torch.zeros((0, 3), dtype=dtype, device=self.device)
             elif p.dim() != 2 or p.shape[1] != 3:
-                raise ValueError(f"points[{i}] must have shape (P, 3) or be empty; got {_shape(p)}")
+                raise ValueError(
+                    f"Clouds in list must be of shape Px3 or empty: points[{i}] has shape "
+                    f"{_shape(p)}"
+                )
             fixed.append(p)
         self._points_list = fixed
         counts = [int(p.shape[0]) for p in fixed]
@@ -147,9 +157,17 @@ class Pointclouds(DeviceMoves):
             return self._parse_auxiliary_list(list(aux), name)
         if torch.is_tensor(aux):
             if aux.dim() != 3 or aux.shape[0] != self._N or aux.shape[1] != self._P:
+                if aux.dim() != 3:
+                    phrase = "Auxiliary input tensor has incorrect dimensions"
+                elif aux.shape[0] != self._N:
+                    phrase = "Points and inputs must be the same length"
+                else:
+                    phrase = (
+                        "Inputs tensor must have the right maximum number of points in each cloud"
+                    )
                 raise ValueError(
-                    f"{name} must have shape (N, P, C) with N={self._N}, P={self._P}; "
-                    f"got {_shape(aux)}"
+                    f"{phrase}: {name} must have shape (N, P, C) with N={self._N}, "
+                    f"P={self._P}; got {_shape(aux)}"
                 )
             if aux.device != self.device:
                 raise ValueError(
@@ -165,7 +183,10 @@ class Pointclouds(DeviceMoves):
         self, aux: list, name: str
     ) -> tuple[list[torch.Tensor] | None, None, int | None]:
         if len(aux) != self._N:
-            raise ValueError(f"{name} must hold one tensor per cloud ({self._N}); got {len(aux)}")
+            raise ValueError(
+                f"Points and auxiliary input must be the same length: {name} must hold one "
+                f"tensor per cloud ({self._N}); got {len(aux)}"
+            )
         counts = self._num_points_per_cloud.tolist()
         channels = None
         usable = []
@@ -173,7 +194,8 @@ class Pointclouds(DeviceMoves):
             ok = torch.is_tensor(d) and d.dim() == 2 and d.shape[0] == n
             if n > 0 and not ok:
                 raise ValueError(
-                    f"{name}[{i}] must have shape ({n}, C) to match points[{i}]; got {_shape(d)}"
+                    f"A cloud has mismatched numbers of points and inputs: {name}[{i}] must "
+                    f"have shape ({n}, C) to match points[{i}]; got {_shape(d)}"
                 )
             usable.append(ok)
             if not ok:
@@ -182,7 +204,7 @@ class Pointclouds(DeviceMoves):
                 channels = int(d.shape[1])
             elif d.shape[1] != channels:
                 raise ValueError(
-                    f"{name} must all have the same number of channels; {name}[{i}] has "
+                    f"The clouds must have the same number of channels: {name}[{i}] has "
                     f"{d.shape[1]}, an earlier one {channels}"
                 )
             if d.device != self.device:
@@ -409,7 +431,10 @@ class Pointclouds(DeviceMoves):
         if isinstance(index, bool) or not isinstance(index, int):
             raise _ArgTypeError(f"index must be an int; got {type(index).__name__}")
         if not 0 <= index < self._N:
-            raise ValueError(f"index must lie in [0, {self._N}); got {index}")
+            raise ValueError(
+                "Cloud index must be in the range [0, N) where N is the number of clouds in "
+                f"the batch (N={self._N}); got {index}"
+            )
         normals, features = self.normals_list(), self.features_list()
         return (
             self.points_list()[index],
@@ -734,7 +759,8 @@ def join_pointclouds_as_batch(pointclouds: Sequence[Pointclouds]) -> Pointclouds
     """
     if isinstance(pointclouds, Pointclouds) or not isinstance(pointclouds, Sequence):
         raise _ArgTypeError(
-            f"pointclouds must be a list of Pointclouds; got {type(pointclouds).__name__}"
+            "Wrong first argument to join_points_as_batch: pointclouds must be a list of "
+            f"Pointclouds; got {type(pointclouds).__name__}"
         )
     if len(pointclouds) == 0:
         raise ValueError("pointclouds must hold at least one Pointclouds; got an empty list")
@@ -743,21 +769,21 @@ def join_pointclouds_as_batch(pointclouds: Sequence[Pointclouds]) -> Pointclouds
             raise _ArgTypeError(f"pointclouds[{i}] must be a Pointclouds; got {type(pc).__name__}")
     device = pointclouds[0].device
     if not all(pc.device == device for pc in pointclouds):
-        raise ValueError("pointclouds must all be on the same device")
+        raise ValueError("Pointclouds must all be on the same device")
     kwargs = {}
     for field in ("points", "normals", "features"):
         lists = [getattr(pc, field + "_list")() for pc in pointclouds]
         if any(lst is None for lst in lists):
             if not all(lst is None for lst in lists):
                 raise ValueError(
-                    f"pointclouds must all have {field} or all have none; some have {field} "
-                    "and some do not"
+                    f"Pointclouds in the batch have some fields '{field}' defined and some set "
+                    f"to None: pointclouds must all have {field} or all have none"
                 )
             kwargs[field] = None
             continue
         flat = [t for lst in lists for t in lst]
         if field == "features" and len({int(t.shape[1]) for t in flat}) > 1:
-            raise ValueError("pointclouds must all have the same number of feature channels")
+            raise ValueError("Pointclouds must have the same number of features (feature channels)")
         kwargs[field] = flat
     return Pointclouds(**kwargs)
 

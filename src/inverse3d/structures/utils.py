@@ -44,7 +44,7 @@ def _check_tensor_list(x, name: str) -> list[torch.Tensor]:
     for i, y in enumerate(x):
         if not torch.is_tensor(y):
             raise ValueError(
-                f"{name}[{i}] must be a torch.Tensor; all items have to be tensors; "
+                f"All items have to be instances of a torch.Tensor: {name}[{i}] is not; "
                 f"got {type(y).__name__}"
             )
     return list(x)
@@ -92,7 +92,7 @@ def list_to_padded(
     x = [y.new_zeros([0] * ndim) if (y.ndim == 1 and y.numel() == 0) else y for y in x]
     if any(y.ndim != ndim for y in x):
         shapes = [tuple(y.shape) for y in x]
-        raise ValueError(f"x items must all have the same number of dimensions; got {shapes}")
+        raise ValueError(f"All items have to have the same number of dimensions; got {shapes}")
 
     if pad_size is None:
         nonempty = [y for y in x if y.shape[0] > 0] or x
@@ -158,7 +158,8 @@ def padded_to_list(
     sizes = _sizes_as_list(split_size, "split_size")
     if len(sizes) != x.shape[0]:
         raise ValueError(
-            f"split_size must have one entry per item of x (x.shape[0]={x.shape[0]}); "
+            "Split size must be of same length as inputs first dimension: split_size must "
+            f"have one entry per item of x (x.shape[0]={x.shape[0]}); "
             f"got {len(sizes)} entries"
         )
     for i, s in enumerate(sizes):
@@ -252,7 +253,8 @@ def padded_to_packed(
     sizes = _sizes_as_list(split_size, "split_size")
     if len(sizes) != N:
         raise ValueError(
-            f"split_size must have one entry per item of x (x.shape[0]={N}); "
+            "Split size must be of same length as inputs first dimension: split_size must "
+            f"have one entry per item of x (x.shape[0]={N}); "
             f"got {len(sizes)} entries"
         )
     if not all(isinstance(s, int) for s in sizes):

@@ -1,6 +1,7 @@
-"""Small rotation helpers shared by rotation_conversions, so3, se3 and transform3d."""
+"""Small rotation helpers shared by rotation_conversions, so3, se3 and transform3d.
 
-from __future__ import annotations
+TorchScript compiles these when the rotation conversions are scripted: no postponed annotations,
+no module-level float read inside them, input checks marked `torch.jit.ignore`."""
 
 import torch
 
@@ -12,7 +13,7 @@ SMALL_ANGLE_SQ = 1e-6
 
 def angle_ratios(theta_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """sin(t)/t, (1 - cos t)/t^2 and (t - sin t)/t^3 as functions of t^2, smooth at t = 0."""
-    small = theta_sq < SMALL_ANGLE_SQ
+    small = theta_sq < 1e-6  # SMALL_ANGLE_SQ, written out for TorchScript
     t2 = torch.where(small, torch.ones_like(theta_sq), theta_sq)
     t = t2.sqrt()
     s = torch.sin(t)
@@ -51,6 +52,7 @@ def axis_angle_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
     return torch.stack(flat, dim=-1).reshape(angle.shape + (3, 3))
 
 
+@torch.jit.ignore
 def check_vec_batch(v: torch.Tensor, name: str, size: int = 3) -> None:
     """`v` must be an (N, size) tensor (TypeError / ValueError naming `name`)."""
     if not torch.is_tensor(v):

@@ -1,6 +1,4 @@
-"""Scalar math helpers shared by the rotation code."""
-
-from __future__ import annotations
+"""Scalar math helpers shared by the rotation code (scriptable, checks in Python)."""
 
 import math
 
@@ -13,6 +11,19 @@ def _acos_tangent(x: torch.Tensor, x0: float) -> torch.Tensor:
     """First-order Taylor expansion of arccos around the scalar x0."""
     slope = -1.0 / math.sqrt(1.0 - x0 * x0)
     return (x - x0) * slope + math.acos(x0)
+
+
+@torch.jit.ignore
+def _check_bounds(x: torch.Tensor, bounds: tuple[float, float]) -> None:
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+    if len(bounds) != 2:
+        raise ValueError(f"bounds must be a pair (lower, upper); got {bounds!r}")
+    lower, upper = float(bounds[0]), float(bounds[1])
+    if lower > upper:
+        raise ValueError(f"bounds: lower must be <= upper; got {bounds!r}")
+    if lower <= -1.0 or upper >= 1.0:
+        raise ValueError(f"bounds must both lie inside (-1, 1); got {bounds!r}")
 
 
 def acos_linear_extrapolation(
@@ -29,15 +40,8 @@ def acos_linear_extrapolation(
     Returns:
         (...) float, same shape as x.
     """
-    if not torch.is_tensor(x):
-        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
-    if len(bounds) != 2:
-        raise ValueError(f"bounds must be a pair (lower, upper); got {bounds!r}")
+    _check_bounds(x, bounds)
     lower, upper = float(bounds[0]), float(bounds[1])
-    if lower > upper:
-        raise ValueError(f"bounds: lower must be <= upper; got {bounds!r}")
-    if lower <= -1.0 or upper >= 1.0:
-        raise ValueError(f"bounds must both lie inside (-1, 1); got {bounds!r}")
     above = x >= upper
     below = x <= lower
     inside = ~(above | below)

@@ -10,19 +10,19 @@ Conventions (see docs/transforms.md):
   rotations, the same as ``scipy.spatial.transform.Rotation.from_euler("XYZ", a)``.
 - 6D: the first two ROWS of the matrix (Zhou et al. 2019), as PyTorch3D.
 
-Every function accepts any number of leading batch dimensions ``...``.
+Every function accepts any number of leading batch dimensions ``...``. The public functions
+are scriptable (torch.jit.script), as PyTorch3D's: input checks run in Python
+(torch.jit.ignore), and the module keeps its annotations unpostponed for TorchScript.
 """
 
-from __future__ import annotations
-
 import operator
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from inverse3d._validation import check_nonneg_int
 from inverse3d.transforms._rotation_math import (
-    SMALL_ANGLE_SQ,
     angle_ratios,
     axis_angle_rotation,
     skew,
@@ -49,15 +49,17 @@ __all__ = [
     "matrix_to_rotation_6d",
 ]
 
-# Below this squared angle the trigonometric ratios are evaluated by their Taylor series
-# (their error there is below 1e-22, and gradients stay finite at exactly zero).
+# Below the squared angle 1e-6 the trigonometric ratios are evaluated by their Taylor series
+# (their error there is below 1e-22, and gradients stay finite at exactly zero). The literal is
+# written in each function: TorchScript cannot read a module-level float.
 
 
-def _check_last(x: torch.Tensor, name: str, sizes: tuple[int, ...]) -> None:
+@torch.jit.ignore
+def _check_last(x: torch.Tensor, name: str, sizes: List[int]) -> None:  # noqa: UP006
     if not torch.is_tensor(x):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
     k = len(sizes)
-    if x.dim() < k or tuple(x.shape[-k:]) != sizes:
+    if x.dim() < k or list(x.shape[-k:]) != list(sizes):
         want = "(..., " + ", ".join(str(s) for s in sizes) + ")"
         raise ValueError(f"{name} must have shape {want}; got {tuple(x.shape)}")
 
@@ -75,7 +77,7 @@ def quaternion_to_matrix(quaternions: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 3, 3) float rotation matrices (column-vector convention).
     """
-    _check_last(quaternions, "quaternions", (4,))
+    _check_last(quaternions, "quaternions", [4])
     w, x, y, z = quaternions.unbind(-1)
     two_s = 2.0 / (quaternions * quaternions).sum(-1)
     m = torch.stack(
@@ -108,7 +110,7 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 4) float quaternions (w, x, y, z), w >= 0.
     """
-    _check_last(matrix, "matrix", (3, 3))
+    _check_last(matrix, "matrix", [3, 3])
     batch = matrix.shape[:-2]
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = matrix.reshape(batch + (9,)).unbind(-1)
     # 4 * (w^2, x^2, y^2, z^2)
@@ -149,7 +151,7 @@ def standardize_quaternion(quaternions: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 4) float with w >= 0 (q and -q are the same rotation).
     """
-    _check_last(quaternions, "quaternions", (4,))
+    _check_last(quaternions, "quaternions", [4])
     return torch.where(quaternions[..., 0:1] < 0, -quaternions, quaternions)
 
 
@@ -163,8 +165,8 @@ def quaternion_raw_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 4) float product.
     """
-    _check_last(a, "a", (4,))
-    _check_last(b, "b", (4,))
+    _check_last(a, "a", [4])
+    _check_last(b, "b", [4])
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack(
@@ -200,8 +202,8 @@ def quaternion_invert(quaternion: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 4) float.
     """
-    _check_last(quaternion, "quaternion", (4,))
-    scale = quaternion.new_tensor([1.0, -1.0, -1.0, -1.0])
+    _check_last(quaternion, "quaternion", [4])
+    scale = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=quaternion.dtype, device=quaternion.device)
     return quaternion * scale
 
 
@@ -215,8 +217,8 @@ def quaternion_apply(quaternion: torch.Tensor, point: torch.Tensor) -> torch.Ten
     Returns:
         (..., 3) float rotated points.
     """
-    _check_last(point, "point", (3,))
-    _check_last(quaternion, "quaternion", (4,))
+    _check_last(point, "point", [3])
+    _check_last(quaternion, "quaternion", [4])
     p = torch.cat([point.new_zeros(point.shape[:-1] + (1,)), point], dim=-1)
     out = quaternion_raw_multiply(
         quaternion_raw_multiply(quaternion, p), quaternion_invert(quaternion)
@@ -229,7 +231,8 @@ def quaternion_apply(quaternion: torch.Tensor, point: torch.Tensor) -> torch.Ten
 _AXES = "XYZ"
 
 
-def _check_convention(convention: str) -> tuple[int, int, int]:
+@torch.jit.ignore
+def _check_convention(convention: str) -> Tuple[int, int, int]:  # noqa: UP006
     if not isinstance(convention, str):
         raise TypeError(f"convention must be a str like 'XYZ'; got {type(convention).__name__}")
     if len(convention) != 3:
@@ -257,7 +260,7 @@ def euler_angles_to_matrix(euler_angles: torch.Tensor, convention: str) -> torch
     Returns:
         (..., 3, 3) float rotation matrices.
     """
-    _check_last(euler_angles, "euler_angles", (3,))
+    _check_last(euler_angles, "euler_angles", [3])
     _check_convention(convention)
     mats = [axis_angle_rotation(c, a) for c, a in zip(convention, euler_angles.unbind(-1))]
     return mats[0] @ mats[1] @ mats[2]
@@ -279,7 +282,7 @@ def matrix_to_euler_angles(matrix: torch.Tensor, convention: str) -> torch.Tenso
         (..., 3) float radians; the middle angle lies in [-pi/2, pi/2] (Tait-Bryan) or
         [0, pi] (proper Euler), the others in (-pi, pi].
     """
-    _check_last(matrix, "matrix", (3, 3))
+    _check_last(matrix, "matrix", [3, 3])
     i, j, k = _check_convention(convention)
     R = matrix
     if i != k:  # Tait-Bryan, e.g. XYZ
@@ -301,6 +304,13 @@ def matrix_to_euler_angles(matrix: torch.Tensor, convention: str) -> torch.Tenso
 # --------------------------------------------------------------------------- random
 
 
+@torch.jit.ignore
+def _check_count(n: int) -> int:
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"n must be an int; got {type(n).__name__}")
+    return check_nonneg_int(operator.index(n), "n")
+
+
 def random_quaternions(
     n: int, dtype: torch.dtype | None = None, device: torch.device | str | None = None
 ) -> torch.Tensor:
@@ -313,11 +323,11 @@ def random_quaternions(
     Returns:
         (n, 4) float quaternions, real part first.
     """
-    if isinstance(n, bool) or not hasattr(n, "__index__"):
-        raise TypeError(f"n must be an int; got {type(n).__name__}")
-    n = check_nonneg_int(operator.index(n), "n")
+    n = _check_count(n)
+    if isinstance(device, str):
+        device = torch.device(device)
     q = torch.randn((n, 4), dtype=dtype, device=device)
-    norm = q.norm(dim=1, keepdim=True)
+    norm = q.norm(p=2, dim=1, keepdim=True)
     sign = torch.where(q[:, :1] < 0, -1.0, 1.0).to(q.dtype)
     return q / (norm * sign)
 
@@ -358,7 +368,7 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor, fast: bool = False) -> torch.
     Returns:
         (..., 3, 3) float rotation matrices.
     """
-    _check_last(axis_angle, "axis_angle", (3,))
+    _check_last(axis_angle, "axis_angle", [3])
     a, b, _ = angle_ratios((axis_angle * axis_angle).sum(-1))
     K = skew(axis_angle)
     eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device)
@@ -389,9 +399,9 @@ def axis_angle_to_quaternion(axis_angle: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 4) float, real part first.
     """
-    _check_last(axis_angle, "axis_angle", (3,))
+    _check_last(axis_angle, "axis_angle", [3])
     theta_sq = (axis_angle * axis_angle).sum(-1, keepdim=True)
-    small = theta_sq < SMALL_ANGLE_SQ
+    small = theta_sq < 1e-6
     t = torch.where(small, torch.ones_like(theta_sq), theta_sq).sqrt()
     half_sin_ratio = torch.where(
         small,
@@ -416,14 +426,14 @@ def quaternion_to_axis_angle(quaternions: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 3) float axis-angle vectors.
     """
-    _check_last(quaternions, "quaternions", (4,))
+    _check_last(quaternions, "quaternions", [4])
     w = quaternions[..., :1]
     v = quaternions[..., 1:]
     v_sq = (v * v).sum(-1, keepdim=True)
     # |v| / w small: angle / (2 |v|) = atan(s) / (s w) with s = |v| / w, a series in s^2.
     w_safe = torch.where(w > 0, w, torch.ones_like(w))
     s_sq = v_sq / (w_safe * w_safe)
-    small = (w > 0) & (s_sq < SMALL_ANGLE_SQ)
+    small = (w > 0) & (s_sq < 1e-6)
     # v = 0 with w <= 0 (a full turn) has no axis: any finite ratio gives the zero vector.
     norm = torch.where(small | (v_sq == 0), torch.ones_like(v_sq), v_sq).sqrt()
     ratio_big = torch.atan2(norm, w) / norm
@@ -444,7 +454,7 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 3, 3) float rotation matrices whose rows are b1, b2, b1 x b2.
     """
-    _check_last(d6, "d6", (6,))
+    _check_last(d6, "d6", [6])
     a1, a2 = d6[..., :3], d6[..., 3:]
     b1 = F.normalize(a1, dim=-1)
     b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
@@ -461,5 +471,5 @@ def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., 6) float.
     """
-    _check_last(matrix, "matrix", (3, 3))
+    _check_last(matrix, "matrix", [3, 3])
     return matrix[..., :2, :].clone().reshape(matrix.shape[:-2] + (6,))

@@ -1,12 +1,13 @@
 """The rotation group SO(3): exponential and logarithm maps, angles, hat operator.
 
+`so3_exp_map` and `so3_log_map` are scriptable (torch.jit.script), as PyTorch3D's; the input
+checks run in Python (torch.jit.ignore), so this module keeps its annotations unpostponed.
+
 Matrices here are column-vector rotation matrices (as in rotation_conversions); batches are
 (N, 3, 3). As in PyTorch3D 0.7.9, `so3_exp_map` is Rodrigues' formula (here with series for
 small angles, so gradients are finite at exactly zero) and `so3_log_map` goes through the
 best-conditioned quaternion formula, accurate with finite gradients near 0 and near pi.
 """
-
-from __future__ import annotations
 
 import warnings
 
@@ -32,11 +33,21 @@ __all__ = [
 HAT_INV_SKEW_SYMMETRIC_TOL = 1e-5
 
 
+@torch.jit.ignore
 def _check_rot_batch(R: torch.Tensor, name: str) -> None:
     if not torch.is_tensor(R):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(R).__name__}")
     if R.dim() != 3 or R.shape[1:] != (3, 3):
         raise ValueError(f"{name} must have shape (N, 3, 3); got {tuple(R.shape)}")
+
+
+@torch.jit.ignore
+def _check_skew(h: torch.Tensor) -> None:
+    _check_rot_batch(h, "h")
+    if h.numel():
+        asym = float((h + h.transpose(1, 2)).detach().abs().max())
+        if asym > HAT_INV_SKEW_SYMMETRIC_TOL:
+            raise ValueError(f"h must be skew-symmetric; max |h + h^T| is {asym:.3g}")
 
 
 def hat(v: torch.Tensor) -> torch.Tensor:
@@ -48,7 +59,7 @@ def hat(v: torch.Tensor) -> torch.Tensor:
     Returns:
         (N, 3, 3) float [[0, -z, y], [z, 0, -x], [-y, x, 0]].
     """
-    check_vec_batch(v, "v")
+    check_vec_batch(v, "v", 3)
     return skew(v)
 
 
@@ -61,11 +72,7 @@ def hat_inv(h: torch.Tensor) -> torch.Tensor:
     Returns:
         (N, 3) float.
     """
-    _check_rot_batch(h, "h")
-    if h.numel():
-        asym = float((h + h.transpose(1, 2)).detach().abs().max())
-        if asym > HAT_INV_SKEW_SYMMETRIC_TOL:
-            raise ValueError(f"h must be skew-symmetric; max |h + h^T| is {asym:.3g}")
+    _check_skew(h)
     return torch.stack([h[:, 2, 1], h[:, 0, 2], h[:, 1, 0]], dim=1)
 
 
@@ -141,7 +148,7 @@ def so3_exp_map(log_rot: torch.Tensor, eps: float = 0.0001) -> torch.Tensor:
     Returns:
         (N, 3, 3) float rotation matrices.
     """
-    check_vec_batch(log_rot, "log_rot")
+    check_vec_batch(log_rot, "log_rot", 3)
     a, b, _ = angle_ratios((log_rot * log_rot).sum(1))
     K = skew(log_rot)
     eye = torch.eye(3, dtype=log_rot.dtype, device=log_rot.device)

@@ -57,6 +57,8 @@ def cameras_from_opencv_projection(
     tvec: torch.Tensor,
     camera_matrix: torch.Tensor,
     image_size: torch.Tensor,
+    *,
+    dtype: torch.dtype = torch.float32,
 ) -> PerspectiveCameras:
     """NDC PerspectiveCameras equivalent to OpenCV cameras.
 
@@ -64,6 +66,8 @@ def cameras_from_opencv_projection(
         R: (N, 3, 3) float OpenCV rotations, tvec: (N, 3) float translations.
         camera_matrix: (N, 3, 3) float intrinsics K.
         image_size: (N, 2) (H, W) of the images.
+        dtype: of the cameras' transforms (PyTorch3D's are always float32, whatever the
+            inputs' dtype; see PerspectiveCameras).
 
     Returns:
         PerspectiveCameras (in_ndc=True, image_size set) whose transform_points_screen equals
@@ -83,6 +87,7 @@ def cameras_from_opencv_projection(
         principal_point=-(principal - centre) / scale,
         image_size=image_size,
         device=R.device,
+        dtype=dtype,
     )
 
 

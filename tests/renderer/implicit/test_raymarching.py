@@ -54,7 +54,7 @@ class TestEmissionAbsorptionRaymarcher:
         assert bool(((out >= 0) & (out <= 1 + 1e-6)).all())
 
     def test_exceptions(self):
-        m = EmissionAbsorptionRaymarcher()
+        m = EmissionAbsorptionRaymarcher(strict_densities=True)
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
             m(torch.full((2, 4, 1), 1.5), torch.rand(2, 4, 3))
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -86,6 +86,8 @@ class TestAbsorptionOnlyRaymarcher:
 
     def test_exceptions(self):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            AbsorptionOnlyRaymarcher(strict_densities=True)(torch.full((2, 4, 1), 2.0))
+        with pytest.warns(UserWarning, match="outside of valid range"):
             AbsorptionOnlyRaymarcher()(torch.full((2, 4, 1), 2.0))
         with pytest.raises(TypeError):
             AbsorptionOnlyRaymarcher()([0.5])

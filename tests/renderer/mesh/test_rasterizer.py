@@ -161,7 +161,7 @@ class TestMeshRasterizer:
         rs = RasterizationSettings(image_size=8, blur_radius=0.01, faces_per_pixel=1)
 
         def f(v, R, T):
-            cam = FoVPerspectiveCameras(R=R, T=T)
+            cam = FoVPerspectiveCameras(R=R, T=T, dtype=torch.float64)
             fr = MeshRasterizer(cam, rs)(Meshes([v], [faces]))
             return fr.zbuf, fr.bary_coords, fr.dists
 

@@ -236,7 +236,7 @@ class TestGradients:
         )
 
         def f(v, R, T):
-            cam = FoVPerspectiveCameras(R=R, T=T)
+            cam = FoVPerspectiveCameras(R=R, T=T, dtype=torch.float64)
             frags = MeshRasterizer(cam, rs)(Meshes([v], [faces]))
             return SoftSilhouetteShader(bp)(frags, None)[..., 3]
 
@@ -256,7 +256,7 @@ class TestGradients:
         )
 
         def f(v, tex, R, T, loc):
-            cam = FoVPerspectiveCameras(R=R, T=T)
+            cam = FoVPerspectiveCameras(R=R, T=T, dtype=torch.float64)
             m = Meshes([v], [faces], textures=TexturesVertex(verts_features=[tex]))
             lights = PointLights(location=loc)
             frags = MeshRasterizer(cam, rs)(m)

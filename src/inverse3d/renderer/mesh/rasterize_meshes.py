@@ -28,13 +28,32 @@ from collections.abc import Sequence
 import torch
 
 from inverse3d._validation import check_finite, check_positive_int
+from inverse3d.renderer.mesh._rasterize_reference import (
+    barycentric_coordinates,
+    barycentric_coordinates_clip,
+    edge_function,
+    non_square_ndc_range,
+    pix_to_non_square_ndc,
+    point_line_distance,
+    point_triangle_distance,
+)
 from inverse3d.renderer.mesh.clip import (
     ClipFrustum,
     clip_faces,
     convert_clipped_rasterization_to_original_faces,
 )
 
-__all__ = ["rasterize_meshes"]
+__all__ = [
+    "barycentric_coordinates",
+    "barycentric_coordinates_clip",
+    "edge_function",
+    "non_square_ndc_range",
+    "pix_to_non_square_ndc",
+    "point_line_distance",
+    "point_triangle_distance",
+    "rasterize_meshes",
+    "rasterize_meshes_python",
+]
 
 kEpsilon = 1e-8
 # Candidate (pixel, face) pairs evaluated at once; bounds the working memory of a chunk.
@@ -739,3 +758,33 @@ def rasterize_meshes(
             pix_to_face, bary, clipped
         )
     return pix_to_face, zbuf, bary, dists
+
+
+def rasterize_meshes_python(
+    meshes,
+    image_size: int | Sequence[int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = True,
+    clipped_faces_neighbor_idx: torch.Tensor | None = None,
+):
+    """PyTorch3D's pure-Python reference rasterizer, same arguments and outputs (note its
+    default cull_to_frustum=True). Here it is `rasterize_meshes` itself, which computes the
+    same (pix_to_face, zbuf, bary_coords, dists) exactly, without PyTorch3D's per-pixel loops;
+    clipped_faces_neighbor_idx is accepted and unused (the clipping is recomputed)."""
+    return rasterize_meshes(
+        meshes,
+        image_size=image_size,
+        blur_radius=blur_radius,
+        faces_per_pixel=faces_per_pixel,
+        bin_size=0,
+        perspective_correct=perspective_correct,
+        clip_barycentric_coords=clip_barycentric_coords,
+        cull_backfaces=cull_backfaces,
+        z_clip_value=z_clip_value,
+        cull_to_frustum=cull_to_frustum,
+    )
