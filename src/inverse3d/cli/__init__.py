@@ -76,7 +76,7 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    from inverse3d.engine import NonFiniteLossError
+    from inverse3d.engine import DivergedError, NonFiniteLossError
     from inverse3d.pipeline.reconstruct import RunContext
     from inverse3d.pipeline.run_folder import write_error_log
 
@@ -86,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     args.context = RunContext()
-    stopped: tuple[type, ...] = (NonFiniteLossError,)
-    try:
-        from inverse3d.engine import DivergedError  # noqa: PLC0415 - present once engine has it
-
-        stopped = (NonFiniteLossError, DivergedError)
-    except ImportError:
-        pass
+    stopped = (NonFiniteLossError, DivergedError)
     prog = f"inverse3d {args.command}"
     try:
         return int(args._run(args))
