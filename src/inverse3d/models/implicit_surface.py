@@ -311,6 +311,9 @@ class OccupancyNetwork(nn.Module):
 
     def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_tensor(points, "points", ("...", 3), "float")
+        if points.numel() == 0:
+            lead = points.shape[:-1]
+            return points.new_zeros(*lead, 1), points.new_zeros(*lead, 3)
         h = points
         if self.encoder is not None:
             h = torch.cat([points, self.encoder(points)], -1)
