@@ -1,16 +1,19 @@
-"""Method "sdf": a signed distance field rendered volumetrically (NeuS with a hash grid).
+"""Method "sdf": a signed distance field rendered volumetrically (NeuS, grid or hash encoded).
 
-The SDF network (`models.implicit_surface.SDFNetwork`: hash encoding + small softplus MLP,
-starting as a sphere) and a colour network conditioned on position, normal,
-view direction and a geometry feature are rendered with NeuS's unbiased, occlusion-aware
-weights (`renderer.implicit.surface.neus_weights`) and a learned sharpness s. Rays are the
-pixels of random training views (`MultinomialRaysampler`, pixels inside the masks drawn more
-often); samples are spread evenly over each ray's chord through the cube [-bound, bound]^3 and
-an `OccupancyGrid` of the SDF (cells where |sdf| is below a margin that shrinks with 1/s) skips
-the evaluation of the samples far from the surface. Losses: L1 on the colours composited on
-the scene's background, eikonal, BCE of the opacity against the masks (when the scene has
-masks), L1 on the expected depth (only with `use_depth` and depth maps). The hash levels are
-switched on coarse to fine.
+The SDF network (`models.implicit_surface.SDFNetwork`: multi-resolution dense feature grids, or
+a hash grid, + a small softplus MLP, starting as a sphere) and a colour network conditioned on
+position, normal, view direction and a geometry feature are rendered with NeuS's unbiased,
+occlusion-aware opacities (`renderer.implicit.surface.neus_alpha`: the section between two
+consecutive samples gets ``(Phi_s(f_i) - Phi_s(f_i+1)) / Phi_s(f_i)``) and a learned sharpness
+s. Rays are the pixels of random training views (`NDCMultinomialRaysampler`, a share
+`mask_ray_fraction` of them inside the masks); samples are spread evenly over each ray's chord
+through the cube [-bound, bound]^3 and an `OccupancyGrid` of the SDF (cells where |sdf| is
+below the cell diagonal + 4 / s) skips the samples far from the surface. Normals (finite
+differences on a tetrahedron) and colours are evaluated only at the midpoints of the sections
+whose weight exceeds `min_weight`, which keeps a CPU step affordable. Losses: L1 on the colours
+composited on the scene's background, eikonal (at those midpoints and 256 random points), BCE
+of the opacity against the masks (when the scene has masks), L1 on the expected depth (only
+with `use_depth` and depth maps). The encoding's levels are switched on coarse to fine.
 
 Without masks the opacity is constrained only by the colours against the background colour
 (`scene.background()`): the object must stand out from a uniform background, and background
