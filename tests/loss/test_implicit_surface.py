@@ -1,0 +1,54 @@
+"""Losses of implicit-surface methods on toy fields with known values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from inverse3d.loss.implicit_surface import (
+    eikonal_loss,
+    mask_bce_loss,
+    normal_smoothness_loss,
+    occupancy_bce_loss,
+)
+
+
+def test_eikonal_exact_sdf_is_zero_and_scaled_is_known():
+    p = torch.randn(100, 3, requires_grad=True)
+    sdf = p.norm(dim=-1) - 0.5  # an exact SDF: unit gradient
+    (g,) = torch.autograd.grad(sdf.sum(), p)
+    assert float(eikonal_loss(g)) == pytest.approx(0.0, abs=1e-10)
+    assert float(eikonal_loss(2.0 * g)) == pytest.approx(1.0, abs=1e-5)
+    assert float(eikonal_loss(torch.zeros(0, 3))) == 0.0
+
+
+def test_mask_bce_matches_formula():
+    o = torch.tensor([0.9, 0.2, 0.5])
+    m = torch.tensor([1.0, 0.0, 1.0])
+    want = -(math.log(0.9) + math.log(0.8) + math.log(0.5)) / 3
+    assert float(mask_bce_loss(o, m)) == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ValueError, match="mask"):
+        mask_bce_loss(o, m[:2])
+
+
+def test_occupancy_bce_free_and_occupied():
+    logits = torch.tensor([0.0, 2.0])
+    free = (math.log(2.0) + math.log1p(math.exp(2.0))) / 2
+    occ = (math.log(2.0) + math.log1p(math.exp(-2.0))) / 2
+    assert float(occupancy_bce_loss(logits, occupied=False)) == pytest.approx(free, rel=1e-6)
+    assert float(occupancy_bce_loss(logits, occupied=True)) == pytest.approx(occ, rel=1e-6)
+    assert float(occupancy_bce_loss(torch.zeros(0), occupied=True)) == 0.0
+    with pytest.raises(TypeError, match="occupied"):
+        occupancy_bce_loss(logits, occupied=1)
+
+
+def test_normal_smoothness_known_values():
+    n = torch.tensor([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0]])
+    assert float(normal_smoothness_loss(n, n)) == 0.0
+    assert float(normal_smoothness_loss(n, -n)) == pytest.approx(2.0)
+    perp = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert float(normal_smoothness_loss(n, perp)) == pytest.approx(math.sqrt(2.0))
+    with pytest.raises(ValueError, match="neighbour_normals"):
+        normal_smoothness_loss(n, n[:1])
