@@ -489,18 +489,21 @@ def mesh_sdf(
       side the face normals (counter-clockwise winding) point away from.
     - "auto" (default): "pseudonormal" when the mesh qualifies and its signed volume is
       positive (outward faces), else "winding". Both agree on such meshes away from the surface.
+    - "fast_winding": the winding number from `inverse3d.ops.fast_winding.fast_winding_number`
+      (dipoles for far triangle clusters, exact where the value is within 0.25 of 1/2); about
+      20x faster than "winding" on meshes of a few thousand faces.
 
     Args:
         meshes: Meshes with N meshes (or a (verts (V, 3), faces (F, 3)) tuple for one mesh).
         points: (N, P, 3) float, or a list of N (P_n, 3) tensors.
-        sign_method: "auto", "winding" or "pseudonormal".
+        sign_method: "auto", "winding", "fast_winding" or "pseudonormal".
 
     Returns:
         (N, P) float signed distances, or a list of (P_n,) tensors when points is a list.
         Differentiable in the points and the vertex positions (the sign is piecewise constant).
         A mesh with no faces gives +inf.
     """
-    check_choice(sign_method, "sign_method", ("auto", "winding", "pseudonormal"))
+    check_choice(sign_method, "sign_method", ("auto", "winding", "fast_winding", "pseudonormal"))
     verts_list, faces_list = _mesh_lists(meshes)
     N = len(verts_list)
     as_list = isinstance(points, (list, tuple))
@@ -526,6 +529,11 @@ def mesh_sdf(
         else:
             d2, idx = _tri_sq_dists(p, tris)
         d = d2.clamp(min=1e-30).sqrt()
+        if sign_method == "fast_winding":
+            from inverse3d.ops.fast_winding import fast_winding_number
+
+            out.append(torch.where(fast_winding_number(p, v, f) > 0.5, -d, d))
+            continue
         normals = _sign_normals(v, f, sign_method)
         if normals is None:
             inside = winding_number(p, v, f) > 0.5
