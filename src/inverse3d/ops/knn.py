@@ -11,6 +11,7 @@ memory, never O(P1 P2). Search stages (docs/ops.md has the details and measureme
 - cluster search for what the grid leaves (queries far from the references): representatives
   and radii of ~16 sqrt(R) clusters prune by the triangle inequality; exact, cost O(Q C) plus
   the candidates, so off-surface inputs no longer fall back to O(Q R).
+- Triton (CUDA, D <= 16, see `_dispatch`): one fused kernel, `ops/_triton/knn.py`.
 - brute force: queries and references both cut into chunks, each block's distances computed at
   once and a running top-K merged block after block. The block holds at most
   `KNN_CHUNK_ELEMENTS` distances (2**22); peak about 3 x (4 + 8) x KNN_CHUNK_ELEMENTS bytes
@@ -25,6 +26,7 @@ from typing import NamedTuple
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_choice, check_positive_int, check_tensor
 
 __all__ = ["knn_points", "knn_gather"]
@@ -584,7 +586,11 @@ def knn_points(
     if p2.dtype != p1.dtype:
         p2 = p2.to(p1.dtype)
 
-    if p1.shape[2] <= 3 and P1 * P2 >= GRID_MIN_PAIRS and not p1.is_cuda:
+    if p1.shape[2] <= 16 and use_triton(p1, p2):
+        from inverse3d.ops._triton.knn import knn_search
+
+        idx = knn_search(p1, p2, lengths1, lengths2, K, norm)
+    elif p1.shape[2] <= 3 and P1 * P2 >= GRID_MIN_PAIRS and not p1.is_cuda:
         idx = _grid_knn_search(p1, p2, lengths1, lengths2, K, norm)
     else:
         idx = _knn_search(p1, p2, lengths2, K, norm)
