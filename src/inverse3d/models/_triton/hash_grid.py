@@ -106,23 +106,22 @@ def level_params(resolutions, offsets, sizes, dense, device) -> tuple[torch.Tens
     )
 
 
-BLOCK = 128
-
-
 class _HashEncode(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, table, params):
+    def forward(ctx, u, table, params, block, num_warps):
         P = u.shape[0]
         F = table.shape[1]
         L = params[0].shape[0]
         out = torch.empty((P, L * F), dtype=table.dtype, device=u.device)
         if P:
-            grid = (triton.cdiv(P, BLOCK),)
+            grid = (triton.cdiv(P, block),)
             _hash_fwd_kernel[grid](
-                u, table, *params, out, P, L=L, F=F, FP=triton.next_power_of_2(F), BLOCK=BLOCK
-            )
+                u, table, *params, out, P,
+                L=L, F=F, FP=triton.next_power_of_2(F), BLOCK=block, num_warps=num_warps,
+            )  # fmt: skip
         ctx.save_for_backward(u, *params)
         ctx.table_shape = table.shape
+        ctx.launch = (block, num_warps)
         return out
 
     @staticmethod
@@ -131,25 +130,29 @@ class _HashEncode(torch.autograd.Function):
         P = u.shape[0]
         F = ctx.table_shape[1]
         L = params[0].shape[0]
+        block, num_warps = ctx.launch
         grad_table = torch.zeros(ctx.table_shape, dtype=torch.float32, device=u.device)
         if P:
-            grid = (triton.cdiv(P, BLOCK),)
+            grid = (triton.cdiv(P, block),)
             _hash_bwd_kernel[grid](
                 u, grad_out.contiguous(), *params, grad_table, P,
-                L=L, F=F, FP=triton.next_power_of_2(F), BLOCK=BLOCK,
+                L=L, F=F, FP=triton.next_power_of_2(F), BLOCK=block, num_warps=num_warps,
             )  # fmt: skip
-        return None, grad_table, None
+        return None, grad_table, None, None, None
 
 
-def hash_encode(u: torch.Tensor, table: torch.Tensor, params: tuple) -> torch.Tensor:
+def hash_encode(
+    u: torch.Tensor, table: torch.Tensor, params: tuple, block: int = 128, num_warps: int = 4
+) -> torch.Tensor:
     """Hash encoding of points of the unit cube.
 
     Args:
         u: (P, 3) float32 CUDA points in [0, 1]^3 (not differentiated).
         table: (T_total, F) float32 CUDA stacked level tables.
         params: `level_params(...)` of the encoding.
+        block, num_warps: points per program (a power of two) and warps per program.
 
     Returns:
         (P, L * F) float32, level-major; differentiable with respect to table.
     """
-    return _HashEncode.apply(u.contiguous(), table, params)
+    return _HashEncode.apply(u.contiguous(), table, params, block, num_warps)

@@ -73,7 +73,7 @@ def _knn_kernel(
                 wpos = tl.argmax(td, axis=1)
                 repl = (cols[None, :] == wpos[:, None]) & take[:, None]
                 td = tl.where(repl, m[:, None], td)
-                ti = tl.where(repl, (r0 + am)[:, None], ti)
+                ti = tl.where(repl, (r0 + am).to(tl.int32)[:, None], ti)
                 worst = tl.max(td, axis=1)
                 dist = tl.where(offs_t[None, :] == am[:, None], float("inf"), dist).to(acc)
                 n_better = tl.sum((dist < worst[:, None]).to(tl.int32))
