@@ -31,8 +31,8 @@ def main() -> None:
     params = level_params(enc.resolutions, enc.offsets, enc.table_sizes, enc.dense_levels, dev)
     table = enc.embeddings.detach().clone()
     table_g = table.clone().requires_grad_(True)
-    for block in (64, 128, 256, 512):
-        for nw in (2, 4, 8):
+    for block in (32, 64, 128):
+        for nw in (1, 2, 4):
             a = (u, table, params, block, nw)
             b = (u, table_g, params, block, nw)
             tf = bench(lambda a=a: hash_encode(*a))

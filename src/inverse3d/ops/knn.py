@@ -597,16 +597,21 @@ def knn_points(
     valid = idx >= 0
     valid = valid & (torch.arange(P1, device=p1.device)[None, :, None] < lengths1[:, None, None])
     idx = torch.where(valid, idx, torch.zeros_like(idx))
-    nn = knn_gather(p2, idx)
+    if P2 == 0:
+        nn = p2.new_zeros((N, P1, K, p2.shape[2]))
+    else:  # indices are in range by construction: gather without knn_gather's checks
+        D = p2.shape[2]
+        nn = p2.gather(1, idx.reshape(N, P1 * K, 1).expand(N, P1 * K, D)).view(N, P1, K, D)
     dists = _pair_dists(p1, nn, norm)
-    with torch.no_grad():
-        # sort by the exact distances, ties by index; invalid slots last
-        key = torch.where(valid, dists, torch.full_like(dists, float("inf")))
-        order = torch.argsort(torch.where(valid, idx, torch.full_like(idx, P2)), dim=-1)
-        order = order.gather(-1, torch.argsort(key.gather(-1, order), dim=-1, stable=True))
-    idx, valid = idx.gather(-1, order), valid.gather(-1, order)
-    dists = dists.gather(-1, order)
-    nn = nn.gather(2, order[..., None].expand_as(nn))
+    if K > 1:
+        with torch.no_grad():
+            # sort by the exact distances, ties by index; invalid slots last
+            key = torch.where(valid, dists, torch.full_like(dists, float("inf")))
+            order = torch.argsort(torch.where(valid, idx, torch.full_like(idx, P2)), dim=-1)
+            order = order.gather(-1, torch.argsort(key.gather(-1, order), dim=-1, stable=True))
+        idx, valid = idx.gather(-1, order), valid.gather(-1, order)
+        dists = dists.gather(-1, order)
+        nn = nn.gather(2, order[..., None].expand_as(nn))
     dists = torch.where(valid, dists, torch.zeros_like(dists))
     knn = None
     if return_nn:

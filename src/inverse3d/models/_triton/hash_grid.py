@@ -18,6 +18,13 @@ __all__ = ["hash_encode", "level_params"]
 
 
 @triton.jit
+def _mul_rn(a, b):
+    return tl.inline_asm_elementwise(
+        "mul.rn.f32 $0, $1, $2;", "=f,f,f", [a, b], dtype=tl.float32, is_pure=True, pack=1
+    )
+
+
+@triton.jit
 def _rows_weights(x, y, z, res_ptr, off_ptr, size_ptr, dense_ptr, lvl, c: tl.constexpr):
     """Table rows (int64) and weights of corner c of the cells of (x, y, z) at level lvl."""
     res = tl.load(res_ptr + lvl)
@@ -25,9 +32,11 @@ def _rows_weights(x, y, z, res_ptr, off_ptr, size_ptr, dense_ptr, lvl, c: tl.con
     size = tl.load(size_ptr + lvl)
     dense = tl.load(dense_ptr + lvl)
     rf = res.to(tl.float32)
-    px = x * rf
-    py = y * rf
-    pz = z * rf
+    # rounded products (mul.rn is never fused into an fma): the fraction pos - cell must
+    # round exactly as the reference's u * res - cell does
+    px = _mul_rn(x, rf)
+    py = _mul_rn(y, rf)
+    pz = _mul_rn(z, rf)
     cx = tl.minimum(tl.maximum(tl.floor(px), 0.0), rf - 1.0)
     cy = tl.minimum(tl.maximum(tl.floor(py), 0.0), rf - 1.0)
     cz = tl.minimum(tl.maximum(tl.floor(pz), 0.0), rf - 1.0)
@@ -142,7 +151,7 @@ class _HashEncode(torch.autograd.Function):
 
 
 def hash_encode(
-    u: torch.Tensor, table: torch.Tensor, params: tuple, block: int = 128, num_warps: int = 4
+    u: torch.Tensor, table: torch.Tensor, params: tuple, block: int = 64, num_warps: int = 2
 ) -> torch.Tensor:
     """Hash encoding of points of the unit cube.
 
