@@ -3,7 +3,7 @@
 Every workload is written once against the shared API and built from either package (same
 calls, same sizes, same random inputs), so the ratio compares the implementations only. Each
 is timed in this one process with CUDA events: 3 warm-up calls, then the median of 10 (3 when
-one call takes over half a second). Peak memory is the CUDA allocator's peak during the timed
+the last warm-up call took over half a second). Peak memory is the CUDA allocator's peak during the timed
 calls above what was allocated before them (inputs excluded).
 
   python benchmarks/run_gpu.py [--kernels reference,auto] [--only chamfer,knn] [--json FILE]
@@ -239,15 +239,14 @@ WORKLOADS: dict[str, tuple[str, Callable, dict]] = {
 def measure(fn: Callable[[], object], repeats: int = 10) -> dict:
     """Median milliseconds (CUDA events) and peak MiB above the memory allocated before."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    fn()  # first calls: kernel compilation, caches
+    fn()
     torch.cuda.synchronize()
     start.record()
-    fn()  # first call: compilation, caches
+    fn()  # the last warm-up call decides the number of repeats
     end.record()
     torch.cuda.synchronize()
-    first = start.elapsed_time(end)
-    for _ in range(2):
-        fn()
-    if first > 500:
+    if start.elapsed_time(end) > 500:
         repeats = 3
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()

@@ -20,7 +20,7 @@ __all__ = ["knn_search", "MAX_DIM"]
 
 MAX_DIM = 16  # larger D: the reference's blocked matrix products are the better tool
 BLOCK_Q = 32  # queries per program
-BLOCK_R = 64  # references per tile
+BLOCK_R = 32  # references per tile (bm_knn_tiles.py: best for both workloads)
 
 
 @triton.jit
