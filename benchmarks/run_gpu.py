@@ -3,8 +3,8 @@
 Every workload is written once against the shared API and built from either package (same
 calls, same sizes, same random inputs), so the ratio compares the implementations only. Each
 is timed in this one process with CUDA events: 3 warm-up calls, then the median of 10 (3 when
-the last warm-up call took over half a second). Peak memory is the CUDA allocator's peak during the timed
-calls above what was allocated before them (inputs excluded).
+the last warm-up call took over half a second). Peak memory is the CUDA allocator's peak during
+the timed calls above what was allocated before them (inputs excluded).
 
   python benchmarks/run_gpu.py [--kernels reference,auto] [--only chamfer,knn] [--json FILE]
 
