@@ -95,7 +95,8 @@ def _knn_kernel(
                         dist += diff * diff
                     else:
                         dist += tl.abs(diff)
-                dist = tl.where(rmask[None, :], dist, float("inf")).to(acc)
+                # padding and NaN distances (NaN inputs) become +inf: never selected
+                dist = tl.where(rmask[None, :] & (dist == dist), dist, float("inf")).to(acc)
                 n_better = tl.sum((dist < worst[:, None]).to(tl.int32))
                 while n_better > 0:
                     m = tl.min(dist, axis=1)
@@ -191,8 +192,7 @@ def _morton(p: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Te
     invalid points get a code above all valid ones."""
     D3 = min(p.shape[2], 3)
     cell = (p[..., :D3] - lo[..., :D3]) / (hi[..., :D3] - lo[..., :D3]).clamp(min=1e-30)
-    c = (cell * 1024).floor().clamp(0, 1023).long()
-    c = torch.nan_to_num(c, 0)
+    c = (torch.nan_to_num(cell, 0.0) * 1024).floor().clamp(0, 1023).long()
     code = torch.zeros(c.shape[:2], dtype=torch.int64, device=p.device)
     for d in range(D3):
         x = c[..., d]
@@ -206,11 +206,15 @@ def _morton(p: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Te
 
 def _block_boxes(x: torch.Tensor, lengths: torch.Tensor, block: int):
     """Per block of `block` consecutive valid points of x (N, P, D): (lo, hi), each (N, D, T)
-    with T = ceil(P / block); empty blocks get lo = +inf, hi = -inf."""
+    with T = ceil(P / block); empty blocks get lo = +inf, hi = -inf. Points with a NaN
+    coordinate are left out."""
     N, P, D = x.shape
     T = triton.cdiv(P, block)
     valid = torch.arange(T * block, device=x.device)[None] < lengths[:, None]  # (N, T*B)
     xp = torch.nn.functional.pad(x, (0, 0, 0, T * block - P))
+    # NaN coordinates never win a comparison in the kernel: keep them out of the boxes, or a
+    # NaN box would prune its whole tile
+    valid = valid & ~xp.isnan().any(-1)
     inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
     lo = torch.where(valid[..., None], xp, inf).view(N, T, block, D).amin(2)
     hi = torch.where(valid[..., None], xp, -inf).view(N, T, block, D).amax(2)
