@@ -117,3 +117,14 @@ class TestKnnKernel:
         torch.testing.assert_close(lf, lr)
         for a, b in zip(gf, gr):
             torch.testing.assert_close(a, b)
+
+    def test_nan_reference_never_chosen(self, monkeypatch):
+        dev = torch.device("cuda")
+        p1 = torch.rand(1, 500, 3, device=dev)
+        p2 = torch.rand(1, 900, 3, device=dev)
+        p2[0, 7, 1] = float("nan")  # its tile's box must not prune the tile's other points
+        monkeypatch.setenv("INVERSE3D_KERNELS", "triton")
+        fast = knn_points(p1, p2, K=4)
+        d = ((p1[0, :, None] - p2[0, None]) ** 2).sum(-1).nan_to_num(nan=float("inf"))
+        exp = d.topk(4, largest=False).values
+        torch.testing.assert_close(fast.dists[0], exp)
