@@ -29,9 +29,19 @@ def triton_available() -> bool:
 
 
 def use_triton(*tensors: torch.Tensor) -> bool:
-    """True when a Triton kernel should run for these tensors (all on CUDA, Triton importable)."""
-    if kernels_mode() == "reference":
+    """True when a Triton kernel should run for these tensors.
+
+    "reference": never. "auto": when all tensors are on CUDA and Triton is importable.
+    "triton": when all tensors are on CUDA; raises RuntimeError if Triton is missing (CPU
+    tensors still take the reference, which is the only CPU implementation).
+    """
+    mode = kernels_mode()
+    if mode == "reference":
         return False
     if not tensors or not all(t.is_cuda for t in tensors):
         return False
-    return triton_available()
+    if triton_available():
+        return True
+    if mode == "triton":
+        raise RuntimeError("INVERSE3D_KERNELS=triton but the triton package is not importable")
+    return False

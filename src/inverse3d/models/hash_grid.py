@@ -12,7 +12,8 @@ per axis, ``N_l = floor(base_resolution * b**l)``, with vertices at integer coor
 
 The encoding of a point is the concatenation over levels of the D-linear (trilinear in 3D)
 interpolation of its cell's 2**D vertex features: (..., L * F). Tables start ``U(-1e-4, 1e-4)``.
-The same forward signature is what a fused kernel will later provide.
+On CUDA (float32, 3D, points not requiring a gradient) a fused Triton kernel computes the same
+function and its table gradient (`models/_triton/hash_grid.py`, chosen by `_dispatch`).
 
 `HashGridField` puts a tiny MLP on top: density and colour for `inverse3d.models.nerf.NeRF`.
 """
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_positive_int, check_tensor
 from inverse3d.models._bounds import bounds_tensor
 from inverse3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
@@ -146,10 +148,34 @@ class HashGridEncoding(nn.Module):
         lo, hi = self.bounds[0].to(x.dtype), self.bounds[1].to(x.dtype)
         return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
 
+    def _fused_ok(self, x: torch.Tensor) -> bool:
+        """The Triton kernel applies: 3D, float32, CUDA, no gradient wanted for the points."""
+        if self.in_dim != 3 or x.dtype != torch.float32 or self.embeddings.dtype != torch.float32:
+            return False
+        if x.requires_grad and torch.is_grad_enabled():
+            return False
+        return use_triton(x, self.embeddings)
+
+    def _level_params(self, device: torch.device) -> tuple:
+        cached = getattr(self, "_params_cache", None)
+        if cached is None or cached[0].device != device:
+            from inverse3d.models._triton.hash_grid import level_params
+
+            cached = level_params(
+                self.resolutions, self.offsets, self.table_sizes, self.dense_levels, device
+            )
+            self._params_cache = cached
+        return cached
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor(x, "x", shape=("...", self.in_dim), dtype="float")
         lead = x.shape[:-1]
         u = self.normalize(x.reshape(-1, self.in_dim))  # (P, D)
+        if self._fused_ok(x):
+            from inverse3d.models._triton.hash_grid import hash_encode
+
+            out = hash_encode(u, self.embeddings, self._level_params(x.device))
+            return out.reshape(*lead, self.output_dim)
         table = self.embeddings.to(x.dtype) if self.embeddings.dtype != x.dtype else self.embeddings
         corners = self._corners  # (C, D), C = 2^D
         outs = []

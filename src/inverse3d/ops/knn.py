@@ -11,6 +11,7 @@ memory, never O(P1 P2). Search stages (docs/ops.md has the details and measureme
 - cluster search for what the grid leaves (queries far from the references): representatives
   and radii of ~16 sqrt(R) clusters prune by the triangle inequality; exact, cost O(Q C) plus
   the candidates, so off-surface inputs no longer fall back to O(Q R).
+- Triton (CUDA, D <= 16, see `_dispatch`): one fused kernel, `ops/_triton/knn.py`.
 - brute force: queries and references both cut into chunks, each block's distances computed at
   once and a running top-K merged block after block. The block holds at most
   `KNN_CHUNK_ELEMENTS` distances (2**22); peak about 3 x (4 + 8) x KNN_CHUNK_ELEMENTS bytes
@@ -24,6 +25,7 @@ import math
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_choice, check_positive_int, check_tensor, with_phrase
 from inverse3d.ops._knn_common import KNN, check_lengths
 
@@ -568,23 +570,32 @@ def knn_points(
     if p2.dtype != p1.dtype:
         p2 = p2.to(p1.dtype)
 
-    if p1.shape[2] <= 3 and P1 * P2 >= GRID_MIN_PAIRS and not p1.is_cuda:
+    if p1.shape[2] <= 16 and use_triton(p1, p2):
+        from inverse3d.ops._triton.knn import knn_search
+
+        idx = knn_search(p1, p2, lengths1, lengths2, K, norm)
+    elif p1.shape[2] <= 3 and P1 * P2 >= GRID_MIN_PAIRS and not p1.is_cuda:
         idx = _grid_knn_search(p1, p2, lengths1, lengths2, K, norm)
     else:
         idx = _knn_search(p1, p2, lengths2, K, norm)
     valid = idx >= 0
     valid = valid & (torch.arange(P1, device=p1.device)[None, :, None] < lengths1[:, None, None])
     idx = torch.where(valid, idx, torch.zeros_like(idx))
-    nn = knn_gather(p2, idx)
+    if P2 == 0:
+        nn = p2.new_zeros((N, P1, K, p2.shape[2]))
+    else:  # indices are in range by construction: gather without knn_gather's checks
+        D = p2.shape[2]
+        nn = p2.gather(1, idx.reshape(N, P1 * K, 1).expand(N, P1 * K, D)).view(N, P1, K, D)
     dists = _pair_dists(p1, nn, norm)
-    with torch.no_grad():
-        # sort by the exact distances, ties by index; invalid slots last
-        key = torch.where(valid, dists, torch.full_like(dists, float("inf")))
-        order = torch.argsort(torch.where(valid, idx, torch.full_like(idx, P2)), dim=-1)
-        order = order.gather(-1, torch.argsort(key.gather(-1, order), dim=-1, stable=True))
-    idx, valid = idx.gather(-1, order), valid.gather(-1, order)
-    dists = dists.gather(-1, order)
-    nn = nn.gather(2, order[..., None].expand_as(nn))
+    if K > 1:
+        with torch.no_grad():
+            # sort by the exact distances, ties by index; invalid slots last
+            key = torch.where(valid, dists, torch.full_like(dists, float("inf")))
+            order = torch.argsort(torch.where(valid, idx, torch.full_like(idx, P2)), dim=-1)
+            order = order.gather(-1, torch.argsort(key.gather(-1, order), dim=-1, stable=True))
+        idx, valid = idx.gather(-1, order), valid.gather(-1, order)
+        dists = dists.gather(-1, order)
+        nn = nn.gather(2, order[..., None].expand_as(nn))
     dists = torch.where(valid, dists, torch.zeros_like(dists))
     knn = None
     if return_nn:

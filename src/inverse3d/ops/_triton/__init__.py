@@ -1,0 +1,1 @@
+"""Triton kernels for ops (imported lazily by the ops they accelerate; CUDA only)."""
