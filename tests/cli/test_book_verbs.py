@@ -167,3 +167,11 @@ class TestRenderCommand:
         )
         assert code == 0
         assert (tmp_path / "fit-pts" / "report.json").is_file()
+
+
+def test_cli_loads_meshes_strictly(tmp_path, capsys):
+    path = tmp_path / "nan.obj"
+    path.write_text("v 0 0 0\nv 1 0 0\nv 0 nan 0\nf 1 2 3\n")
+    code = main(["evaluate", str(path), str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "nan.obj" in err and len(err.strip().splitlines()) == 1

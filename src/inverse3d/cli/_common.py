@@ -29,7 +29,8 @@ def _load(path_str: str, what: str, load: Callable[[Any, Path], Any]):
     from inverse3d.io.pluggable import IO
 
     try:
-        return load(IO(), path)
+        # strict: NaN/inf/overflowing coordinates are refused with their line (docs/reliability.md)
+        return load(IO(strict=True), path)
     except InputError:
         raise
     except (ValueError, OSError) as e:

@@ -240,7 +240,7 @@ def _load_mesh(path_str: str, flag: str):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such mesh file ({flag})")
     try:
-        mesh = IO().load_mesh(path)
+        mesh = IO(strict=True).load_mesh(path)
     except InputError:
         raise
     except (ValueError, OSError) as e:
