@@ -31,7 +31,7 @@ def _scene(size=12, K=2, dtype=torch.float32, big=True):
     colors = torch.tensor([[[1.0, 0.2, 0.2], [0.2, 1.0, 0.2], [0.2, 0.2, 1.0]]], dtype=dtype)
     mesh = Meshes([verts], [faces], textures=TexturesVertex(colors))
     cams = FoVPerspectiveCameras(R=torch.eye(3, dtype=dtype)[None],
-                                 T=torch.tensor([[0.0, 0.0, 3.0]], dtype=dtype))  # fmt: skip
+                                 T=torch.tensor([[0.0, 0.0, 3.0]], dtype=dtype), dtype=dtype)  # fmt: skip
     lights = PointLights(location=((0.5, 0.5, -2.0),))
     raster = MeshRasterizer(cams, RasterizationSettings(image_size=size, faces_per_pixel=K))
     return mesh, cams, lights, raster
@@ -112,7 +112,7 @@ class TestSplatterBlender:
         torch.manual_seed(0)
         N, H, W, K = 1, 3, 4, 2
         cams = FoVPerspectiveCameras(R=torch.eye(3, dtype=torch.float64)[None],
-                                     T=torch.tensor([[0.0, 0.0, 3.0]], dtype=torch.float64))  # fmt: skip
+                                     T=torch.tensor([[0.0, 0.0, 3.0]], dtype=torch.float64), dtype=torch.float64)  # fmt: skip
         # world points whose projections sit 0.1..0.3 px away from their pixel centres
         ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
         screen = (
