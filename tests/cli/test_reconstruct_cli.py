@@ -170,7 +170,7 @@ class TestExitCodes:
         code, _, err = run_cli(args, capsys)
         assert code == 0, err
         code, _, err = run_cli([*args, "--resume", "--lr", "0.5"], capsys)
-        assert_one_line_error(code, err, "--lr", "0.5", "0.001", "config.yaml")
+        assert_one_line_error(code, err, "--lr", "0.5", "0.0001", "config.yaml")
         code, _, err = run_cli([*args, "--resume", "--method", "volume"], capsys)
         assert code == 2 and "no run to resume" in err  # tiny-volume does not exist
 

@@ -154,7 +154,7 @@ class TestQualityFloor:
         from inverse3d.eval.metrics import evaluate_meshes
 
         hull = fit("mesh", tiny_scene, steps=0, hull_resolution=32, image_size=32)
-        refined = fit("mesh", tiny_scene, steps=30, hull_resolution=32, image_size=32)
+        refined = fit("mesh", tiny_scene, steps=30, hull_resolution=32, image_size=32, lr=1e-3)
         gt = tiny_scene.gt_mesh
 
         def chamfer(rec):

@@ -44,7 +44,7 @@ __all__ = ["MeshConfig", "fit"]
 class MeshConfig:
     """Settings of the "mesh" method (visual hull + soft-rasterizer refinement)."""
 
-    steps: int = setting(100, "optimisation steps of the refinement (0: the hull only)", low=0)
+    steps: int = setting(20, "optimisation steps of the refinement (0: the hull only)", low=0)
     init: str = setting(
         "hull",
         'initial mesh: "hull" (visual hull by marching cubes) or "sphere" (ico-sphere)',
@@ -61,7 +61,7 @@ class MeshConfig:
     )
     image_size: int = setting(128, "longer side of the images the fitting renders", low=8)
     views_per_step: int = setting(2, "training views rendered per step", low=1)
-    lr: float = setting(1e-3, "Adam learning rate of the vertex offsets", low=0.0, high=1.0)
+    lr: float = setting(1e-4, "Adam learning rate of the vertex offsets", low=0.0, high=1.0)
     lr_color: float = setting(0.02, "Adam learning rate of the vertex colours", low=0.0, high=1.0)
     sigma: float = setting(
         1e-4, "soft rasterizer sharpness (blur radius = log(1/1e-4 - 1) sigma)", low=0.0
