@@ -65,32 +65,16 @@ def load_points_file(path_str: str) -> torch.Tensor:
 
 
 def read_image_file(path_str: str) -> torch.Tensor:
-    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA float image in [0, 1]; errors name the file."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    """(H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA float image in [0, 1], read by the library's
+    one image reader (io.image_io: errors name the file, pixel limit, 16-bit files scaled)."""
+    from inverse3d.io.image_io import read_image
 
-    path = Path(path_str)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "P"):
-                im = im.convert("RGBA")
-            elif im.mode in ("L", "1", "I", "I;16", "F"):
-                im = im.convert("L")
-            else:
-                im = im.convert("RGB")
-            arr = np.asarray(im)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        Image.DecompressionBombError,
-    ) as e:
-        raise InputError(f"{path}: unreadable image ({e})") from e
-    return torch.from_numpy(arr.astype(np.float32) / 255.0)
+    img = read_image(Path(path_str))
+    if img.shape[-1] == 1:
+        return img[..., 0]
+    if img.shape[-1] == 2:  # grey + alpha -> RGBA
+        return torch.cat([img[..., :1].expand(*img.shape[:2], 3), img[..., 1:]], -1)
+    return img
 
 
 def add_run_folder_flags(p: argparse.ArgumentParser, default_name: str) -> None:

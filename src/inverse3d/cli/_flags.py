@@ -15,7 +15,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["add_dataclass_flags", "flag_name", "given_values"]
+__all__ = ["add_dataclass_flags", "config_from_flags", "flag_name", "given_values"]
 
 
 def flag_name(field_name: str) -> str:
@@ -99,3 +99,12 @@ def add_dataclass_flags(
 def given_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """{name: value} of the flags among `names` that were given on the command line."""
     return {n: getattr(args, n) for n in names if hasattr(args, n)}
+
+
+def config_from_flags(args: argparse.Namespace, cls: type) -> Any:
+    """An instance of the config dataclass `cls` from the flags given for its fields (the others
+    at their defaults), checked by `pipeline.config.build_config` (errors name the flag)."""
+    from inverse3d.pipeline.config import build_config
+
+    flags = given_values(args, [f.name for f in dataclasses.fields(cls)])
+    return build_config(cls, flags, {k: flag_name(k) for k in flags})

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from inverse3d.cli._common import add_run_folder_flags, load_points_file, verb_run_folder
-from inverse3d.cli._flags import add_dataclass_flags, given_values
+from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.fit_points import FitPointsConfig
 
 HELP = (
@@ -29,13 +29,10 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from inverse3d.methods.fit_points import chamfer_to_points, fit_mesh_to_points
-    from inverse3d.pipeline.config import build_config
     from inverse3d.pipeline.outputs import save_mesh_files, versions, write_report_json
     from inverse3d.viz.plots import plot_loss, plot_mesh_and_points
 
-    names = [f.name for f in dataclasses.fields(FitPointsConfig)]
-    flags = given_values(args, names)
-    cfg = build_config(FitPointsConfig, flags, {k: "--" + k.replace("_", "-") for k in flags})
+    cfg = config_from_flags(args, FitPointsConfig)
     t0 = time.perf_counter()
     path = Path(args.points)
     pts = load_points_file(args.points)

@@ -14,7 +14,7 @@ from inverse3d.cli._common import (
     read_image_file,
     verb_run_folder,
 )
-from inverse3d.cli._flags import add_dataclass_flags, given_values
+from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.pose import PoseConfig
 
 HELP = (
@@ -38,13 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from inverse3d.methods.pose import estimate_pose, silhouette_from_image
-    from inverse3d.pipeline.config import build_config
     from inverse3d.pipeline.outputs import versions, write_report_json
     from inverse3d.viz.plots import to_uint8
 
-    names = [f.name for f in dataclasses.fields(PoseConfig)]
-    flags = given_values(args, names)
-    cfg = build_config(PoseConfig, flags, {k: "--" + k.replace("_", "-") for k in flags})
+    cfg = config_from_flags(args, PoseConfig)
     if len(cfg.start) != 3:
         from inverse3d.common.errors import InputError
 
