@@ -40,7 +40,8 @@ from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.implicit.raysampling import (
     NDCMultinomialRaysampler,
 )
-from inverse3d.renderer.implicit.surface import alpha_to_weights, neus_alpha, ray_box_intersection
+from inverse3d.renderer.implicit.surface import neus_alpha, ray_box_intersection
+from inverse3d.renderer.implicit.weights import emission_absorption_weights
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
@@ -176,7 +177,7 @@ class _Field(torch.nn.Module):
         slope = (f[:, 1:] - f[:, :-1]) / dt
         mid_f = 0.5 * (f[:, 1:] + f[:, :-1])
         alpha = neus_alpha(mid_f, slope, dt, self.sharpness()) * valid
-        weights = alpha_to_weights(alpha)  # (R, S-1)
+        weights = emission_absorption_weights(alpha, eps=1e-7)  # (R, S-1)
         t_mid = 0.5 * (t[:, 1:] + t[:, :-1])
         sig = (weights.detach() > cfg.min_weight).reshape(-1).nonzero().squeeze(-1)
         d = directions[:, None].expand(R, S - 1, 3).reshape(-1, 3)[sig]

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from inverse3d.renderer.implicit.surface import (
-    alpha_to_weights,
     find_surface,
     neus_alpha,
     neus_weights,
     ray_box_intersection,
     surface_depth,
 )
+from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 
 class TestRayBoxIntersection:
@@ -150,7 +150,7 @@ class TestNeusWeights:
             torch.tensor([0.5, 0.5]), torch.tensor([-1.0, 1.0]), torch.full((2,), 0.01), 1000.0
         )
         assert float(a.max()) < 1e-4
-        w = alpha_to_weights(torch.tensor([[0.5, 0.5, 1.0]]))
+        w = emission_absorption_weights(torch.tensor([[0.5, 0.5, 1.0]]), eps=1e-7)
         torch.testing.assert_close(w, torch.tensor([[0.5, 0.25, 0.25]]), atol=1e-6, rtol=0)
 
     def test_exceptions(self):

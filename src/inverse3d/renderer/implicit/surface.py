@@ -23,10 +23,10 @@ from collections.abc import Callable
 import torch
 
 from inverse3d._validation import check_nonneg_int, check_positive_int, check_tensor
+from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 __all__ = [
     "SurfaceDepth",
-    "alpha_to_weights",
     "find_surface",
     "neus_alpha",
     "neus_weights",
@@ -247,22 +247,13 @@ def neus_alpha(
     return ((phi_prev - phi_next + eps) / (phi_prev + eps)).clamp(0.0, 1.0)
 
 
-def alpha_to_weights(alpha: torch.Tensor) -> torch.Tensor:
-    """Rendering weights ``alpha_i * prod_{j<i} (1 - alpha_j)`` of (..., S) opacities sorted
-    along each ray: (..., S) float."""
-    check_tensor(alpha, "alpha", ("...", "S"), "float")
-    ones = torch.ones_like(alpha[..., :1])
-    trans = torch.cumprod(torch.cat([ones, 1.0 - alpha + 1e-7], -1), -1)[..., :-1]
-    return alpha * trans
-
-
 def neus_weights(
     sdf: torch.Tensor,
     cos: torch.Tensor,
     deltas: torch.Tensor,
     inv_s: torch.Tensor | float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """NeuS's opacities (`neus_alpha`) and rendering weights (`alpha_to_weights`) along rays.
+    """NeuS's opacities (`neus_alpha`) and their compositing weights along rays.
 
     For a plane the weight is maximal at the zero crossing (unbiased) and a surface hides what
     lies behind it (occlusion-aware).
@@ -275,4 +266,4 @@ def neus_weights(
         alpha: (..., S) float in [0, 1]; weights: (..., S) float (sum <= 1 per ray).
     """
     alpha = neus_alpha(sdf, cos, deltas, inv_s)
-    return alpha, alpha_to_weights(alpha)
+    return alpha, emission_absorption_weights(alpha, eps=1e-7)
