@@ -14,7 +14,17 @@ from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["BlendParams", "hard_rgb_blend", "sigmoid_alpha_blend", "softmax_rgb_blend"]
+__all__ = [
+    "BlendParams",
+    "SoftmaxWeights",
+    "carrying_slots",
+    "gather_slots",
+    "hard_rgb_blend",
+    "sigmoid_alpha_blend",
+    "softmax_blend_weights",
+    "softmax_rgb_blend",
+    "softmax_rgb_blend_slots",
+]
 
 
 class BlendParams(NamedTuple):
@@ -149,6 +159,73 @@ class _SigmoidAlpha(torch.autograd.Function):
         return grad.reshape(dists.shape), None, None
 
 
+class SoftmaxWeights(NamedTuple):
+    """The blending weights of `softmax_rgb_blend` (unnormalised).
+
+    weights: (N, H, W, K) float, w_k = p_k exp((z_k - z_max) / gamma), 0 for empty slots.
+    background: (N, H, W, 1) float, w_bg = max(exp((eps - z_max) / gamma), eps).
+    alpha: (N, H, W) float, 1 - prod_k (1 - p_k).
+    """
+
+    weights: torch.Tensor
+    background: torch.Tensor
+    alpha: torch.Tensor
+
+
+def softmax_blend_weights(
+    fragments: Any,
+    blend_params: BlendParams,
+    znear: float | torch.Tensor = 1.0,
+    zfar: float | torch.Tensor = 100,
+    dtype: torch.dtype | None = None,
+) -> SoftmaxWeights:
+    """The weights of SoftRas blending, computed from the fragments alone (no colours).
+
+    With p_k = sigmoid(-dist_k / sigma) (0 for empty slots), z_k = (zfar - zbuf_k) / (zfar - znear)
+    (0 for empty slots), z_max = max(max_k z_k, eps) and eps = 1e-10:
+    w_k = p_k exp((z_k - z_max) / gamma), w_bg = max(exp((eps - z_max) / gamma), eps) and
+    alpha = 1 - prod_k (1 - p_k); the image is (sum_k w_k c_k + w_bg background) / (sum_k w_k +
+    w_bg) with alpha last. Differentiable w.r.t. zbuf and dists.
+
+    Args:
+        fragments: with pix_to_face (N, H, W, K) int64, zbuf and dists (N, H, W, K) float.
+        blend_params: sigma and gamma are used.
+        znear, zfar: float or (N,) float depth range used to normalise zbuf.
+        dtype: dtype of the probabilities p_k (default: that of dists).
+
+    Returns:
+        SoftmaxWeights(weights (N, H, W, K), background (N, H, W, 1), alpha (N, H, W)).
+    """
+    pix_to_face = getattr(fragments, "pix_to_face", None)
+    if not torch.is_tensor(pix_to_face) or pix_to_face.dim() != 4:
+        raise ValueError(
+            "softmax_blend_weights: fragments.pix_to_face must be a (N, H, W, K) tensor; got "
+            f"{tuple(pix_to_face.shape) if torch.is_tensor(pix_to_face) else pix_to_face!r}"
+        )
+    for name in ("zbuf", "dists"):
+        t = getattr(fragments, name, None)
+        if not torch.is_tensor(t) or tuple(t.shape) != tuple(pix_to_face.shape):
+            got = tuple(t.shape) if torch.is_tensor(t) else t
+            raise ValueError(
+                f"softmax_blend_weights: fragments.{name} must be a tensor of shape "
+                f"{tuple(pix_to_face.shape)} (that of pix_to_face); got {got}"
+            )
+    eps = 1e-10
+    dtype = fragments.dists.dtype if dtype is None else dtype
+    mask = pix_to_face >= 0
+    prob = _coverage(fragments, blend_params.sigma, dtype)  # (N, H, W, K)
+    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)  # (N, H, W)
+    if torch.is_tensor(zfar):
+        zfar = zfar.reshape(-1, 1, 1, 1)
+    if torch.is_tensor(znear):
+        znear = znear.reshape(-1, 1, 1, 1)
+    z_inv = (zfar - fragments.zbuf) / (zfar - znear) * mask  # (N, H, W, K)
+    z_inv_max = z_inv.max(dim=-1, keepdim=True).values.clamp(min=eps)
+    weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
+    background = torch.exp((eps - z_inv_max) / blend_params.gamma).clamp(min=eps)
+    return SoftmaxWeights(weights, background, alpha)
+
+
 def softmax_rgb_blend(
     colors: torch.Tensor,
     fragments: Any,
@@ -163,6 +240,8 @@ def softmax_rgb_blend(
         w_k = p_k exp((z_k - z_max) / gamma),  w_bg = max(exp((eps - z_max) / gamma), eps)
         rgb = (sum_k w_k c_k + w_bg background) / (sum_k w_k + w_bg)
         alpha = 1 - prod_k (1 - p_k)
+    (the weights are `softmax_blend_weights`; `softmax_rgb_blend_slots` blends colours computed
+    only for the slots that carry weight).
 
     Args:
         colors: (N, H, W, K, C) float.
@@ -174,19 +253,101 @@ def softmax_rgb_blend(
         (N, H, W, C + 1) float RGBA image.
     """
     _check_inputs(colors, fragments, "softmax_rgb_blend")
-    eps = 1e-10
     background = _background(blend_params, colors)
-    mask = fragments.pix_to_face >= 0
-    prob = _coverage(fragments, blend_params.sigma, colors.dtype)  # (N, H, W, K)
-    alpha = torch.prod(1.0 - prob, dim=-1)  # (N, H, W)
-    if torch.is_tensor(zfar):
-        zfar = zfar.reshape(-1, 1, 1, 1)
-    if torch.is_tensor(znear):
-        znear = znear.reshape(-1, 1, 1, 1)
-    z_inv = (zfar - fragments.zbuf) / (zfar - znear) * mask  # (N, H, W, K)
-    z_inv_max = z_inv.max(dim=-1, keepdim=True).values.clamp(min=eps)
-    weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
-    delta = torch.exp((eps - z_inv_max) / blend_params.gamma).clamp(min=eps)  # (N, H, W, 1)
-    denom = weights.sum(dim=-1, keepdim=True) + delta
-    rgb = ((weights[..., None] * colors).sum(dim=-2) + delta * background) / denom
-    return torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1)
+    w = softmax_blend_weights(fragments, blend_params, znear, zfar, dtype=colors.dtype)
+    denom = w.weights.sum(dim=-1, keepdim=True) + w.background
+    rgb = ((w.weights[..., None] * colors).sum(dim=-2) + w.background * background) / denom
+    return torch.cat([rgb, w.alpha[..., None]], dim=-1)
+
+
+def carrying_slots(weights: torch.Tensor) -> torch.Tensor:
+    """The slots whose blending weight is non-zero, per image, as flat indices.
+
+    Args:
+        weights: (N, H, W, K) float, e.g. `softmax_blend_weights(...).weights`.
+
+    Returns:
+        slots: (N, M) int64, for each image the indices (h W + w) K + k of its slots with
+        weights > 0 in increasing order, padded with -1; M = the largest count over the images,
+        at least 1.
+    """
+    if not torch.is_tensor(weights) or weights.dim() != 4:
+        got = tuple(weights.shape) if torch.is_tensor(weights) else type(weights).__name__
+        raise ValueError(f"carrying_slots: weights must have shape (N, H, W, K); got {got}")
+    N = weights.shape[0]
+    keep = (weights.detach() > 0).reshape(N, -1)
+    counts = keep.sum(dim=1)
+    M = max(int(counts.max()) if N else 0, 1)
+    image, flat = keep.nonzero(as_tuple=True)  # sorted by image, then slot
+    starts = torch.cumsum(counts, 0) - counts
+    position = torch.arange(image.shape[0], device=weights.device) - starts[image]
+    slots = torch.full((N, M), -1, dtype=torch.int64, device=weights.device)
+    slots[image, position] = flat
+    return slots
+
+
+def gather_slots(values: torch.Tensor, slots: torch.Tensor, fill: float = 0) -> torch.Tensor:
+    """Per-slot values (N, H, W, K, *D) -> (N, M, *D) at `slots` (N, M), `fill` where slots < 0.
+
+    Differentiable w.r.t. values (the padding gets no gradient).
+    """
+    if not torch.is_tensor(values) or values.dim() < 4:
+        got = tuple(values.shape) if torch.is_tensor(values) else type(values).__name__
+        raise ValueError(f"gather_slots: values must have shape (N, H, W, K, *D); got {got}")
+    if not torch.is_tensor(slots) or slots.dim() != 2 or slots.shape[0] != values.shape[0]:
+        got = tuple(slots.shape) if torch.is_tensor(slots) else type(slots).__name__
+        raise ValueError(f"gather_slots: slots must have shape (N={values.shape[0]}, M); got {got}")
+    N, M = slots.shape
+    tail = values.shape[4:]
+    flat = values.reshape(N, -1, *tail)
+    index = slots.clamp(min=0).reshape(N, M, *([1] * len(tail))).expand(N, M, *tail)
+    picked = torch.gather(flat, 1, index)
+    pad = (slots < 0).reshape(N, M, *([1] * len(tail)))
+    return picked.masked_fill(pad, fill)
+
+
+def softmax_rgb_blend_slots(
+    colors: torch.Tensor,
+    slots: torch.Tensor,
+    weights: SoftmaxWeights,
+    blend_params: BlendParams,
+) -> torch.Tensor:
+    """`softmax_rgb_blend` from colours given only at chosen slots (the others weigh nothing).
+
+    Equal to softmax_rgb_blend(full_colors, ...) whenever every slot with a non-zero weight is
+    in `slots` (as `carrying_slots` returns them), without an (N, H, W, K, C) tensor.
+
+    Args:
+        colors: (N, M, C) float, the colour of each slot in `slots`.
+        slots: (N, M) int64 flat slot indices (h W + w) K + k, -1 = padding (ignored).
+        weights: `softmax_blend_weights(fragments, ...)` of the same fragments.
+        blend_params: background_color is used.
+
+    Returns:
+        (N, H, W, C + 1) float RGBA image.
+    """
+    w = weights.weights
+    if not torch.is_tensor(w) or w.dim() != 4:
+        raise ValueError("softmax_rgb_blend_slots: weights.weights must have shape (N, H, W, K)")
+    N, H, W, K = w.shape
+    if not torch.is_tensor(slots) or slots.dim() != 2 or slots.shape[0] != N:
+        got = tuple(slots.shape) if torch.is_tensor(slots) else type(slots).__name__
+        raise ValueError(f"softmax_rgb_blend_slots: slots must have shape (N={N}, M); got {got}")
+    if not torch.is_tensor(colors) or colors.dim() != 3 or colors.shape[:2] != slots.shape:
+        got = tuple(colors.shape) if torch.is_tensor(colors) else type(colors).__name__
+        raise ValueError(
+            f"softmax_rgb_blend_slots: colors must have shape (N, M, C) with (N, M)="
+            f"{tuple(slots.shape)}; got {got}"
+        )
+    C = colors.shape[-1]
+    dtype = torch.promote_types(colors.dtype, w.dtype)
+    background = _background(blend_params, colors.to(dtype))
+    valid = slots >= 0
+    w_sel = gather_slots(w[..., None], slots)[..., 0].to(dtype)  # (N, M), 0 at padding
+    contrib = torch.where(valid[..., None], w_sel[..., None] * colors, 0.0)  # (N, M, C)
+    pixel = (slots.clamp(min=0) // K)[..., None].expand(N, -1, C)
+    num = torch.zeros(N, H * W, C, dtype=dtype, device=colors.device)
+    num = num.scatter_add(1, pixel, contrib).reshape(N, H, W, C)
+    denom = w.sum(dim=-1, keepdim=True).to(dtype) + weights.background.to(dtype)
+    rgb = (num + weights.background.to(dtype) * background) / denom
+    return torch.cat([rgb, weights.alpha.to(dtype)[..., None]], dim=-1)
