@@ -15,6 +15,7 @@ from inverse3d.renderer.blending import (
     BlendParams,
     carrying_slots,
     gather_slots,
+    hard_rgb_blend,
     softmax_blend_weights,
     softmax_rgb_blend,
     softmax_rgb_blend_slots,
@@ -24,8 +25,15 @@ from inverse3d.renderer.lighting import PointLights
 from inverse3d.renderer.look_at import look_at_view_transform
 from inverse3d.renderer.materials import Materials
 from inverse3d.renderer.mesh.rasterizer import Fragments, MeshRasterizer, RasterizationSettings
-from inverse3d.renderer.mesh.shader import SoftGouraudShader, SoftPhongShader, carrying_fragments
-from inverse3d.renderer.mesh.shading import gouraud_shading, phong_shading
+from inverse3d.renderer.mesh.shader import (
+    HardFlatShader,
+    HardGouraudShader,
+    HardPhongShader,
+    SoftGouraudShader,
+    SoftPhongShader,
+    carrying_fragments,
+)
+from inverse3d.renderer.mesh.shading import flat_shading, gouraud_shading, phong_shading
 from inverse3d.renderer.mesh.textures import TexturesUV, TexturesVertex
 from inverse3d.structures.meshes import Meshes
 from inverse3d.utils.ico_sphere import ico_sphere
@@ -293,3 +301,36 @@ def test_soft_shaders_need_dists():
     )
     with pytest.raises(ValueError, match="dists"):
         SoftPhongShader(cameras=cams, lights=lights)(frags._replace(dists=None), meshes)
+
+
+@pytest.mark.parametrize("name", ["phong", "gouraud", "flat"])
+def test_hard_shaders_shade_the_nearest_face_only(name):
+    """With K > 1 the hard shaders equal hard_rgb_blend of the shading of all K slots."""
+    dtype = torch.float64
+    verts, faces, cams, lights = scene(dtype)
+    feats = [torch.rand(v.shape, dtype=dtype) for v in verts]
+    shader_cls = {"phong": HardPhongShader, "gouraud": HardGouraudShader, "flat": HardFlatShader}
+    shading = {"phong": phong_shading, "gouraud": gouraud_shading, "flat": flat_shading}[name]
+    params = BlendParams(background_color=(0.3, 0.6, 0.2))
+
+    def run(shader_fn):
+        vs = [v.clone().requires_grad_(True) for v in verts]
+        fs = [f.clone().requires_grad_(True) for f in feats]
+        frags, meshes = frags_and_meshes(vs, faces, TexturesVertex(fs), cams, K=4)
+        img = shader_fn(frags, meshes)
+        cot = torch.randn(img.shape, generator=torch.Generator().manual_seed(4), dtype=dtype)
+        return img.detach(), torch.autograd.grad((img * cot).sum(), vs + fs)
+
+    def reference(frags, meshes):
+        args = (meshes, frags, lights, cams, Materials())
+        colors = (
+            shading(*args) if name == "gouraud" else shading(*args, meshes.sample_textures(frags))
+        )
+        assert colors.shape[3] == 4
+        return hard_rgb_blend(colors, frags, params)
+
+    img, grads = run(shader_cls[name](cameras=cams, lights=lights, blend_params=params))
+    ref, ref_grads = run(reference)
+    torch.testing.assert_close(img, ref, rtol=1e-12, atol=1e-12)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

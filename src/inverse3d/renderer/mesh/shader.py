@@ -83,6 +83,12 @@ def carrying_fragments(fragments, slots: torch.Tensor) -> Fragments:
     )
 
 
+def _nearest(fragments) -> Fragments:
+    """The fragments of the nearest face only (k = 0): all that hard_rgb_blend reads."""
+    fields = [getattr(fragments, name, None) for name in Fragments._fields]
+    return Fragments(*(t[:, :, :, :1] if torch.is_tensor(t) else t for t in fields))
+
+
 def _soft_blend(fragments, shade, blend_params, znear, zfar) -> torch.Tensor:
     """softmax_rgb_blend(shade(fragments), fragments, ...) with `shade` called only on the slots
     that carry weight (carrying_fragments); shade returns (N, 1, M, 1, C) colours."""
@@ -153,6 +159,7 @@ class HardPhongShader(ShaderBase):
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
+        fragments = _nearest(fragments)  # shade only the face that is shown
         texels = meshes.sample_textures(fragments)
         lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = phong_shading(meshes, fragments, lights, cameras, materials, texels)
@@ -187,6 +194,7 @@ class HardGouraudShader(ShaderBase):
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
+        fragments = _nearest(fragments)
         lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = gouraud_shading(meshes, fragments, lights, cameras, materials)
         return hard_rgb_blend(colors, fragments, blend_params)
@@ -213,6 +221,7 @@ class HardFlatShader(ShaderBase):
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         cameras = self._get_cameras(**kwargs)
+        fragments = _nearest(fragments)
         texels = meshes.sample_textures(fragments)
         lights, materials, blend_params = self._props(kwargs, fragments.pix_to_face.device)
         colors = flat_shading(meshes, fragments, lights, cameras, materials, texels)
