@@ -214,7 +214,9 @@ def softmax_blend_weights(
     dtype = fragments.dists.dtype if dtype is None else dtype
     mask = pix_to_face >= 0
     prob = _coverage(fragments, blend_params.sigma, dtype)  # (N, H, W, K)
-    alpha = 1.0 - torch.prod(1.0 - prob, dim=-1)  # (N, H, W)
+    # 1 - prod_k (1 - p_k) by the silhouette's fused function (no (N, H, W, K) autograd
+    # temporaries; 1 - p_k evaluated as sigmoid(dist_k / sigma), without the cancellation)
+    alpha = _SigmoidAlpha.apply(fragments.dists.to(dtype), pix_to_face, float(blend_params.sigma))
     if torch.is_tensor(zfar):
         zfar = zfar.reshape(-1, 1, 1, 1)
     if torch.is_tensor(znear):
