@@ -14,6 +14,7 @@ softmax_rgb_blend(phong_shading(...)) that SoftPhongShader computed before issue
 The ratio printed is Phong / Silhouette at the same settings. It also prints the share of the
 filled (pixel, face) slots whose softmax weight is non-zero.
 
+The load average (uptime) before and after is printed: compare runs at a similar load.
 Usage: OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bm_soft_phong.py
        [--size 128] [--batch 2] [--repeats 5] [--threads 1]
 """
@@ -23,8 +24,23 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
+import time
 
-from _timing import median_time, peak_rss_mb
+from _timing import peak_rss_mb
+
+
+def median_wall_cpu(fn, repeat: int) -> tuple[float, float]:
+    """Median wall and process-CPU seconds of `repeat` calls after one warm-up call (with 1
+    thread on a loaded machine the CPU time is the work itself, the wall time includes waits)."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def carrying_weight(frags, blend, znear, zfar):
@@ -63,6 +79,7 @@ def main() -> None:
     from inverse3d.renderer.mesh.textures import TexturesVertex
     from inverse3d.utils.ico_sphere import ico_sphere
 
+    load0 = os.getloadavg()
     N, S, K = args.batch, args.size, args.faces_per_pixel
     sigma = 1e-4
     base = ico_sphere(4).extend(N)
@@ -122,9 +139,10 @@ def main() -> None:
             mesh.textures = TexturesVertex(colors0)
             (shader(rast(mesh), mesh) * cot).sum().backward()
 
-        rows[name] = [median_time(f, args.repeats) for f in (fwd, fwd_bwd, render)]
+        rows[name] = [median_wall_cpu(f, args.repeats) for f in (fwd, fwd_bwd, render)]
 
     carrying = int((carrying_weight(frags0, blend, cams.znear, cams.zfar) > 0).sum())
+    print(f"load average before/after: {load0} / {os.getloadavg()}")
     print(
         f"N={N} ico_sphere(4) {S}x{S} K={K} sigma=gamma=1e-4 threads={args.threads} "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} torch {torch.__version__}"
@@ -133,13 +151,16 @@ def main() -> None:
         f"filled slots {int(filled.sum())} of {filled.numel()}; with non-zero weight {carrying} "
         f"({100.0 * carrying / max(int(filled.sum()), 1):.1f}% of filled)"
     )
-    print(f"{'shader':<11} {'shade fwd':>10} {'shade f+b':>10} {'render f+b':>11}  (median s)")
-    for name, (a, b, c) in rows.items():
-        print(f"{name:<11} {a:10.4f} {b:10.4f} {c:11.4f}")
+    print(f"{'shader':<11} {'shade fwd':>15} {'shade fwd+bwd':>15} {'render fwd+bwd':>15}")
+    print(f"{'':<11} {'(median s: wall / process CPU)':>47}")
+    for name, cols in rows.items():
+        print(f"{name:<11} " + " ".join(f"{w:7.4f}/{c:7.4f}" for w, c in cols))
     s = rows["silhouette"]
     for name in ("phong", "dense"):
-        r = [x / y for x, y in zip(rows[name], s)]
-        print(f"{name}/silhouette  {r[0]:.2f}x  {r[1]:.2f}x  {r[2]:.2f}x")
+        ratios = " ".join(
+            f"{w / sw:6.2f}x/{c / sc:6.2f}x" for (w, c), (sw, sc) in zip(rows[name], s)
+        )
+        print(f"{name}/silhouette: {ratios}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 
 

@@ -210,22 +210,136 @@ def softmax_blend_weights(
                 f"softmax_blend_weights: fragments.{name} must be a tensor of shape "
                 f"{tuple(pix_to_face.shape)} (that of pix_to_face); got {got}"
             )
-    eps = 1e-10
     dtype = fragments.dists.dtype if dtype is None else dtype
-    mask = pix_to_face >= 0
-    prob = _coverage(fragments, blend_params.sigma, dtype)  # (N, H, W, K)
     # 1 - prod_k (1 - p_k) by the silhouette's fused function (no (N, H, W, K) autograd
     # temporaries; 1 - p_k evaluated as sigmoid(dist_k / sigma), without the cancellation)
     alpha = _SigmoidAlpha.apply(fragments.dists.to(dtype), pix_to_face, float(blend_params.sigma))
+    grad_range = any(torch.is_tensor(z) and z.requires_grad for z in (znear, zfar))
+    if grad_range:  # autograd through the plain formula also reaches znear / zfar
+        weights, background = _softmax_weights_plain(fragments, blend_params, znear, zfar, dtype)
+        return SoftmaxWeights(weights, background, alpha)
+    N = pix_to_face.shape[0]
+    work = torch.promote_types(dtype, fragments.zbuf.dtype)
+    ranges = []
+    for z in (znear, zfar):
+        if torch.is_tensor(z):
+            work = torch.promote_types(work, z.dtype)
+            z = z.reshape(-1, 1, 1, 1).expand(N, *pix_to_face.shape[1:3], 1)
+        ranges.append(z)
+    znear, zfar = (z.to(work).reshape(-1, 1) if torch.is_tensor(z) else z for z in ranges)
+    weights, background = _SoftmaxWeights.apply(
+        fragments.dists.to(dtype),
+        fragments.zbuf,
+        pix_to_face,
+        znear,
+        zfar,
+        float(blend_params.sigma),
+        float(blend_params.gamma),
+        work,
+    )
+    return SoftmaxWeights(weights, background, alpha)
+
+
+_EPS = 1e-10  # PyTorch3D's eps of softmax_rgb_blend
+
+
+def _softmax_weights_plain(fragments, blend_params, znear, zfar, dtype):
+    """weights (N, H, W, K) and background weight (N, H, W, 1) by autograd through the formula."""
+    mask = fragments.pix_to_face >= 0
+    prob = _coverage(fragments, blend_params.sigma, dtype)  # (N, H, W, K)
     if torch.is_tensor(zfar):
         zfar = zfar.reshape(-1, 1, 1, 1)
     if torch.is_tensor(znear):
         znear = znear.reshape(-1, 1, 1, 1)
     z_inv = (zfar - fragments.zbuf) / (zfar - znear) * mask  # (N, H, W, K)
-    z_inv_max = z_inv.max(dim=-1, keepdim=True).values.clamp(min=eps)
+    z_inv_max = z_inv.max(dim=-1, keepdim=True).values.clamp(min=_EPS)
     weights = prob * torch.exp((z_inv - z_inv_max) / blend_params.gamma)
-    background = torch.exp((eps - z_inv_max) / blend_params.gamma).clamp(min=eps)
-    return SoftmaxWeights(weights, background, alpha)
+    background = torch.exp((_EPS - z_inv_max) / blend_params.gamma).clamp(min=_EPS)
+    return weights, background
+
+
+def _rows(t, sl):
+    """Rows `sl` of a (P, 1) per-pixel tensor, or the float itself."""
+    return t[sl] if torch.is_tensor(t) else t
+
+
+class _SoftmaxWeights(torch.autograd.Function):
+    """weights w_k = p_k exp((z_k - z_max) / gamma) and background weight of softmax_rgb_blend,
+    in pixel chunks, without the (N, H, W, K) autograd temporaries of the plain formula.
+
+    Backward (g_w, g_bg the incoming gradients; empty slots get none):
+        d/d dist_k = -g_w,k w_k sigmoid(dist_k / sigma) / sigma      (dp/dd = -p (1 - p) / sigma)
+        d/d z_k = g_w,k w_k / gamma, plus at the argmax slot (as torch.max's backward), when
+        max_k z_k >= eps (the clamp passes it):
+            -sum_j g_w,j w_j / gamma - g_bg w_bg / gamma [when exp((eps - z_max) / gamma) >= eps]
+        d/d zbuf_k = -d/d z_k / (zfar - znear)
+    """
+
+    @staticmethod
+    def forward(ctx, dists, zbuf, pix_to_face, znear, zfar, sigma, gamma, work):
+        shape = dists.shape
+        K = shape[-1]
+        d2, z2, p2 = dists.reshape(-1, K), zbuf.reshape(-1, K), pix_to_face.reshape(-1, K)
+        P = d2.shape[0]
+        dev = dists.device
+        weights = torch.empty((P, K), dtype=work, device=dev)
+        background = torch.empty((P, 1), dtype=work, device=dev)
+        argmax = torch.empty((P, 1), dtype=torch.int64, device=dev)
+        for s in range(0, P, _ALPHA_CHUNK):
+            sl = slice(s, s + _ALPHA_CHUNK)
+            empty = p2[sl] < 0
+            prob = torch.sigmoid(d2[sl] * (-1.0 / sigma)).to(work).masked_fill_(empty, 0.0)
+            zf, zn = _rows(zfar, sl), _rows(znear, sl)
+            z = ((zf - z2[sl].to(work)) / (zf - zn)).masked_fill_(empty, 0.0)
+            z_max, idx = z.max(dim=1, keepdim=True)
+            argmax[sl] = idx
+            z_max.clamp_(min=_EPS)
+            w = z.sub_(z_max).div_(gamma).exp_().mul_(prob)
+            weights[sl] = w
+            background[sl] = torch.exp((_EPS - z_max) / gamma).clamp_(min=_EPS)
+        ctx.save_for_backward(dists, zbuf, pix_to_face, weights, background, argmax)
+        ctx.ranges = (znear, zfar)
+        ctx.consts = (sigma, gamma)
+        ctx.mark_non_differentiable(pix_to_face)
+        return weights.reshape(shape), background.reshape(*shape[:-1], 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_w, g_bg):
+        dists, zbuf, pix_to_face, weights, background, argmax = ctx.saved_tensors
+        znear, zfar = ctx.ranges
+        sigma, gamma = ctx.consts
+        shape = dists.shape
+        K = shape[-1]
+        d2, p2 = dists.reshape(-1, K), pix_to_face.reshape(-1, K)
+        z2 = zbuf.reshape(-1, K)
+        P = d2.shape[0]
+        g_w = g_w.reshape(P, K) if g_w is not None else torch.zeros_like(weights)
+        g_bg = g_bg.reshape(P, 1) if g_bg is not None else torch.zeros_like(background)
+        g_d = torch.empty((P, K), dtype=weights.dtype, device=dists.device)
+        g_z = torch.empty((P, K), dtype=weights.dtype, device=dists.device)
+        for s in range(0, P, _ALPHA_CHUNK):
+            sl = slice(s, s + _ALPHA_CHUNK)
+            empty = p2[sl] < 0
+            gw = (g_w[sl] * weights[sl]).masked_fill_(empty, 0.0)  # g_w,k w_k
+            comp = torch.sigmoid(d2[sl] * (1.0 / sigma)).to(gw.dtype)  # 1 - p_k
+            torch.mul(gw, comp, out=g_d[sl]).mul_(-1.0 / sigma)
+            gz = gw.div_(gamma)  # d/d z_k, direct part
+            # z_max: the clamp passes where max_k z_k >= eps; the background's clamp where
+            # exp((eps - z_max) / gamma) >= eps (then it is the exp itself)
+            zf, zn = _rows(zfar, sl), _rows(znear, sl)
+            z = ((zf - z2[sl].to(gz.dtype)) / (zf - zn)).masked_fill_(empty, 0.0)
+            idx = argmax[sl]
+            z_max = z.gather(1, idx)
+            bg = background[sl]
+            raw_bg = torch.exp((_EPS - z_max.clamp(min=_EPS)) / gamma)
+            g_max = -gz.sum(dim=1, keepdim=True) - torch.where(
+                raw_bg >= _EPS, g_bg[sl] * bg / gamma, 0.0
+            )
+            g_max = torch.where(z_max >= _EPS, g_max, 0.0)
+            gz.scatter_add_(1, idx, g_max)
+            g_z[sl] = gz.div_(-(zf - zn)).masked_fill_(empty, 0.0)
+        return g_d.reshape(shape), g_z.reshape(shape), None, None, None, None, None, None
 
 
 def softmax_rgb_blend(

@@ -334,3 +334,69 @@ def test_hard_shaders_shade_the_nearest_face_only(name):
     torch.testing.assert_close(img, ref, rtol=1e-12, atol=1e-12)
     for got, want in zip(grads, ref_grads):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def plain_weights(frags, sigma, gamma, znear, zfar):
+    """The weights and background weight by autograd through the formula (PyTorch3D's ops)."""
+    mask = frags.pix_to_face >= 0
+    prob = torch.where(mask, torch.sigmoid(-frags.dists / sigma), 0.0)
+    if torch.is_tensor(zfar):
+        zfar, znear = zfar.reshape(-1, 1, 1, 1), znear.reshape(-1, 1, 1, 1)
+    z = (zfar - frags.zbuf) / (zfar - znear) * mask
+    z_max = z.max(dim=-1, keepdim=True).values.clamp(min=1e-10)
+    w = prob * torch.exp((z - z_max) / gamma)
+    bg = torch.exp((1e-10 - z_max) / gamma).clamp(min=1e-10)
+    return w, bg
+
+
+@pytest.mark.parametrize("ranges", ["float", "tensor", "tensor_grad"])
+def test_weight_gradients_equal_plain_autograd(ranges):
+    """The fused weights' backward equals autograd through the formula: random cotangents, empty
+    pixels, an empty image, ties in max_k z_k, slots whose weight underflows to 0."""
+    frags = random_fragments(N=3, H=4, W=5, K=6)
+    zbuf = frags.zbuf.clone()
+    zbuf[0, 0, 1, 1] = zbuf[0, 0, 1, 0]  # a tie for the nearest depth
+    sigma, gamma = 1e-3, 1e-2
+    if ranges == "float":
+        znear, zfar = 0.5, 10.0
+    else:
+        znear = torch.tensor([0.5, 1.0, 0.7], dtype=torch.float64)
+        zfar = torch.tensor([10.0, 20.0, 12.0], dtype=torch.float64)
+        if ranges == "tensor_grad":
+            znear, zfar = znear.requires_grad_(True), zfar.requires_grad_(True)
+    results = []
+    for fn in ("fused", "plain"):
+        d = frags.dists.clone().requires_grad_(True)
+        z = zbuf.clone().requires_grad_(True)
+        f = Frags(frags.pix_to_face, z, frags.bary_coords, d)
+        if fn == "fused":
+            out = softmax_blend_weights(f, BlendParams(sigma, gamma), znear, zfar)
+            w, bg = out.weights, out.background
+        else:
+            w, bg = plain_weights(f, sigma, gamma, znear, zfar)
+        g = torch.Generator().manual_seed(5)
+        cw = torch.randn(w.shape, generator=g, dtype=w.dtype)
+        cb = torch.randn(bg.shape, generator=g, dtype=bg.dtype)
+        inputs = (d, z) + ((znear, zfar) if ranges == "tensor_grad" else ())
+        results.append((w, bg, torch.autograd.grad((w * cw).sum() + (bg * cb).sum(), inputs)))
+    (w1, b1, g1), (w2, b2, g2) = results
+    torch.testing.assert_close(w1, w2, rtol=1e-12, atol=1e-300)
+    torch.testing.assert_close(b1, b2, rtol=1e-12, atol=1e-300)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    assert float(g1[1].abs().max()) > 1.0  # gradients reach the depths
+
+
+def test_weights_gradcheck():
+    frags = random_fragments(N=3, H=2, W=3, K=4, seed=3)
+    params = BlendParams(sigma=0.5, gamma=0.5)  # wide, so that every slot has weight
+
+    def fn(d, z):
+        w = softmax_blend_weights(
+            Frags(frags.pix_to_face, z, frags.bary_coords, d), params, 0.5, 10.0
+        )
+        return w.weights, w.background, w.alpha
+
+    d = (frags.dists * 300).requires_grad_(True)
+    z = frags.zbuf.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (d, z))
