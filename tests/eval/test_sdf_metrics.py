@@ -51,3 +51,31 @@ def test_analytic_sphere_against_itself_is_one_and_shifted_is_known():
     ball = 4 / 3 * math.pi * r**3
     expected = lens / ball  # tp / |A| with |A| = |B|: F1 = 2 tp / (|A| + |B|)
     assert occupancy_f1(pred, gt)["f1"] == pytest.approx(expected, abs=0.01)
+
+
+def _inward_cube():
+    # the book's cube.obj: unit cube, every face wound inward (winding number -1 inside)
+    v = torch.tensor(
+        [[-0.5, -0.5, 0.5], [-0.5, -0.5, -0.5], [-0.5, 0.5, -0.5], [-0.5, 0.5, 0.5]]
+        + [[0.5, -0.5, 0.5], [0.5, -0.5, -0.5], [0.5, 0.5, -0.5], [0.5, 0.5, 0.5]]
+    )
+    f = torch.tensor(
+        [[1, 2, 3], [6, 5, 8], [7, 3, 2], [4, 8, 5], [8, 4, 3], [6, 2, 1]]
+        + [[1, 3, 4], [6, 8, 7], [7, 2, 6], [4, 5, 1], [8, 3, 7], [6, 1, 5]]
+    )
+    return v * 2.0 + 3.0, f - 1  # any frame: the evaluation maps it to the unit cube
+
+
+def test_exact_box_sdf_gives_f1_exactly_one_on_inward_cube():
+    v, f = _inward_cube()
+
+    def box(x):  # exact SDF of [-0.5, 0.5]^3 in the unit-cube frame
+        q = x.abs() - 0.5
+        return q.clamp(min=0).norm(dim=-1) + q.max(dim=-1).values.clamp(max=0)
+
+    m = evaluate_sdf_occupancy(box, v, f, n_points=5000)
+    assert m["f1_volume"] == 1.0 and m["f1_near"] == 1.0
+    assert m["inside_fraction_near"] == pytest.approx(0.5, abs=0.03)
+    # the complement (inside-out) field is wrong everywhere
+    m = evaluate_sdf_occupancy(lambda x: -box(x), v, f, n_points=2000)
+    assert m["f1_volume"] == 0.0

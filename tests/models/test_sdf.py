@@ -3,7 +3,14 @@ import json
 import pytest
 import torch
 
-from inverse3d.models.sdf import SDF_MODELS, HashGridSdf, build_sdf_model, load_sdf, save_sdf
+from inverse3d.models.sdf import (
+    SDF_MODELS,
+    CodedDeepSDF,
+    HashGridSdf,
+    build_sdf_model,
+    load_sdf,
+    save_sdf,
+)
 
 
 @pytest.mark.parametrize("kind", SDF_MODELS)
@@ -48,3 +55,18 @@ def test_exceptions(tmp_path):
     side.write_text("{not json")
     with pytest.raises(ValueError, match="JSON"):
         load_sdf(path)
+
+
+def test_coded_deepsdf_round_trip(tmp_path):
+    torch.manual_seed(0)
+    opts = {"latent_dim": 4, "hidden_dim": 8, "n_layers": 2}
+    net = build_sdf_model("deepsdf", **opts)
+    assert isinstance(net, CodedDeepSDF)
+    with torch.no_grad():
+        net.code.normal_()
+    x = torch.rand(20, 3) - 0.5
+    torch.testing.assert_close(net(x), net.decoder(x, net.code.expand(20, 4)))
+    path, _ = save_sdf(net, tmp_path / "w.pt", "deepsdf", opts)
+    back = load_sdf(path)
+    torch.testing.assert_close(back.code, net.code)
+    torch.testing.assert_close(back(x), net(x))

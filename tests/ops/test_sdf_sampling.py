@@ -4,6 +4,7 @@ import torch
 from inverse3d.ops.fast_winding import fast_winding_number
 from inverse3d.ops.mesh_sdf import winding_number
 from inverse3d.ops.sdf_sampling import (
+    outward_faces,
     sample_near_surface_points,
     sample_surface_points,
     sample_uniform_points,
@@ -88,3 +89,19 @@ class TestSampling:
             sample_surface_points(v * float("nan"), f, 5)
         with pytest.raises(ValueError, match="std"):
             sample_near_surface_points(v, f, 5, std=-1.0)
+
+
+class TestOutwardFaces:
+    def test_flips_inward_mesh_only(self):
+        v, f = _sphere(2)
+        assert torch.equal(outward_faces(v, f), f)
+        assert torch.equal(outward_faces(v, f.flip(1)), f)
+        # after orientation the winding number is +1 inside either way
+        p = torch.tensor([[0.1, 0.0, 0.0]])
+        w = fast_winding_number(p, v, outward_faces(v, f.flip(1)))
+        assert abs(float(w) - 1.0) < 0.05
+
+    def test_exceptions(self):
+        v, f = _sphere(1)
+        with pytest.raises(ValueError, match="faces"):
+            outward_faces(v, f[:0])

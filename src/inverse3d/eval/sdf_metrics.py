@@ -2,7 +2,8 @@
 
 A point is *inside* (the positive class) where the SDF is negative. Ground truth: inside where
 the generalized winding number of the mesh exceeds 1/2 (the sign `ops.mesh_sdf` uses for open
-or non-manifold meshes, fast variant). With TP, FP, FN counted over the points:
+or non-manifold meshes, fast variant), after `ops.sdf_sampling.outward_faces` (a mesh wound
+inward, such as the book's cube, is reversed first). With TP, FP, FN counted over the points:
 precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2 TP / (2 TP + FP + FN); when there
 is no positive in either the prediction or the truth, F1 = 1.
 
@@ -21,6 +22,7 @@ import torch
 from inverse3d._validation import check_positive_int, check_tensor
 from inverse3d.ops.fast_winding import fast_winding_number
 from inverse3d.ops.sdf_sampling import (
+    outward_faces,
     sample_near_surface_points,
     sample_uniform_points,
     unit_cube_transform,
@@ -84,6 +86,7 @@ def evaluate_sdf_occupancy(
     n_points = check_positive_int(n_points, "n_points")
     centre, scale = unit_cube_transform(verts)
     v = (verts - centre) / scale
+    faces = outward_faces(v, faces)
     gen = torch.Generator().manual_seed(int(seed))
     sets = {
         "volume": sample_uniform_points(n_points, 0.5, gen).to(v),

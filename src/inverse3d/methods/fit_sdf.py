@@ -26,9 +26,11 @@ from torch import nn
 from inverse3d._validation import check_finite, check_tensor
 from inverse3d.engine import Loop
 from inverse3d.methods.base import setting
+from inverse3d.models.deepsdf import LatentCodes
 from inverse3d.models.sdf import SDF_MODELS, build_sdf_model
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.ops.sdf_sampling import (
+    outward_faces,
     sample_near_surface_points,
     sample_surface_points,
     sample_uniform_points,
@@ -38,9 +40,11 @@ from inverse3d.ops.sdf_sampling import (
 
 __all__ = [
     "FitSdfConfig",
+    "JointSdfFit",
     "SdfFit",
     "eikonal_loss",
     "fit",
+    "fit_joint",
     "model_options",
     "sdf_to_mesh",
 ]
@@ -68,6 +72,9 @@ class FitSdfConfig:
     width: int = setting(0, "hidden width (0: the model's default)", low=0, high=4096)
     omega_0: float = setting(30.0, "SIREN frequency factor omega_0", low=0, high=1e4)
     seed: int = setting(0, "random seed of the points and the initial weights", low=0)
+    joint: bool = setting(False, "deepsdf: one network + a latent code per shape (fit_joint)")
+    latent_dim: int = setting(64, "size of each shape's latent code (--joint)", low=1, high=4096)
+    code_reg: float = setting(1e-4, "weight of the mean |code|^2 prior (--joint)", low=0)
 
 
 @dataclass
@@ -175,7 +182,7 @@ def fit(config: FitSdfConfig, mesh: Any, loop: Loop | None = None) -> SdfFit:
     dev = verts.device
     centre, scale = unit_cube_transform(verts)
     v = ((verts - centre) / scale).float()
-    f = faces.long()
+    f = outward_faces(v, faces.long())
     gen = torch.Generator().manual_seed(int(config.seed))
     torch.manual_seed(int(config.seed))
     options = model_options(config)
@@ -277,3 +284,120 @@ def sdf_to_mesh(fit_result: SdfFit, resolution: int = 128, half_size: float = 0.
 
 def config_dict(config: FitSdfConfig) -> dict[str, Any]:
     return asdict(config)
+
+
+@dataclass
+class JointSdfFit:
+    """What `fit_joint` returns: one `SdfFit` per shape, sharing one decoder.
+
+    shapes[i].net is a `models.sdf.CodedDeepSDF` holding the shared decoder's weights and the
+    i-th code (``build_sdf_model("deepsdf", **shapes[i].options)`` rebuilds it); codes: (S, D)
+    float; history, steps, time_s, sample_time_s: of the whole joint fit.
+    """
+
+    shapes: list[SdfFit]
+    codes: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    time_s: float = 0.0
+    sample_time_s: float = 0.0
+
+
+def fit_joint(config: FitSdfConfig, meshes: list[Any], loop: Loop | None = None) -> JointSdfFit:
+    """Fit one DeepSDF decoder and a latent code per mesh (auto-decoder, Park et al. 2019).
+
+    Each mesh (Meshes of one mesh, or (verts (V, 3), faces (F, 3))) is mapped to its own unit
+    cube and gets a labelled pool of ``config.pool_size`` points as in `fit`. Every step takes
+    ``batch_size // S`` points of each of the S shapes (at least one) and minimises the clamped
+    L1 of `fit` plus ``code_reg * mean_i |z_i|^2`` (codes start at N(0, 0.01^2)); decoder and
+    codes share one Adam optimiser. Only ``model="deepsdf"`` is allowed (ValueError otherwise).
+    """
+    t0 = time.perf_counter()
+    if config.model != "deepsdf":
+        raise ValueError(f"joint fitting needs model 'deepsdf'; got {config.model!r}")
+    if not isinstance(meshes, (list, tuple)) or not meshes:
+        raise ValueError("meshes must be a non-empty list of meshes")
+    loop = loop or Loop(progress=False)
+    prepared = [_mesh_tensors(m) for m in meshes]
+    dev = prepared[0][0].device
+    gen = torch.Generator().manual_seed(int(config.seed))
+    torch.manual_seed(int(config.seed))
+    frames, pools = [], []
+    ts = time.perf_counter()
+    for verts, faces in prepared:
+        centre, scale = unit_cube_transform(verts)
+        v = ((verts - centre) / scale).float().to(dev)
+        f = outward_faces(v, faces.long().to(dev))
+        x = _draw(v, f, config.pool_size, config, gen)
+        pools.append((x, sdf_samples(v, f, x)))
+        frames.append((centre.detach().float(), float(scale)))
+    sample_time = time.perf_counter() - ts
+    n = len(prepared)
+    options = {**model_options(config), "latent_dim": int(config.latent_dim)}
+    coded = build_sdf_model("deepsdf", **options)
+    decoder = coded.decoder.to(dev)
+    codes = LatentCodes(n, int(config.latent_dim), init_std=0.01).to(dev)
+    lr = config.lr or DEFAULT_LR["deepsdf"]
+    opt = torch.optim.Adam([*decoder.parameters(), *codes.parameters()], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, config.steps), eta_min=lr / 20
+    )
+    per = max(1, int(config.batch_size) // n)
+    d = float(config.clamp)
+    all_idx = torch.arange(n, device=dev)
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        xs, ss, ids = [], [], []
+        for i, (px, ps) in enumerate(pools):
+            j = torch.randint(0, px.shape[0], (per,), generator=gen).to(dev)
+            xs.append(px[j])
+            ss.append(ps[j])
+            ids.append(torch.full((per,), i, dtype=torch.long, device=dev))
+        x, s, idx = torch.cat(xs), torch.cat(ss), torch.cat(ids)
+        opt.zero_grad(set_to_none=True)
+        pred = decoder(x, codes(idx))[:, 0]
+        sdf_term = (
+            (pred.clamp(-d, d) - s.clamp(-d, d)).abs().mean() if d > 0 else (pred - s).abs().mean()
+        )
+        reg = codes.regularization(all_idx)
+        loss = sdf_term + config.code_reg * reg
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": loss.detach(), "sdf": sdf_term.detach(), "code": reg.detach()}
+
+    result = loop.run(
+        step_fn,
+        int(config.steps),
+        state={"model": decoder, "codes": codes, "optimizer": opt, "scheduler": sched},
+        desc=f"fit-sdf joint x{n}",
+    )
+    decoder.eval()
+    z = codes.embedding.weight.detach()
+    shapes = []
+    for i, (centre, scale) in enumerate(frames):
+        net = build_sdf_model("deepsdf", **options).to(dev)
+        net.decoder.load_state_dict(decoder.state_dict())
+        net.code.copy_(z[i])
+        shapes.append(
+            SdfFit(
+                net=net.eval(),
+                centre=centre,
+                scale=scale,
+                model="deepsdf",
+                options=options,
+                history=result.history,
+                steps=result.steps,
+            )
+        )
+    total = time.perf_counter() - t0
+    for sh in shapes:  # each shape's share of the joint fit
+        sh.time_s, sh.sample_time_s = total / n, sample_time / n
+    return JointSdfFit(
+        shapes=shapes,
+        codes=z.clone(),
+        history=result.history,
+        steps=result.steps,
+        time_s=total,
+        sample_time_s=sample_time,
+    )

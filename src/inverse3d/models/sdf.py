@@ -3,7 +3,9 @@
 Three kinds share one call, ``net(points: (..., 3) float) -> (..., 1) float``:
 
 - "siren": `Siren` (sine activations, published initialisation);
-- "deepsdf": `DeepSDF` without a latent code (ReLU MLP, skip connection, weight norm);
+- "deepsdf": `DeepSDF` without a latent code (ReLU MLP, skip connection, weight norm), or,
+  with ``latent_dim > 0``, `CodedDeepSDF`: a DeepSDF decoder with one shape's latent code
+  fixed (the per-shape network of a joint, auto-decoder fit);
 - "hashgrid": `HashGridSdf` (multi-resolution hash encoding + a small ReLU MLP).
 
 `build_sdf_model(kind, **options)` makes one; `save_sdf(net, path, kind, options)` writes the
@@ -22,12 +24,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from inverse3d._validation import check_choice, check_positive_float, check_tensor
+from inverse3d._validation import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 from inverse3d.models.deepsdf import DeepSDF
 from inverse3d.models.hash_grid import HashGridEncoding
 from inverse3d.models.siren import Siren
 
-__all__ = ["SDF_MODELS", "HashGridSdf", "build_sdf_model", "load_sdf", "save_sdf"]
+__all__ = ["SDF_MODELS", "CodedDeepSDF", "HashGridSdf", "build_sdf_model", "load_sdf", "save_sdf"]
 
 SDF_MODELS = ("siren", "deepsdf", "hashgrid")
 FORMAT_VERSION = 1
@@ -80,11 +87,32 @@ class HashGridSdf(nn.Module):
         return self.mlp(torch.cat((points, self.encoding(points)), dim=-1))
 
 
+class CodedDeepSDF(nn.Module):
+    """One shape of a jointly fitted collection: ``f(x) = decoder(code, x)``.
+
+    Args:
+        latent_dim: size D >= 1 of the code.
+        **options: of the `DeepSDF` decoder (hidden_dim, n_layers, ...; not latent_dim).
+
+    Attributes: decoder (`DeepSDF` with latent_dim D), code: (D,) float buffer (saved with the
+    weights). forward(points: (..., 3) float) -> (..., 1) float.
+    """
+
+    def __init__(self, latent_dim: int, **options: Any) -> None:
+        super().__init__()
+        self.decoder = DeepSDF(latent_dim=check_positive_int(latent_dim, "latent_dim"), **options)
+        self.register_buffer("code", torch.zeros(int(latent_dim)))
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return self.decoder(points, self.code)
+
+
 def build_sdf_model(kind: str, **options: Any) -> nn.Module:
     """A fresh SDF network of the given kind ("siren", "deepsdf" or "hashgrid").
 
-    options: keyword arguments of the kind's class (`Siren` without in/out sizes, `DeepSDF`
-    without latent_dim, `HashGridSdf`); unknown keys raise TypeError.
+    options: keyword arguments of the kind's class (`Siren` without in/out sizes, `DeepSDF`,
+    `HashGridSdf`); unknown keys raise TypeError. "deepsdf" with ``latent_dim > 0`` gives a
+    `CodedDeepSDF` (code zero until set).
     """
     check_choice(kind, "kind", SDF_MODELS)
     if kind == "siren":
@@ -92,6 +120,9 @@ def build_sdf_model(kind: str, **options: Any) -> nn.Module:
         return Siren(3, out_features=1, outermost_linear=True, **opts)
     if kind == "deepsdf":
         opts = {"hidden_dim": 256, "n_layers": 6, "tanh_output": False, **options}
+        latent_dim = opts.pop("latent_dim", 0)
+        if latent_dim:
+            return CodedDeepSDF(latent_dim, **opts)
         return DeepSDF(latent_dim=0, **opts)
     return HashGridSdf(**options)
 

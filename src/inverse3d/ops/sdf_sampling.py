@@ -27,6 +27,7 @@ from inverse3d._validation import (
 from inverse3d.ops.mesh_sdf import mesh_sdf
 
 __all__ = [
+    "outward_faces",
     "sample_near_surface_points",
     "sample_surface_points",
     "sample_uniform_points",
@@ -66,6 +67,26 @@ def unit_cube_transform(verts: torch.Tensor) -> tuple[torch.Tensor, float]:
     lo, hi = verts.min(0).values, verts.max(0).values
     scale = float((hi - lo).max())
     return (lo + hi) / 2, scale if scale > 0 else 1.0
+
+
+def outward_faces(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Faces oriented so that their normals point outward on the whole.
+
+    The winding number is +1 inside a mesh whose faces are counter-clockwise seen from outside
+    and -1 inside one wound the other way (the book's cube.obj), which would make every point
+    "outside". When the signed volume ``sum det(a - c, b - c, d - c) / 6`` over the faces (c the
+    vertex centroid) is negative, every face is reversed; else `faces` is returned as is.
+
+    Args:
+        verts: (V, 3) float; faces: (F, 3) int64 indices into verts, F >= 1.
+
+    Returns:
+        (F, 3) faces, same dtype and device.
+    """
+    _check_mesh(verts, faces)
+    tri = verts.double()[faces] - verts.double().mean(0)  # (F, 3, 3)
+    vol = torch.linalg.det(tri).sum() / 6.0
+    return faces.flip(1) if float(vol) < 0 else faces
 
 
 def sample_uniform_points(

@@ -35,9 +35,11 @@ from inverse3d.engine import Loop, peak_memory_mb
 from inverse3d.eval.metrics import evaluate_meshes
 from inverse3d.eval.sdf_metrics import evaluate_sdf_occupancy
 from inverse3d.io import IO
-from inverse3d.methods.fit_sdf import FitSdfConfig, chunked, fit, sdf_to_mesh
+from inverse3d.methods.fit_sdf import FitSdfConfig, SdfFit, chunked, fit, fit_joint, sdf_to_mesh
 from inverse3d.models.sdf import save_sdf
-from inverse3d.ops.sdf_sampling import sdf_samples
+from inverse3d.ops.sdf_sampling import outward_faces, sdf_samples
+from inverse3d.pipeline.outputs import json_safe, write_report_json
+from inverse3d.pipeline.run_folder import write_json
 from inverse3d.structures.meshes import Meshes
 from inverse3d.viz.sdf_slice import plot_sdf_slice
 
@@ -106,7 +108,7 @@ def _load(path: Path, device) -> Meshes:
         raise InputError(f"{path}: no faces ({verts.shape[0]} vertices): {kind}, not a mesh")
     if not bool(torch.isfinite(verts).all()):
         raise InputError(f"{path}: {int((~torch.isfinite(verts)).any(-1).sum())} NaN/inf vertices")
-    return mesh
+    return Meshes([verts], [outward_faces(verts.float(), faces)])
 
 
 def _slices(result, verts: torch.Tensor, faces: torch.Tensor, extent: float):
@@ -130,6 +132,13 @@ def _fit_one(
     c0 = time.process_time()
     result = fit(config, (verts, faces), loop)
     cpu_s = time.process_time() - c0
+    return _write_object(result, path, verts, faces, work, config, device, n_eval, mc_res, cpu_s)
+
+
+def _write_object(
+    result: SdfFit, path: Path, verts, faces, work: Path, config, device, n_eval, mc_res, cpu_s
+) -> dict:
+    """Evaluate one fitted object and write its files into `work`; its row of the table."""
     row: dict[str, Any] = {"faces": int(faces.shape[0]), "fit_s": result.time_s, "cpu_s": cpu_s}
     row["time_per_step_ms"] = 1000 * (result.time_s - result.sample_time_s) / max(1, result.steps)
     row.update(
@@ -159,8 +168,46 @@ def _fit_one(
     row["peak_memory_mb"] = peak_memory_mb(device)
     row["steps"] = result.steps
     row["final_loss"] = result.history[-1]["loss"] if result.history else None
-    (work / "metrics.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
+    write_json(work / "metrics.json", json_safe(row))
     return row
+
+
+def _run_joint(jobs, out_dir: Path, config, device, progress, resume, n_eval, mc_res) -> None:
+    """--joint: load every object, fit them together, then evaluate and write each one."""
+    loaded = []
+    for job in jobs:
+        if job["row"].get("status"):
+            continue
+        try:
+            mesh = _load(job["path"], device)
+            loaded.append((job, mesh.verts_packed().float(), mesh.faces_packed()))
+        except (InputError, ValueError) as err:
+            job["row"].update(status="failed", error=str(err))
+    if not loaded:
+        return
+    joint_dir = out_dir / ".joint.partial"
+    joint_dir.mkdir(exist_ok=True)
+    c0 = time.process_time()
+    res = fit_joint(
+        config,
+        [(v, f) for _, v, f in loaded],
+        Loop(out_dir=joint_dir, resume=resume, progress=progress),
+    )
+    cpu_s = (time.process_time() - c0) / len(loaded)
+    for (job, verts, faces), result in zip(loaded, res.shapes):
+        work = job["work"]
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        job["row"].update(
+            _write_object(
+                result, job["path"], verts, faces, work, config, device, n_eval, mc_res, cpu_s
+            )
+        )
+        job["row"]["joint_objects"] = len(loaded)
+        work.rename(job["final"])
+        job["row"]["status"] = "ok"
+    shutil.rmtree(joint_dir, ignore_errors=True)
 
 
 def _average(rows: list[dict]) -> dict:
@@ -184,7 +231,7 @@ def _write_reports(out_dir: Path, rows: list[dict], avg: dict, report: dict) -> 
         w.writerow(COLUMNS)
         for r in [*rows, avg]:
             w.writerow([_fmt(r.get(c)) for c in COLUMNS])
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_report_json(out_dir, report)
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in COLUMNS) + "</tr>"
@@ -235,21 +282,27 @@ def run_fit_sdf(
     """
     if not isinstance(config, FitSdfConfig):
         raise TypeError(f"config must be a FitSdfConfig; got {type(config).__name__}")
+    if config.joint and config.model != "deepsdf":
+        raise InputError(f"joint fitting needs model deepsdf; got {config.model!r}")
     t0 = time.perf_counter()
     files = collect_meshes(list(inputs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    rows = []
+    jobs = []
     for path, name in zip(files, _names(files)):
         final, work = out_dir / name, out_dir / f".{name}.partial"
         row: dict[str, Any] = {"object": name, "file": str(path)}
+        jobs.append({"path": path, "final": final, "work": work, "row": row})
         try:
             if final.is_dir() and resume and (final / "metrics.json").is_file():
                 row.update(json.loads((final / "metrics.json").read_text(encoding="utf-8")))
+                row["status"] = "ok"
+            elif final.exists():
+                raise InputError(f"{final} exists (pass resume to keep it, or remove it)")
+            elif config.joint:
+                continue  # fitted below, together
             else:
-                if final.exists():
-                    raise InputError(f"{final} exists (pass resume to keep it, or remove it)")
                 if work.exists() and not resume:
                     shutil.rmtree(work)
                 work.mkdir(parents=True, exist_ok=True)
@@ -260,12 +313,14 @@ def run_fit_sdf(
                 )
                 shutil.rmtree(work / "checkpoints", ignore_errors=True)
                 work.rename(final)
-            row["status"] = "ok"
+                row["status"] = "ok"
         except (InputError, ValueError) as err:
             if work.exists():
                 shutil.rmtree(work)
             row.update(status="failed", error=str(err))
-        rows.append(row)
+    if config.joint:
+        _run_joint(jobs, out_dir, config, device, progress, resume, eval_points, mc_resolution)
+    rows = [job["row"] for job in jobs]
     avg = _average(rows)
     report = {
         "objects": rows,
