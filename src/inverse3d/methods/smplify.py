@@ -16,7 +16,8 @@ principal point c in pixels, u = f X / Z + c. The body is placed by its global o
      + w_shape |betas|^2
      + w_pen   capsule interpenetration (optional, off by default),
    with w_pose and w_shape decreasing from stage to stage (SMPLify's annealing).
-4. Both facing directions (towards the camera and away) are fitted; the lower final loss wins.
+4. Several starts are fitted at once (the body upright, turned by yaws evenly spaced about its
+   vertical: 4 by default, 2 = facing the camera and away); the lower final loss wins.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ class SMPLifyConfig:
     )
     lr: float = setting(0.03, "Adam learning rate (radians, metres, betas)", low=0.0)
     num_betas: int = setting(10, "shape coefficients fitted", low=0)
-    try_flip: bool = setting(True, "also fit the body facing away from the camera")
+    starts: int = setting(
+        4, "global orientations tried (yaws evenly spaced; 2: facing the camera and away)", low=1
+    )
 
 
 @dataclass
@@ -240,12 +243,15 @@ def fit_body(
     if gmm is not None and gmm.dim != 3 * (J - 1):
         raise ValueError(f"gmm must have dimension {3 * (J - 1)} (body joints x 3); got {gmm.dim}")
 
-    # Facing the camera: rotate SMPL's +Y up / +Z forward by pi about x; facing away: pi about z.
-    starts = [torch.tensor([math.pi, 0.0, 0.0])]
-    if cfg.try_flip:
-        starts.append(torch.tensor([0.0, 0.0, math.pi]))
+    # Upright facing the camera: SMPL's +Y up / +Z forward turned by pi about x; then `starts`
+    # yaws evenly spaced about the body's vertical axis (2: facing the camera and away).
+    upright = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dt, device=dev))
+    starts = []
+    for k in range(cfg.starts):
+        yaw = torch.tensor([0.0, 2 * math.pi * k / cfg.starts, 0.0], dtype=dt, device=dev)
+        starts.append(upright @ axis_angle_to_matrix(yaw))
     S = len(starts)
-    rot0 = torch.cat([axis_angle_to_matrix(s.to(dev, dt)).expand(N, 3, 3) for s in starts])
+    rot0 = torch.cat([r.expand(N, 3, 3) for r in starts])
     kpS, confS, ppS, fS = kp.repeat(S, 1, 1), conf.repeat(S, 1), pp.repeat(S, 1), focal_t.repeat(S)
     M = S * N
     transl = initial_translation(model, rot0, kpS, fS, ppS).detach().requires_grad_(True)
