@@ -7,6 +7,7 @@
     inverse3d fit-mesh POINTS.ply                         deform a sphere to a point cloud
     inverse3d pose MESH IMAGE                             camera of one image of a known mesh
     inverse3d fit-sdf MESH_OR_DIR                         neural SDF per mesh, occupancy F1
+    inverse3d fit-body IMAGE KEYPOINTS.json --model M     body pose and shape from 2D keypoints
 
 Exit codes: 0 success; 2 bad input (one line on stderr naming the file or flag and the problem);
 1 a run that stopped (non-finite or diverged loss) or an internal error (one line, and the
@@ -33,6 +34,7 @@ VERBS = (
     ("fit-mesh", "fit_mesh"),
     ("pose", "pose"),
     ("fit-sdf", "fit_sdf"),
+    ("fit-body", "fit_body"),
 )
 
 _RAW = argparse.RawDescriptionHelpFormatter
