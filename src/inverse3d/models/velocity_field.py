@@ -129,7 +129,9 @@ def integrate_flow(
     if not torch.is_tensor(x):
         raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
     if x.dim() != 2 or x.shape[-1] != 3 or not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor of shape (P, 3); got {x.dtype} {tuple(x.shape)}")
+        raise ValueError(
+            f"x must be a float tensor of shape (P, 3); got {x.dtype} {tuple(x.shape)}"
+        )
     steps = check_positive_int(steps, "steps")
     if method not in FLOW_METHODS:
         raise ValueError(f"method must be one of {FLOW_METHODS}; got {method!r}")

@@ -34,7 +34,9 @@ def _as_index(value, n: int, name: str, device) -> torch.Tensor:
 
 
 def _check_window(image_size, tops, lefts, height, width) -> tuple[int, int]:
-    H, W = (int(image_size), int(image_size)) if isinstance(image_size, int) else map(int, image_size)
+    H, W = (
+        (int(image_size), int(image_size)) if isinstance(image_size, int) else map(int, image_size)
+    )
     if H < 1 or W < 1:
         raise ValueError(f"image_size must be positive; got {image_size!r}")
     if height > H or width > W:
