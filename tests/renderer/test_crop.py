@@ -9,7 +9,7 @@ import torch
 
 from inverse3d.datasets.synthetic import mug_mesh
 from inverse3d.renderer.cameras import PerspectiveCameras
-from inverse3d.renderer.crop import crop_cameras, crop_images, random_crop_windows
+from inverse3d.renderer.crop import crop_cameras, crop_images, ndc_cameras, random_crop_windows
 from inverse3d.renderer.look_at import look_at_view_transform
 from inverse3d.renderer.mesh.render_views import render_mesh_views
 
@@ -64,6 +64,10 @@ def test_ndc_and_screen_cameras_agree(mesh):
     a = render_mesh_views(mesh, cameras(36, 48, True), (36, 48), supersample=1)
     b = render_mesh_views(mesh, cameras(36, 48, False), (36, 48), supersample=1)
     assert ((a - b).abs().amax(-1) > 1e-4).float().mean() <= 0.002
+    c = ndc_cameras(cameras(36, 48, False))
+    assert c.in_ndc()
+    assert torch.allclose(c.focal_length, cameras(36, 48, True).focal_length)
+    assert torch.allclose(c.principal_point, cameras(36, 48, True).principal_point, atol=1e-6)
 
 
 def test_random_windows_and_errors():

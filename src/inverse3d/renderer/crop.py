@@ -19,7 +19,7 @@ import torch
 from inverse3d._validation import check_positive_int
 from inverse3d.renderer.cameras import PerspectiveCameras
 
-__all__ = ["crop_cameras", "crop_images", "random_crop_windows"]
+__all__ = ["crop_cameras", "crop_images", "ndc_cameras", "random_crop_windows"]
 
 
 def _as_index(value, n: int, name: str, device) -> torch.Tensor:
@@ -100,6 +100,37 @@ def crop_cameras(
         device=dev,
         in_ndc=cameras.in_ndc(),
         image_size=torch.tensor([[height, width]] * n, device=dev),
+        dtype=dtype,
+    )
+
+
+def ndc_cameras(cameras: PerspectiveCameras) -> PerspectiveCameras:
+    """The same PerspectiveCameras in NDC units (a copy of NDC cameras; screen-space ones are
+    converted with their image_size: f_ndc = f_px 2 / s, p_ndc = (size / 2 - p_px) 2 / s with
+    s = min(H, W)), so that they render the same image at any resolution."""
+    if not isinstance(cameras, PerspectiveCameras):
+        raise TypeError(f"cameras must be PerspectiveCameras; got {type(cameras).__name__}")
+    if cameras.K is not None:
+        raise ValueError("cameras given by a K matrix are not supported; got K set")
+    if cameras.in_ndc():
+        return cameras.clone()
+    size = cameras.get_image_size()
+    if size is None:
+        raise ValueError("screen-space cameras need image_size to convert to NDC; got None")
+    dtype = cameras.R.dtype
+    n = len(cameras)
+    hw = torch.as_tensor(size, dtype=dtype, device=cameras.R.device).reshape(-1, 2).expand(n, 2)
+    s = hw.min(dim=1, keepdim=True).values
+    wh = hw.flip(-1)
+    focal = cameras.focal_length.to(dtype).expand(n, 2) * 2.0 / s
+    pp = (wh / 2.0 - cameras.principal_point.to(dtype).expand(n, 2)) * 2.0 / s
+    return PerspectiveCameras(
+        focal_length=focal,
+        principal_point=pp,
+        R=cameras.R,
+        T=cameras.T,
+        device=cameras.R.device,
+        image_size=hw.round().long(),
         dtype=dtype,
     )
 
