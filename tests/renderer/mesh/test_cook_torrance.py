@@ -10,6 +10,7 @@ import torch
 from inverse3d.renderer.cameras import FoVPerspectiveCameras
 from inverse3d.renderer.lighting import DirectionalLights, PointLights
 from inverse3d.renderer.look_at import look_at_view_transform
+from inverse3d.renderer.materials import Materials
 from inverse3d.renderer.mesh.cook_torrance import (
     HardCookTorranceShader,
     SoftCookTorranceShader,
@@ -19,7 +20,6 @@ from inverse3d.renderer.mesh.cook_torrance import (
 from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from inverse3d.renderer.mesh.shader import HardPhongShader
 from inverse3d.renderer.mesh.textures import TexturesVertex
-from inverse3d.renderer.materials import Materials
 from inverse3d.utils.ico_sphere import ico_sphere
 
 N = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
