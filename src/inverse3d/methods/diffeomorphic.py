@@ -4,7 +4,10 @@ The surface is the image of an ico-sphere under the map obtained by integrating 
 v(x, t) (`models.VelocityField`, an MLP of the point and the time) from t = 0 to 1 in T steps
 (`models.integrate_flow`, Euler or RK4, each step gradient-checkpointed so that memory does not
 grow with T). Each step is a small smooth displacement: the mesh keeps the sphere's topology
-(genus 0: a handle's hole cannot open) and does not fold or self-intersect.
+(genus 0: a handle's hole cannot open). The field's Lipschitz constant is bounded so that
+dt * Lip(v) < 1 (`step_lipschitz`): each Euler step is then injective and the mesh cannot fold
+or self-intersect, whatever the optimiser does (without the bound, a large learning rate with
+few steps does fold it).
 
 Appearance is a neural albedo on the sphere's parameterisation: an MLP of the undeformed sphere
 point, so colours follow the deformation. It is shown unlit (the albedo is the radiance: right
@@ -67,6 +70,12 @@ class DiffeomorphicConfig:
     checkpoint: bool = setting(
         True, "recompute each flow step in the backward pass (memory independent of T)"
     )
+    step_lipschitz: float = setting(
+        0.9,
+        "bound on dt x the field's Lipschitz constant (< 1: each Euler step is injective, so "
+        "the mesh cannot fold; rk4 needs <= 0.6); 0: unconstrained",
+        low=0.0,
+    )
     sphere_level: int = setting(4, "ico-sphere subdivision level (4: 2562 vertices)", low=0, high=7)
     sphere_radius: float = setting(0.75, "radius of the starting sphere", low=1e-3)
     hidden_dim: int = setting(128, "width of the velocity MLP", low=1)
@@ -104,6 +113,7 @@ class DiffeomorphicConfig:
     )
     views_per_step: int = setting(4, "training views rendered per step", low=1)
     lr: float = setting(1e-3, "Adam learning rate of the velocity field", low=0.0, high=1.0)
+    max_grad_norm: float = setting(1.0, "gradient norm clipping (0: none)", low=0.0)
     lr_albedo: float = setting(5e-3, "Adam learning rate of the albedo MLP", low=0.0, high=1.0)
     sigma: float = setting(
         1e-4, "soft rasterizer sharpness (blur radius = log(1/1e-4 - 1) sigma)", low=0.0
@@ -132,7 +142,8 @@ class _Model(nn.Module):
         sphere = ico_sphere(cfg.sphere_level, device=device)
         self.register_buffer("sphere", sphere.verts_packed() * cfg.sphere_radius)
         self.register_buffer("faces", sphere.faces_packed())
-        self.field = VelocityField(cfg.hidden_dim, cfg.n_layers, cfg.n_harmonic)
+        lip = cfg.step_lipschitz * cfg.flow_steps if cfg.step_lipschitz > 0 else None
+        self.field = VelocityField(cfg.hidden_dim, cfg.n_layers, cfg.n_harmonic, lipschitz=lip)
         self.embed = HarmonicEmbedding(cfg.albedo_harmonic)
         d_in = 3 * (2 * cfg.albedo_harmonic + 1)
         self.albedo_net = nn.Sequential(
@@ -341,6 +352,8 @@ def fit(config: DiffeomorphicConfig, scene, loop: Loop) -> Reconstruction:
             watch.check(step, float(coverage), verts, idx)
         optimizer.zero_grad()
         loss.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         out["loss"] = loss
         return out
