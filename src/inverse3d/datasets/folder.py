@@ -184,16 +184,23 @@ def load_folder_scene(
     )
 
 
-def _png(arr: np.ndarray, path: Path) -> None:
-    from PIL import Image
+def _png(arr: np.ndarray, path: Path, bit_depth: int = 8) -> None:
+    from inverse3d.io.image_io import write_png
 
-    Image.fromarray(np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)).save(path)
+    top = 255.0 if bit_depth == 8 else 65535.0
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    write_png(path, np.clip(np.rint(arr * top), 0, top).astype(dtype))
 
 
-def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: bool = False):
+def write_folder_scene(
+    scene: SceneData,
+    out_dir: str | os.PathLike,
+    overwrite: bool = False,
+    bit_depth: int = 8,
+):
     """Write `scene` in our folder format (what `inverse3d make-scene OUT_DIR` does).
 
-    Writes images/NNN.png (8-bit RGB), masks/NNN.png (8-bit grey) and depths/NNN.npy when the
+    Writes images/NNN.png (8-bit RGB, or 16-bit with bit_depth=16), masks/NNN.png (8-bit grey) and depths/NNN.npy when the
     scene has them, cameras.json (OpenCV K, R, t with pixel (0, 0) centred at (0, 0), and the
     split) and gt_mesh.ply (with vertex colours) when it has a ground-truth mesh.
 
@@ -201,6 +208,7 @@ def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: 
         scene: any SceneData whose cameras are PerspectiveCameras (NDC or screen space).
         out_dir: folder to create (it may exist if empty, or with overwrite=True).
         overwrite: allow writing into a non-empty folder (files of the same names are replaced).
+        bit_depth: 8 or 16 bits per sample of the image PNGs (masks stay 8-bit).
 
     Returns:
         The output folder as a Path.
@@ -209,6 +217,8 @@ def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: 
 
     if not isinstance(scene, SceneData):
         raise TypeError(f"scene must be a SceneData; got {type(scene).__name__}")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16; got {bit_depth!r}")
     out = as_path(out_dir, "out_dir")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
@@ -227,7 +237,7 @@ def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: 
     names = [f"{i:0{digits}d}.png" for i in range(n)]
     images = scene.images.detach().cpu().float().numpy()
     for name, img in zip(names, images):
-        _png(img, out / "images" / name)
+        _png(img, out / "images" / name, bit_depth)
     if scene.masks is not None:
         (out / "masks").mkdir(exist_ok=True)
         for name, m in zip(names, scene.masks.detach().cpu().float().numpy()):
@@ -251,6 +261,12 @@ def write_folder_scene(scene: SceneData, out_dir: str | os.PathLike, overwrite: 
         "pixel (0, 0) centre at (0, 0)",
         "image_size": [H, W],
         "unit_frame": bool(scene.extra.get("unit_frame", False)),
+        **({"image_bit_depth": 16} if bit_depth == 16 else {}),
+        **(
+            {"brightness_scale": float(scene.extra["brightness_scale"])}
+            if "brightness_scale" in scene.extra
+            else {}
+        ),
         "cameras": cams,
         "split": {
             "train": [names[i] for i in scene.train_idx],

@@ -25,7 +25,14 @@ import torch
 from inverse3d._validation import check_nonneg_int, check_positive_int
 from inverse3d.structures.scene import SceneData
 
-__all__ = ["mug_mesh", "make_synthetic_scene", "mug_camera_angles"]
+__all__ = [
+    "RINGS_LIGHT",
+    "make_rings_scene",
+    "make_synthetic_scene",
+    "mug_camera_angles",
+    "mug_mesh",
+    "rings_camera_angles",
+]
 
 # Geometry of the mug before normalisation (body radius 1, height 2).
 _R_OUT = 1.0  # outer radius of the body
@@ -41,6 +48,12 @@ _TUBE_R = 0.09
 _FOV = 40.0  # degrees, square images
 _DIST = 2.9
 _BACKGROUND = (1.0, 1.0, 1.0)
+
+# The rings rig (make_rings_scene): camera distance, field of view, light.
+_RINGS_DIST = 3.2  # the unit sphere subtends 2 asin(1 / 3.2) = 36.4 < 40 degrees: in frame
+_RINGS_FOV = 40.0
+RINGS_LIGHT = {"location": (2.0, 3.0, 2.0), "ambient": 0.2, "diffuse": 0.8}
+"""The rings rig's one point light (world frame; grey ambient and diffuse colours, no falloff)."""
 
 
 def _arc(cx, cy, r, a0, a1, n, endpoint=True):
@@ -276,13 +289,8 @@ def make_synthetic_scene(
         projection to the FoVPerspectiveCameras (fov 40 degrees, distance 2.9, looking at the
         origin) used to render, gt_mesh: `mug_mesh(seed)`. N = n_views + n_test.
     """
-    from inverse3d.renderer.blending import BlendParams
-    from inverse3d.renderer.cameras import FoVPerspectiveCameras, PerspectiveCameras
     from inverse3d.renderer.lighting import DirectionalLights
     from inverse3d.renderer.look_at import look_at_view_transform
-    from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
-    from inverse3d.renderer.mesh.renderer import MeshRendererWithFragments
-    from inverse3d.renderer.mesh.shader import HardPhongShader
 
     n_views = check_positive_int(n_views, "n_views")
     n_test = check_nonneg_int(n_test, "n_test")
@@ -291,11 +299,6 @@ def make_synthetic_scene(
     elev, azim, test_idx = mug_camera_angles(n_views, n_test)
     n = len(elev)
     R, T = look_at_view_transform(dist=_DIST, elev=elev, azim=azim, device=device)
-    fov_cams = FoVPerspectiveCameras(fov=_FOV, R=R, T=T, znear=0.1, zfar=10.0, device=device)
-    ss = 2  # supersampling factor
-    raster = RasterizationSettings(
-        image_size=size * ss, faces_per_pixel=1, blur_radius=0.0, cull_backfaces=True
-    )  # every part is closed: back faces are never visible
     lights = DirectionalLights(
         direction=((0.35, 1.0, 0.55),),
         ambient_color=((0.45, 0.45, 0.45),),
@@ -303,11 +306,53 @@ def make_synthetic_scene(
         specular_color=((0.0, 0.0, 0.0),),
         device=device,
     )
+    images, masks, depths, cameras = _render_views(mesh, R, T, _FOV, size, lights, _BACKGROUND)
+    train_idx = [i for i in range(n) if i not in set(test_idx)]
+    return SceneData(
+        images=images,
+        cameras=cameras,
+        masks=masks,
+        depths=depths,
+        train_idx=train_idx,
+        test_idx=test_idx,
+        gt_mesh=mesh,
+        name="mug",
+        source="builtin",
+        extra={
+            "unit_frame": True,  # normalised to the unit sphere: no normalize_scene needed
+            "seed": seed,
+            "elev": elev,
+            "azim": azim,
+            "dist": _DIST,
+            "fov": _FOV,
+            "background": _BACKGROUND,
+        },
+    )
+
+
+def _render_views(mesh, R, T, fov: float, size: int, lights, background, cull_backfaces=True):
+    """Hard Phong renders of `mesh` (TexturesVertex) from the cameras R, T (FoV `fov` degrees),
+    2x2 supersampled: images (N, S, S, 3) on `background`, coverage masks (N, S, S), view-space
+    depths (N, S, S) (mean over the covered sub-pixels, 0 where empty) and the NDC
+    PerspectiveCameras identical in projection to the FoV cameras."""
+    from inverse3d.renderer.blending import BlendParams
+    from inverse3d.renderer.cameras import FoVPerspectiveCameras, PerspectiveCameras
+    from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
+    from inverse3d.renderer.mesh.renderer import MeshRendererWithFragments
+    from inverse3d.renderer.mesh.shader import HardPhongShader
+
+    device = R.device
+    n = R.shape[0]
+    fov_cams = FoVPerspectiveCameras(fov=fov, R=R, T=T, znear=0.1, zfar=10.0, device=device)
+    ss = 2  # supersampling factor
+    raster = RasterizationSettings(
+        image_size=size * ss, faces_per_pixel=1, blur_radius=0.0, cull_backfaces=cull_backfaces
+    )  # the mug's parts are closed: back faces are never visible
     shader = HardPhongShader(
         device=device,
         cameras=fov_cams,
         lights=lights,
-        blend_params=BlendParams(background_color=_BACKGROUND),
+        blend_params=BlendParams(background_color=tuple(background)),
     )
     renderer = MeshRendererWithFragments(MeshRasterizer(fov_cams, raster), shader)
     images, depths, masks = [], [], []
@@ -325,7 +370,7 @@ def make_synthetic_scene(
             images.append(pool(rgba[..., :3].permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
             masks.append(cov)
             depths.append(torch.where(cov > 0, zmean, torch.zeros_like(zmean)))
-    focal = 1.0 / math.tan(math.radians(_FOV) / 2.0)
+    focal = 1.0 / math.tan(math.radians(fov) / 2.0)
     cameras = PerspectiveCameras(
         focal_length=torch.full((n, 1), focal, device=device),
         principal_point=torch.zeros(n, 2, device=device),
@@ -334,24 +379,101 @@ def make_synthetic_scene(
         image_size=torch.tensor([[size, size]] * n, device=device),
         device=device,
     )
-    train_idx = [i for i in range(n) if i not in set(test_idx)]
+    return torch.cat(images).clamp(0.0, 1.0), torch.cat(masks), torch.cat(depths), cameras
+
+
+def rings_camera_angles(
+    views_per_ring: int = 30, elevations: tuple[float, float] = (10.0, 40.0)
+) -> tuple[list[float], list[float]]:
+    """Elevations and azimuths (degrees) of the rings rig: for each elevation, `views_per_ring`
+    azimuths stepping over half a turn (0 to 180 degrees, the last one short of 180)."""
+    views_per_ring = check_positive_int(views_per_ring, "views_per_ring")
+    elev, azim = [], []
+    for e in elevations:
+        for i in range(views_per_ring):
+            elev.append(float(e))
+            azim.append(180.0 * i / views_per_ring)
+    return elev, azim
+
+
+def make_rings_scene(
+    mesh,
+    image_size: int = 128,
+    views_per_ring: int = 30,
+    elevations: tuple[float, float] = (10.0, 40.0),
+    test_every: int = 8,
+    device: str | torch.device = "cpu",
+) -> SceneData:
+    """Render `mesh` with the rings rig: a white Lambertian object under one point light.
+
+    The mesh is centred on its bounding box and scaled so that its farthest vertex is at 0.9
+    from the origin (inside the unit sphere, which every camera sees whole). Two rings of
+    `views_per_ring` cameras each (elevations `elevations`, azimuths over half a turn, distance
+    3.2, field of view 40 degrees) look at the origin; the light is `RINGS_LIGHT` (a point light
+    at (2, 3, 2), ambient 0.2, diffuse 0.8); the background is black.
+
+    Args:
+        mesh: Meshes (its first mesh is used; its textures are replaced by white).
+        image_size: H = W of the images.
+        views_per_ring: cameras per ring.
+        elevations: the two rings' elevations in degrees.
+        test_every: every `test_every`-th view (from the 4th on) is held out (0: none).
+        device: where the returned tensors live.
+
+    Returns:
+        SceneData like `make_synthetic_scene`'s (images, masks, depths, NDC PerspectiveCameras,
+        gt_mesh: the normalised white mesh), extra["unit_frame"] True.
+    """
+    from inverse3d.renderer.lighting import PointLights
+    from inverse3d.renderer.look_at import look_at_view_transform
+    from inverse3d.renderer.mesh.textures import TexturesVertex
+    from inverse3d.structures.meshes import Meshes
+
+    size = check_positive_int(image_size, "image_size")
+    test_every = check_nonneg_int(test_every, "test_every")
+    if not isinstance(mesh, Meshes) or len(mesh) < 1 or mesh.isempty():
+        raise ValueError(f"mesh must be a non-empty Meshes; got {type(mesh).__name__}")
+    if len(tuple(elevations)) != 2:
+        raise ValueError(f"elevations must hold two angles; got {elevations!r}")
+    verts = mesh.verts_list()[0].detach().to(device=device, dtype=torch.float32)
+    faces = mesh.faces_list()[0].to(device)
+    lo, hi = verts.min(0).values, verts.max(0).values
+    verts = verts - (lo + hi) / 2
+    verts = verts * (0.9 / verts.norm(dim=1).max().clamp(min=1e-12))
+    white = Meshes([verts], [faces], textures=TexturesVertex([torch.ones_like(verts)]))
+    elev, azim = rings_camera_angles(views_per_ring, tuple(elevations))
+    n = len(elev)
+    R, T = look_at_view_transform(dist=_RINGS_DIST, elev=elev, azim=azim, device=device)
+    grey = lambda v: ((float(v),) * 3,)  # noqa: E731
+    lights = PointLights(
+        location=(RINGS_LIGHT["location"],),
+        ambient_color=grey(RINGS_LIGHT["ambient"]),
+        diffuse_color=grey(RINGS_LIGHT["diffuse"]),
+        specular_color=grey(0.0),
+        device=device,
+    )
+    background = (0.0, 0.0, 0.0)
+    images, masks, depths, cameras = _render_views(
+        white, R, T, _RINGS_FOV, size, lights, background, cull_backfaces=False
+    )
+    test_idx = [i for i in range(n) if test_every and i % test_every == test_every // 2]
     return SceneData(
-        images=torch.cat(images).clamp(0.0, 1.0),
+        images=images,
         cameras=cameras,
-        masks=torch.cat(masks),
-        depths=torch.cat(depths),
-        train_idx=train_idx,
+        masks=masks,
+        depths=depths,
+        train_idx=[i for i in range(n) if i not in set(test_idx)],
         test_idx=test_idx,
-        gt_mesh=mesh,
-        name="mug",
-        source="builtin",
+        gt_mesh=white,
+        name="rings",
+        source="rings",
         extra={
-            "unit_frame": True,  # normalised to the unit sphere: no normalize_scene needed
-            "seed": seed,
+            "unit_frame": True,
             "elev": elev,
             "azim": azim,
-            "dist": _DIST,
-            "fov": _FOV,
-            "background": _BACKGROUND,
+            "dist": _RINGS_DIST,
+            "fov": _RINGS_FOV,
+            "background": background,
+            "light": dict(RINGS_LIGHT),
         },
     )

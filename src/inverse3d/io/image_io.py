@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ __all__ = [
     "convert_channels",
     "read_image",
     "read_image_array",
+    "write_png",
 ]
 
 #: Default largest number of pixels (H * W) `read_image` decodes: 2^28 (16384 x 16384).
@@ -138,6 +141,9 @@ def read_image_array(
         raise ValueError(f"max_pixels must be a positive int or None; got {max_pixels!r}")
     data, name = _open_bytes(path, path_manager)
     img = _decode(data, name, max_pixels)
+    if _is_png16_color(data):
+        # Pillow decodes 16-bit RGB(A) PNGs to 8 bits per channel: decode the samples ourselves
+        return _decode_png16_color(data, name)
     return _to_array(img, name)
 
 
@@ -199,3 +205,110 @@ def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
         return np.ascontiguousarray(rgb)
     alpha = arr[..., -1:] if c in (2, 4) else np.full_like(arr[..., :1], np.iinfo(arr.dtype).max)
     return np.concatenate([rgb, alpha], axis=2)
+
+
+# ----------------------------------------------------------------------------- 16-bit PNG
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png16_color(data: bytes) -> bool:
+    """A PNG whose IHDR says 16 bits per sample, colour type 2 (RGB) or 6 (RGBA)."""
+    return (
+        len(data) >= 33
+        and data[:8] == _PNG_SIG
+        and data[12:16] == b"IHDR"
+        and data[24] == 16
+        and data[25] in (2, 6)
+    )
+
+
+def _paeth(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+
+
+def _decode_png16_color(data: bytes, name: str) -> np.ndarray:
+    """(H, W, 3 or 4) uint16 samples of a non-interlaced 16-bit RGB / RGBA PNG (Pillow has
+    already checked the file's chunks and CRCs and the pixel limit)."""
+    w, h = struct.unpack(">II", data[16:24])
+    channels = 3 if data[25] == 2 else 4
+    if data[28] != 0:
+        raise ImageError(name, "interlaced 16-bit colour PNGs are not supported")
+    pos, idat = 8, []
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            idat.append(data[pos + 8 : pos + 8 + length])
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    bpp = 2 * channels  # bytes per pixel
+    stride = w * bpp
+    expected = h * (stride + 1)
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(b"".join(idat), expected)
+    except zlib.error as e:
+        raise ImageError(name, f"corrupt image data ({e})") from None
+    if len(raw) < expected:
+        raise ImageError(name, f"truncated image data ({len(raw)} of {expected} bytes)")
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(h, stride + 1)
+    out = np.zeros((h, stride), dtype=np.int32)
+    prev = np.zeros(stride, dtype=np.int32)
+    for y in range(h):
+        ftype, line = int(rows[y, 0]), rows[y, 1:].astype(np.int32)
+        if ftype == 0:
+            cur = line
+        elif ftype == 2:  # Up
+            cur = (line + prev) & 0xFF
+        elif ftype == 1:  # Sub: running sum over pixels, per byte of the pixel
+            cur = np.cumsum(line.reshape(w, bpp), axis=0).reshape(-1) & 0xFF
+        elif ftype in (3, 4):  # Average, Paeth: sequential over pixels
+            cur = line.copy()
+            px = cur.reshape(w, bpp)
+            up = prev.reshape(w, bpp)
+            zero = np.zeros(bpp, dtype=np.int32)
+            for x in range(w):
+                left = px[x - 1] if x else zero
+                if ftype == 3:
+                    pred = (left + up[x]) >> 1
+                else:
+                    pred = _paeth(left, up[x], up[x - 1] if x else zero)
+                px[x] = (px[x] + pred) & 0xFF
+        else:
+            raise ImageError(name, f"unknown PNG filter type {ftype} in row {y}")
+        out[y] = cur
+        prev = cur
+    b = out.astype(np.uint16).reshape(h, w, channels, 2)
+    return np.ascontiguousarray((b[..., 0] << 8) | b[..., 1])
+
+
+def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
+    """Write (H, W) or (H, W, C) uint8 or uint16 pixels (C = 1 grey, 2 grey + alpha, 3 RGB,
+    4 RGBA) as a PNG of 8 or 16 bits per sample (Pillow writes no 16-bit colour PNGs: those are
+    encoded here, unfiltered, zlib-compressed)."""
+    arr = np.asarray(pixels)
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"pixels must be uint8 or uint16; got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or 0 in arr.shape[:2]:
+        raise ValueError(f"pixels must have shape (H, W) or (H, W, 1..4); got {arr.shape}")
+    h, w, c = arr.shape
+    depth = 8 if arr.dtype == np.uint8 else 16
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    body = arr.astype(">u2") if depth == 16 else arr
+    raw = np.concatenate(
+        [np.zeros((h, 1), dtype=np.uint8), body.reshape(h, -1).view(np.uint8)], axis=1
+    ).tobytes()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
+    png = _PNG_SIG + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6))
+    with open(os.fspath(path), "wb") as fh:
+        fh.write(png + chunk(b"IEND", b""))

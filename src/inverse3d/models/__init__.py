@@ -6,6 +6,7 @@ from inverse3d.models.nerf import NeRF, NeuralRadianceField, volume_render_weigh
 from inverse3d.models.occupancy_grid import OccupancyGrid
 from inverse3d.models.sdf import HashGridSdf, build_sdf_model, load_sdf, save_sdf
 from inverse3d.models.siren import SineLayer, Siren
+from inverse3d.models.velocity_field import VelocityField, integrate_flow
 
 __all__ = [
     "DeepSDF",
@@ -18,7 +19,9 @@ __all__ = [
     "OccupancyGrid",
     "SineLayer",
     "Siren",
+    "VelocityField",
     "build_sdf_model",
+    "integrate_flow",
     "load_sdf",
     "save_sdf",
     "volume_render_weights",
