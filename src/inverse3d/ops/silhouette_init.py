@@ -6,16 +6,18 @@ first and x1 - 1 the last column holding a pixel >= threshold (rows likewise): f
 hold a pixel's coverage (or are sampled at pixel centres) the silhouette's true edge lies within
 half a pixel of those values.
 
-Triangulation (`silhouette_box`). A box edge x = x0 seen by a perspective camera is a plane
-through the camera centre that touches the object (every object point lies on the side x >= x0);
-with the object modelled as an axis-aligned box of centre c and half extents e, its support
-function in the plane's outward unit normal n is n . c + |n| . e (|n| component-wise), which
-must equal the plane's offset. The four edges of every view give four equations, linear in
-(c, e), solved by least squares: the triangulation of the box centres and of their sizes in one
-system. It is exact for a box (up to the pixel rounding of the edges); for other shapes it gives
-the box whose support best matches the silhouettes' edges, close to the object's bounding box.
-Edges that touch the image border are not tangent (the object may continue outside) and are
-dropped; views with an empty mask give nothing.
+Triangulation (`silhouette_planes`, `silhouette_box`). A box edge x = x0 seen by a perspective
+camera is a plane through the camera centre that touches the object (every object point lies on
+the side x >= x0). Each edge of every view gives one such plane, and the object model must touch
+them all: for an axis-aligned box of centre c and half extents e, whose support function in the
+plane's outward unit normal n is n . c + |n| . e (|n| component-wise), the equations are linear in
+(c, e) and solved by least squares: the triangulation of the box centres and of their sizes in
+one system, exact for a box up to the pixel rounding of the edges. The default model is the
+axis-aligned ellipsoid (support n . c + sqrt(sum_k n_k^2 e_k^2)), fitted by Gauss-Newton from
+the box's solution: it is the shape the fit then starts from, and it matches rounded objects
+better than a box, which looks wider from its diagonals than from its faces. Edges that touch
+the image border are not tangent (the object may continue outside) and are dropped; views with
+an empty mask give nothing.
 
 Level (`silhouette_sphere_level`). An ico-sphere of level L has about 6 * 2^L edges around its
 equator. The silhouettes' detail is measured by their perimeter P in pixels (median over views,
@@ -30,11 +32,17 @@ import math
 
 import torch
 
-from inverse3d._validation import check_nonneg_int, check_positive_float, check_tensor
+from inverse3d._validation import (
+    check_choice,
+    check_nonneg_int,
+    check_positive_float,
+    check_tensor,
+)
 
 __all__ = [
     "mask_bboxes",
     "silhouette_box",
+    "silhouette_planes",
     "silhouette_perimeters",
     "silhouette_sphere",
     "silhouette_sphere_level",
@@ -76,18 +84,17 @@ def _screen_matrix(cameras, image_size: tuple[int, int]) -> torch.Tensor:
     return m
 
 
-def silhouette_box(
+def silhouette_planes(
     cameras, masks: torch.Tensor, threshold: float = 0.5
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre and half extents of the axis-aligned box that best explains the masks' boxes.
+    """The planes through each camera centre and each edge of its mask's bounding box.
 
     cameras: a batch of N perspective cameras (any `CamerasBase`), one per mask.
     masks: (N, H, W) float (or bool) foreground masks, 1 = object.
     threshold: masks are foreground where >= threshold.
-    Returns: centre (3,) float32 and half_extent (3,) float32 (>= 0) in world units, on the
-    masks' device (see the module docstring for the least-squares system).
-    Raises ValueError when fewer than six box edges are usable (empty masks, boxes that touch
-    the image borders) or when the views cannot fix the box (all from one direction).
+    Returns: normals (M, 3) float64 unit outward normals and offsets (M,) float64, on the CPU:
+    every object point x satisfies normals . x <= offsets, with equality where the plane touches
+    the object. Edges on the image border and empty masks give no plane.
     """
     masks = check_tensor(masks, "masks", ("N", "H", "W"), ("float", "bool"))
     if not hasattr(cameras, "get_full_projection_transform") or not hasattr(cameras, "__len__"):
@@ -96,7 +103,7 @@ def silhouette_box(
     if len(cameras) != n:
         raise ValueError(f"cameras must hold one camera per mask (N={n}); got {len(cameras)}")
     if not bool(cameras.is_perspective()):
-        raise ValueError("cameras must be perspective cameras (silhouette_box)")
+        raise ValueError("cameras must be perspective cameras (silhouette_planes)")
     boxes, valid = mask_bboxes(masks, threshold)
     boxes = boxes.double().cpu()
     m = _screen_matrix(cameras, (h, w)).cpu()  # (N, 4, 4)
@@ -107,12 +114,12 @@ def silhouette_box(
     fwd = w2v[:, :3, 2] / w2v[:, :3, 2].norm(dim=-1, keepdim=True)
     q = torch.cat([centres + fwd, torch.ones(n, 1, dtype=torch.float64)], dim=1)
     s = torch.sign((q * pw).sum(1))  # (N,)
-    rows, rhs = [], []
+    normals, offsets = [], []
     for v in range(n):
         if not bool(valid[v]):
             continue
         x0, y0, x1, y1 = boxes[v].tolist()
-        # (plane g with inside g . X~ >= 0 (times s), usable)
+        # (plane g whose inside is s g . X~ >= 0, usable)
         edges = [
             (px[v] - x0 * pw[v], x0 > 0),
             (x1 * pw[v] - px[v], x1 < w),
@@ -127,26 +134,86 @@ def silhouette_box(
             norm = float(normal.norm())
             if norm == 0.0:
                 continue
-            normal = normal / norm
-            rows.append(torch.cat([normal, normal.abs()]))
-            rhs.append(g[3] / norm)
-    if len(rows) < 6:
+            normals.append(normal / norm)
+            offsets.append(g[3] / norm)
+    if len(normals) < 6:
         raise ValueError(
             f"masks: need at least 6 box edges inside the images to place the object; got "
-            f"{len(rows)} (empty masks or silhouettes touching the image borders)"
+            f"{len(normals)} (empty masks or silhouettes touching the image borders)"
         )
-    a = torch.stack(rows)  # (M, 6)
-    b = torch.stack(rhs)  # (M,)
+    return torch.stack(normals), torch.stack(offsets)
+
+
+def _solve_box(normals: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """(6,) float64 (centre, half extents) of the box model, by linear least squares."""
+    a = torch.cat([normals, normals.abs()], dim=1)  # (M, 6)
     ata = a.T @ a
     evals = torch.linalg.eigvalsh(ata)
     if float(evals[0]) < 1e-9 * float(evals[-1]):
         raise ValueError(
             "cameras: the views do not fix the object's box (they look from too few directions)"
         )
-    sol = torch.linalg.solve(ata, a.T @ b)
-    centre = sol[:3].float().to(masks.device)
-    half = sol[3:].clamp(min=0.0).float().to(masks.device)
-    return centre, half
+    sol = torch.linalg.solve(ata, a.T @ offsets)
+    sol[3:] = sol[3:].clamp(min=1e-9)
+    return sol
+
+
+def silhouette_box(
+    cameras, masks: torch.Tensor, threshold: float = 0.5, shape: str = "ellipsoid"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre and half extents of the axis-aligned box or ellipsoid that explains the masks.
+
+    The planes of `silhouette_planes` must touch the model: for a box of centre c and half
+    extents e, n . c + |n| . e = offset (linear least squares); for the ellipsoid of semi-axes e,
+    n . c + sqrt(sum_k n_k^2 e_k^2) = offset (Gauss-Newton from the box's solution). The box
+    model is exact for boxes; the ellipsoid's for ellipsoids, and it fits rounded objects (a
+    cylinder seen from the side has the same width from every azimuth, as an ellipsoid, while a
+    box is wider from its diagonals) far better.
+
+    cameras: a batch of N perspective cameras (any `CamerasBase`), one per mask.
+    masks: (N, H, W) float (or bool) foreground masks, 1 = object.
+    threshold: masks are foreground where >= threshold.
+    shape: "ellipsoid" or "box".
+    Returns: centre (3,) float32 and half_extent (3,) float32 (> 0) in world units, on the
+    masks' device; the model's bounding box is centre +- half_extent.
+    Raises ValueError when fewer than six box edges are usable (empty masks, boxes that touch
+    the image borders) or when the views cannot fix the box (all from one direction).
+    """
+    check_choice(shape, "shape", ("ellipsoid", "box"))
+    normals, offsets = silhouette_planes(cameras, masks, threshold)
+    sol = _solve_box(normals, offsets)
+    if shape == "ellipsoid":
+        sol = _solve_ellipsoid(normals, offsets, sol)
+    return sol[:3].float().to(masks.device), sol[3:].float().to(masks.device)
+
+
+def _solve_ellipsoid(normals: torch.Tensor, offsets: torch.Tensor, x0: torch.Tensor):
+    """Levenberg-Marquardt on the ellipsoid's tangency residuals from x0 = (c, e). (6,)."""
+    n2 = normals**2
+
+    def residual(x):
+        s = torch.sqrt((n2 * x[3:] ** 2).sum(1) + 1e-18)
+        return normals @ x[:3] + s - offsets, s
+
+    x = x0.clone()
+    r, s = residual(x)
+    lam = 1e-3
+    for _ in range(50):
+        jac = torch.cat([normals, n2 * x[3:] / s[:, None]], dim=1)  # (M, 6)
+        jtj = jac.T @ jac
+        step = torch.linalg.solve(jtj + lam * torch.diag(jtj.diagonal() + 1e-12), jac.T @ r)
+        cand = x - step
+        cand[3:] = cand[3:].clamp(min=1e-9)
+        r_new, s_new = residual(cand)
+        if float((r_new**2).sum()) < float((r**2).sum()):
+            x, r, s, lam = cand, r_new, s_new, lam * 0.3
+            if float(step.abs().max()) < 1e-12:
+                break
+        else:
+            lam *= 10.0
+            if lam > 1e12:
+                break
+    return x
 
 
 def silhouette_perimeters(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -205,7 +272,7 @@ def silhouette_sphere(
     threshold: float = 0.5,
     min_extent: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An ico-sphere scaled and moved so that its bounding box is `silhouette_box`'s box.
+    """An ico-sphere scaled and moved onto `silhouette_box`'s ellipsoid (sphere * e + c).
 
     cameras, masks, threshold: as `silhouette_box`.
     level: ico-sphere level, or None for `silhouette_sphere_level(masks)`.
