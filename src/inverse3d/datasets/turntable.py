@@ -1,6 +1,6 @@
 """Turntable captures: a folder of images taken around an object plus three numbers.
 
-Layout (see docs/datasets.md, "Turntable")::
+Layout (docs/methods.md, section "silhouette", "Turntable captures")::
 
     scene/
       turntable.json   {"distance": 4.0, "elevation": 15.0, "views": 72,
