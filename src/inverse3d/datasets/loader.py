@@ -10,14 +10,14 @@ from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_scene", "detect_format", "FORMATS"]
 
-FORMATS = ("folder", "blender", "colmap", "dtu")
+FORMATS = ("folder", "blender", "colmap", "dtu", "turntable")
 
 
 def detect_format(path: str | os.PathLike) -> str:
     """The format of a scene folder (or of its camera file): one of `FORMATS`.
 
     folder: cameras.json; blender: transforms*.json; colmap: cameras.txt + images.txt in the
-    folder, sparse/ or sparse/0/; dtu: cameras.npz.
+    folder, sparse/ or sparse/0/; dtu: cameras.npz; turntable: turntable.json.
     """
     p = require_exists(as_path(path))
     if p.is_file():
@@ -30,9 +30,11 @@ def detect_format(path: str | os.PathLike) -> str:
             return "dtu"
         if name in ("cameras.txt", "images.txt"):
             return "colmap"
+        if name == "turntable.json":
+            return "turntable"
         raise ValueError(
             f"{p}: unknown scene file (expected cameras.json, transforms*.json, "
-            "cameras.npz or a COLMAP cameras.txt)"
+            "cameras.npz, turntable.json or a COLMAP cameras.txt)"
         )
     if (p / "cameras.json").is_file():
         return "folder"
@@ -40,12 +42,14 @@ def detect_format(path: str | os.PathLike) -> str:
         return "blender"
     if (p / "cameras.npz").is_file():
         return "dtu"
+    if (p / "turntable.json").is_file():
+        return "turntable"
     for d in (p / "sparse" / "0", p / "sparse", p):
         if (d / "cameras.txt").is_file() or (d / "cameras.bin").is_file():
             return "colmap"
     raise ValueError(
         f"{p}: no scene found (looked for cameras.json, transforms.json, transforms_train.json, "
-        "cameras.npz, sparse/0/cameras.txt)"
+        "cameras.npz, turntable.json, sparse/0/cameras.txt)"
     )
 
 
@@ -54,7 +58,7 @@ def load_scene(path: str | os.PathLike, format: str | None = None, **kwargs) -> 
 
     Args:
         path: scene folder or its camera file.
-        format: one of "folder", "blender", "colmap", "dtu", or None to detect.
+        format: one of "folder", "blender", "colmap", "dtu", "turntable", or None to detect.
         **kwargs: passed to the format's reader (background=, downscale=, ...).
 
     Returns:
@@ -78,6 +82,8 @@ def load_scene(path: str | os.PathLike, format: str | None = None, **kwargs) -> 
 
         if p.is_file():
             p = _colmap_root(p)
+    elif fmt == "turntable":
+        from inverse3d.datasets.turntable import load_turntable_scene as reader
     else:
         from inverse3d.datasets.dtu import load_dtu_scene as reader
     return reader(p, **kwargs)

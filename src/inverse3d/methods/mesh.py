@@ -26,7 +26,7 @@ from inverse3d.loss.mesh_edge_loss import mesh_edge_loss
 from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
 from inverse3d.methods.base import Reconstruction, register, setting
-from inverse3d.ops.marching_cubes import marching_cubes
+from inverse3d.ops.hull_mesh import occupancy_mesh
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
 from inverse3d.ops.vertex_colors import project_vertex_colors
 from inverse3d.ops.visual_hull import visual_hull
@@ -131,37 +131,6 @@ class _FitState:
         )
 
 
-def _blur3d(vol: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of a (D, H, W) volume (edge-replicated)."""
-    if sigma <= 0:
-        return vol
-    r = max(1, int(3 * sigma + 0.5))
-    t = torch.arange(-r, r + 1, dtype=vol.dtype, device=vol.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    x = vol[None, None]
-    for dim in range(3):
-        shape = [1, 1, 1, 1, 1]
-        shape[2 + dim] = k.numel()
-        pad = [0, 0, 0, 0, 0, 0]
-        pad[2 * (2 - dim)] = pad[2 * (2 - dim) + 1] = r
-        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.reshape(shape))
-    return x[0, 0]
-
-
-def _hull_mesh(occ: torch.Tensor, bound: float, smooth_sigma: float = 0.8):
-    """Marching cubes of a blurred (z, y, x) occupancy grid over the cell centres of
-    [-bound, bound]^3 at 0.5, faces oriented outwards. Returns verts (V, 3), faces (F, 3)."""
-    r = occ.shape[0]
-    vol = F.pad(_blur3d(occ.float(), smooth_sigma), (1, 1, 1, 1, 1, 1))
-    verts, faces = marching_cubes(vol[None], isolevel=0.5, return_local_coords=False)
-    v, f = verts[0].detach(), faces[0].long()
-    # Index coordinates of the padded grid -> world: cell centre c maps to (c + 0.5) / r.
-    v = ((v - 1.0 + 0.5) / r * 2.0 - 1.0) * bound
-    # marching_cubes orients normals towards increasing values (the inside here): flip them.
-    return v.float(), f[:, [0, 2, 1]]
-
-
 def _initial_mesh(cfg: MeshConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
     if train.masks is None:
         warnings.warn(
@@ -182,7 +151,7 @@ def _initial_mesh(cfg: MeshConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
             mask_sampling="bilinear",
         ).float()
         if occ.sum() > 0:
-            v, f = _hull_mesh(occ, cfg.bound)
+            v, f = occupancy_mesh(occ, cfg.bound)
             if v.shape[0] > 0:
                 return v, f
     sphere = ico_sphere(cfg.sphere_level, device=train.images.device)

@@ -323,6 +323,7 @@ def reconstruct(
         save_mesh_files(folder, mesh, lambda v: to_world(v, scene))
     if "field" in rec.artifacts:
         torch.save(rec.artifacts["field"], folder / "field.pt")
+    _write_artifact_images(folder, rec.artifacts.get("images", {}))
     _write_figures(folder, scene, mesh, pred, rec.history)
     report = {
         "method": method.name,
@@ -345,6 +346,25 @@ def reconstruct(
     _write_html(folder, report)
     context.report = report
     return report
+
+
+def _write_artifact_images(folder: Path, images: Mapping[str, torch.Tensor]) -> None:
+    """A method's artifacts["images"]: {relative .png path: (H, W, C) float in [0, 1], C = 1, 3
+    or 4} written as 8-bit PNGs under the run folder (paths that leave it are refused)."""
+    from PIL import Image
+
+    from inverse3d.viz.plots import to_uint8
+
+    root = folder.resolve()
+    for rel, img in images.items():
+        path = (folder / rel).resolve()
+        if root not in path.parents or path.suffix.lower() != ".png":
+            raise ValueError(f"artifact image {rel!r} must be a .png path inside the run folder")
+        if not torch.is_tensor(img) or img.dim() != 3 or img.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"artifact image {rel!r} must be an (H, W, 1|3|4) tensor")
+        arr = to_uint8(img.detach().cpu().float())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
 
 
 def _write_figures(folder: Path, scene, mesh, pred, history) -> None:

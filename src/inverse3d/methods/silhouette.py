@@ -1,0 +1,284 @@
+"""Method "silhouette": a mesh fitted to silhouettes alone (SoftRas), started where the object is.
+
+Fitting (SoftRas' mesh reconstruction from silhouettes): the soft rasterizer's alpha (sigma
+1e-4, blur radius log(1/1e-4 - 1) sigma) of a few training views per step is compared with the
+masks by `loss.silhouette_iou_loss` (1 - soft IoU), regularised by `mesh_laplacian_smoothing`
+(uniform) and `loss.mesh_flatten_loss`; Adam moves the vertices. Colours are projected from the
+training images at the end (they play no part in the fit).
+
+Initial mesh (`init`):
+
+- "auto": `ops.silhouette_init.silhouette_sphere`: the object's box triangulated from the masks'
+  bounding boxes, and an ico-sphere scaled and moved to fill it;
+- "sphere": the plain ico-sphere of radius 0.8 bound at the origin (SoftRas' start);
+- "hull": the visual hull of the masks (`ops.visual_hull`) meshed by `ops.hull_mesh`.
+
+The sphere level is chosen from the silhouettes at the fitting resolution
+(`silhouette_sphere_level`) unless `sphere_level` is given.
+
+Masks (`masks`): "data" uses the scene's masks (alpha channels or mask files) and computes them
+when the scene has none; "auto" always computes them: DeepLabV3 when `segmentation_weights`
+names a weights file, else background-colour keying from the image borders
+(`ops.foreground`). The RGBA silhouettes used are returned as artifacts["images"] (written as
+`silhouettes/NNN.png` by the pipeline).
+
+Optional camera refinement (`refine_cameras`): a rotation (axis-angle, applied to the world
+before the camera's R) and a translation offset per training view, except the first, which
+fixes the frame, learnt jointly with the vertices.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from inverse3d.engine import Loop
+from inverse3d.loss.mesh_flatten import mesh_flatten_loss
+from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
+from inverse3d.loss.silhouette_iou import silhouette_iou_loss
+from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.ops.foreground import background_key_masks, deeplabv3_masks
+from inverse3d.ops.hull_mesh import occupancy_mesh
+from inverse3d.ops.silhouette_init import silhouette_sphere, silhouette_sphere_level
+from inverse3d.ops.vertex_colors import project_vertex_colors
+from inverse3d.ops.visual_hull import visual_hull
+from inverse3d.renderer.blending import BlendParams, sigmoid_alpha_blend
+from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
+from inverse3d.renderer.mesh.render_views import render_mesh_views
+from inverse3d.renderer.mesh.textures import TexturesVertex
+from inverse3d.structures.meshes import Meshes
+from inverse3d.transforms.so3 import so3_exp_map
+from inverse3d.utils.ico_sphere import ico_sphere
+
+__all__ = ["SilhouetteConfig", "fit", "scene_masks"]
+
+
+@dataclass
+class SilhouetteConfig:
+    """Settings of the "silhouette" method (SoftRas mesh fitting from silhouettes)."""
+
+    steps: int = setting(300, "optimisation steps", low=0)
+    init: str = setting(
+        "auto",
+        'initial mesh: "auto" (sphere fitted to the box triangulated from the silhouettes), '
+        '"sphere" (ico-sphere of radius 0.8 bound at the origin) or "hull" (visual hull)',
+        choices=("auto", "sphere", "hull"),
+    )
+    sphere_level: int = setting(
+        -1, "ico-sphere level (-1: chosen from the silhouettes' perimeter)", low=-1, high=6
+    )
+    bound: float = setting(
+        1.0, "half side of the cube [-bound, bound]^3 of the sphere and hull inits", low=1e-6
+    )
+    hull_resolution: int = setting(48, 'voxel grid resolution of the "hull" init', low=4)
+    masks: str = setting(
+        "data",
+        'silhouettes: "data" (the scene\'s masks; computed when it has none) or "auto" '
+        "(always computed: DeepLabV3 with --segmentation-weights, else background keying)",
+        choices=("data", "auto"),
+    )
+    segmentation_weights: str | None = setting(
+        None, "DeepLabV3-ResNet50 state_dict file for automatic masks (needs torchvision)"
+    )
+    key_threshold: float = setting(
+        0.15, "background keying: colour distance to the border colour that is foreground", low=0.0
+    )
+    image_size: int = setting(64, "longer side of the silhouettes the fitting renders", low=8)
+    views_per_step: int = setting(4, "training views rendered per step", low=1)
+    lr: float = setting(0.005, "Adam learning rate of the vertex offsets", low=0.0, high=1.0)
+    sigma: float = setting(1e-4, "soft rasterizer sharpness (SoftRas' sigma)", low=0.0)
+    faces_per_pixel: int = setting(20, "faces blended per pixel", low=1)
+    w_laplacian: float = setting(0.05, "weight of mesh_laplacian_smoothing (uniform)", low=0.0)
+    w_flatten: float = setting(0.001, "weight of mesh_flatten_loss", low=0.0)
+    refine_cameras: bool = setting(False, "refine the training cameras' poses jointly")
+    lr_cameras: float = setting(
+        1e-3, "Adam learning rate of the camera pose offsets", low=0.0, high=1.0
+    )
+    project_colors: bool = setting(True, "project vertex colours from the training images")
+
+
+def scene_masks(cfg: SilhouetteConfig, images: torch.Tensor, masks: torch.Tensor | None):
+    """(N, H, W) masks of `images` (N, H, W, 3) as `cfg.masks` says, and where they came from."""
+    if cfg.masks == "data" and masks is not None:
+        return masks, "data"
+    if cfg.masks == "data":
+        warnings.warn(
+            "the data has no masks: computing them (--masks auto)", UserWarning, stacklevel=3
+        )
+    if cfg.segmentation_weights is not None:
+        return deeplabv3_masks(images, cfg.segmentation_weights), "deeplabv3"
+    return background_key_masks(images, threshold=cfg.key_threshold), "background keying"
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) float, area-averaged to `size`."""
+    squeeze = x.dim() == 3
+    y = x[..., None] if squeeze else x
+    if tuple(y.shape[1:3]) != tuple(size):
+        y = F.interpolate(y.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)
+    return y[..., 0] if squeeze else y
+
+
+def _initial_mesh(cfg: SilhouetteConfig, cameras, masks: torch.Tensor, level: int):
+    if cfg.init == "auto":
+        return silhouette_sphere(cameras, masks, level=level)
+    if cfg.init == "hull":
+        b = cfg.bound
+        occ = visual_hull(
+            cameras,
+            masks,
+            bounds=[[-b] * 3, [b] * 3],
+            resolution=cfg.hull_resolution,
+            mask_threshold=0.5,
+            mask_sampling="bilinear",
+        )
+        if occ.any():
+            v, f = occupancy_mesh(occ, b)
+            if v.shape[0] > 0:
+                return v, f
+        warnings.warn("the visual hull is empty: starting from a sphere", stacklevel=3)
+    sphere = ico_sphere(level, device=masks.device)
+    return sphere.verts_packed() * 0.8 * cfg.bound, sphere.faces_packed()
+
+
+class _State:
+    """Vertex offsets, camera pose offsets and their optimizer (sizes fixed by the init)."""
+
+    def __init__(self, base: torch.Tensor, n_views: int, cfg: SilhouetteConfig):
+        self.base = base.detach()
+        self.offsets = torch.zeros_like(self.base, requires_grad=True)
+        self.rot = torch.zeros(n_views, 3, device=base.device, requires_grad=True)
+        self.trans = torch.zeros(n_views, 3, device=base.device, requires_grad=True)
+        groups = [{"params": [self.offsets], "lr": cfg.lr}]
+        if cfg.refine_cameras:
+            groups.append({"params": [self.rot, self.trans], "lr": cfg.lr_cameras})
+        self.optimizer = torch.optim.Adam(groups)
+
+    def verts(self) -> torch.Tensor:
+        return self.base + self.offsets
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "offsets": self.offsets.detach(),
+            "rot": self.rot.detach(),
+            "trans": self.trans.detach(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        if sd["base"].shape != self.base.shape:
+            raise ValueError(
+                f"checkpoint mesh has {sd['base'].shape[0]} vertices; this run's init has "
+                f"{self.base.shape[0]} (another init or data?)"
+            )
+        with torch.no_grad():
+            self.base.copy_(sd["base"])
+            self.offsets.copy_(sd["offsets"])
+            self.rot.copy_(sd["rot"])
+            self.trans.copy_(sd["trans"])
+        self.optimizer.load_state_dict(sd["optimizer"])
+
+
+def _posed(cameras, idx: list[int], rot: torch.Tensor, trans: torch.Tensor):
+    """The cameras at `idx` with R' = exp(rot) R and T' = T + trans (view 0 kept fixed)."""
+    cams = cameras[idx].clone()
+    keep = torch.tensor([0.0 if i == 0 else 1.0 for i in idx], device=rot.device)[:, None]
+    r = so3_exp_map(rot[idx] * keep)  # (B, 3, 3)
+    cams.R = torch.bmm(r, cams.R)
+    cams.T = cams.T + trans[idx] * keep
+    return cams
+
+
+def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
+    """Fit a mesh to the silhouettes of the training views of `scene` (a SceneData)."""
+    cfg = config
+    train = scene.train()
+    if len(train) == 0:
+        raise ValueError("the scene has no training views")
+    bg = scene.background()
+    h, w = scene.image_size
+    full_masks, source = scene_masks(cfg, scene.images, scene.masks)
+    tidx = torch.as_tensor(scene.train_idx, dtype=torch.long, device=full_masks.device)
+    train_masks = full_masks[tidx]
+    scale = cfg.image_size / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    masks = _resize(train_masks, size)
+    level = cfg.sphere_level if cfg.sphere_level >= 0 else silhouette_sphere_level(masks)
+    v0, faces = _initial_mesh(cfg, train.cameras, masks, level)
+    state = _State(v0, len(train), cfg)
+
+    blend = BlendParams(sigma=cfg.sigma, gamma=1e-4)
+    rasterizer = MeshRasterizer(
+        raster_settings=RasterizationSettings(
+            image_size=size,
+            blur_radius=math.log(1.0 / 1e-4 - 1.0) * cfg.sigma,
+            faces_per_pixel=cfg.faces_per_pixel,
+        )
+    )
+    nv = min(cfg.views_per_step, len(train))
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        idx = torch.randperm(len(train))[:nv].tolist()
+        cams = (
+            _posed(train.cameras, idx, state.rot, state.trans)
+            if cfg.refine_cameras
+            else train.cameras[idx]
+        )
+        mesh = Meshes([state.verts()], [faces])
+        batch = mesh.extend(nv)
+        frags = rasterizer(batch, cameras=cams)
+        colors = torch.ones(*frags.pix_to_face.shape, 3, device=v0.device)
+        alpha = sigmoid_alpha_blend(colors, frags, blend)[..., 3]
+        out: dict[str, torch.Tensor] = {"iou_loss": silhouette_iou_loss(alpha, masks[idx])}
+        loss = out["iou_loss"]
+        if cfg.w_laplacian > 0:
+            out["laplacian"] = mesh_laplacian_smoothing(mesh, method="uniform")
+            loss = loss + cfg.w_laplacian * out["laplacian"]
+        if cfg.w_flatten > 0:
+            out["flatten"] = mesh_flatten_loss(mesh)
+            loss = loss + cfg.w_flatten * out["flatten"]
+        state.optimizer.zero_grad()
+        loss.backward()
+        state.optimizer.step()
+        out["iou"] = 1.0 - out["iou_loss"].detach()
+        out["loss"] = loss
+        return out
+
+    result = loop.run(step_fn, cfg.steps, {"silhouette": state}, desc="silhouette")
+    verts = state.verts().detach()
+    cams = train.cameras
+    if cfg.refine_cameras:
+        with torch.no_grad():
+            cams = _posed(train.cameras, list(range(len(train))), state.rot, state.trans)
+    colors = torch.full_like(verts, 0.75)
+    if cfg.project_colors and verts.shape[0] > 0:
+        colors = project_vertex_colors(verts, faces, train.images, cams, None)
+    mesh = Meshes([verts], [faces], textures=TexturesVertex([colors]))
+
+    def render(cameras) -> torch.Tensor:
+        return render_mesh_views(mesh, cameras, (h, w), background=bg)
+
+    rgba = torch.cat([scene.images, full_masks[..., None].to(scene.images)], dim=-1)
+    digits = max(3, len(str(len(scene) - 1)))
+    artifacts: dict[str, Any] = {
+        "images": {f"silhouettes/{i:0{digits}d}.png": rgba[i].cpu() for i in range(len(scene))},
+        "metrics": {"initial_vertices": float(v0.shape[0]), "sphere_level": float(level)},
+        "mask_source": source,
+    }
+    if cfg.refine_cameras:
+        artifacts["camera_offsets"] = {
+            "rot": state.rot.detach().cpu(),
+            "trans": state.trans.detach().cpu(),
+        }
+    return Reconstruction(
+        mesh=mesh, render=render, history=result.history, steps=result.steps, artifacts=artifacts
+    )
+
+
+register("silhouette", SilhouetteConfig, fit, "mesh fitted to silhouettes (SoftRas), auto-init")
