@@ -156,7 +156,10 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
         cams = train.cameras[idx]
-        bundle = random_pixel_rays(cams, (h, w), n_rays, 1, near, far, stratified=False)
+        lens = None if train.distortion is None else train.distortion[idx]
+        bundle = random_pixel_rays(
+            cams, (h, w), n_rays, 1, near, far, stratified=False, distortion=lens
+        )
         xys = bundle.xys
         pred, wts, t = _render_rays(
             field,
@@ -193,13 +196,13 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     result = loop.run(step_fn, cfg.steps, {"nerf": state}, desc="nerf")
 
-    def render(cameras) -> torch.Tensor:
+    def render(cameras, distortion=None) -> torch.Tensor:
         def rays(b) -> torch.Tensor:
             return _render_rays(
                 field, grid, b.origins, b.directions, near, far, cfg.pts_per_ray, bg, False
             )
 
-        return render_image_rays(cameras, (h, w), rays, 1, near, far)
+        return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
     mesh = _field_mesh(field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
     return Reconstruction(
