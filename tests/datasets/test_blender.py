@@ -176,3 +176,36 @@ def test_file_path_outside_the_folder(tmp_path, random_centres, write_png):
     (scene_dir / "transforms_train.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="transforms_train.json.*missing.png.*not found"):
         load_blender_scene(scene_dir)
+
+
+def test_distortion_and_aabb_scale(tmp_path, random_centres, write_png):
+    """instant-ngp keys: global k1/k2/p1/p2, a frame's own k1, aabb_scale; nerfstudio's fisheye."""
+    rng = np.random.default_rng(5)
+    intr = {"fl_x": 25.0, "fl_y": 24.0, "k1": -0.1, "k2": 0.02, "p1": 0.001, "p2": -0.002,
+            "aabb_scale": 4}  # fmt: skip
+    _write(tmp_path, rng, random_centres, write_png, "train", 3, intr)
+    path = tmp_path / "transforms_train.json"
+    meta = json.loads(path.read_text())
+    meta["frames"][1]["k1"] = -0.3
+    path.write_text(json.dumps(meta))
+    scene = load_blender_scene(tmp_path)
+    assert scene.distortion.model == "opencv"
+    # order k1, k2, k3, p1, p2; a frame's key overrides the file's
+    want = [[-0.1, 0.02, 0.0, 0.001, -0.002], [-0.3, 0.02, 0.0, 0.001, -0.002]]
+    torch.testing.assert_close(scene.distortion.coeffs, torch.tensor([want[0], want[1], want[0]]))
+    assert scene.extra["aabb_scale"] == 4.0
+    assert scene.subset([2, 1]).distortion.coeffs[1, 0] == pytest.approx(-0.3)
+    meta.update(camera_model="OPENCV_FISHEYE", k3=0.01, k4=-0.001)
+    path.write_text(json.dumps(meta))
+    scene = load_blender_scene(tmp_path)
+    assert scene.distortion.model == "fisheye"
+    torch.testing.assert_close(scene.distortion.coeffs[0], torch.tensor([-0.1, 0.02, 0.01, -0.001]))
+    meta.update(k1="x")
+    meta["frames"][1].pop("k1")
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="distortion coefficients must be numbers"):
+        load_blender_scene(tmp_path)
+    meta.update(k1=0.0, aabb_scale=0.5)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="aabb_scale must be >= 1"):
+        load_blender_scene(tmp_path)

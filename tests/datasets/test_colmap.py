@@ -100,8 +100,10 @@ class TestLoadColmapScene:
         cam_file = tmp_path / "sparse/0/cameras.txt"
         text = cam_file.read_text()
         cam_file.write_text(text.replace("0.0 0.0 0.0 0.0", "0.1 0.0 0.0 0.0"))
-        with pytest.warns(UserWarning, match="distortion ignored"):
-            load_colmap_scene(tmp_path)
+        scene = load_colmap_scene(tmp_path)  # distortion is kept, per image (camera 3 only)
+        assert scene.distortion.model == "opencv"
+        ks = scene.distortion.coeffs[:, 0].tolist()
+        assert ks == pytest.approx([0.1 if cam == 3 else 0.0 for _, _, _, cam, _ in truth])
         cam_file.write_text(text.replace("PINHOLE", "FISHEYE", 1))
         with pytest.raises(ValueError, match=r"cameras.txt:2: unsupported camera model"):
             load_colmap_scene(tmp_path)

@@ -90,3 +90,20 @@ class TestNormalizeScene:
         b = normalize_scene(world_scene.to("cuda")).extra["normalization"]
         assert b["scale"] == pytest.approx(a["scale"], rel=1e-3)
         assert torch.allclose(torch.tensor(b["centre"]), torch.tensor(a["centre"]), atol=1e-3)
+
+
+def test_aabb_scale_grows_the_region(world_scene):
+    """instant-ngp's aabb_scale: same centre, scale times aabb_scale, cameras that much closer."""
+    base = normalize_scene(world_scene)
+    grown = normalize_scene(
+        dataclasses.replace(world_scene, extra={**world_scene.extra, "aabb_scale": 4})
+    )
+    n0, n1 = base.extra["normalization"], grown.extra["normalization"]
+    assert n1["centre"] == pytest.approx(n0["centre"])
+    assert n1["scale"] == pytest.approx(4 * n0["scale"])
+    d0 = base.cameras.get_camera_center().norm(dim=-1)
+    d1 = grown.cameras.get_camera_center().norm(dim=-1)
+    torch.testing.assert_close(d1, d0 / 4, rtol=1e-5, atol=1e-6)
+    bad = dataclasses.replace(world_scene, extra={**world_scene.extra, "aabb_scale": 0.5})
+    with pytest.raises(ValueError, match="aabb_scale"):
+        normalize_scene(bad)

@@ -4,7 +4,11 @@ Intrinsics: "camera_angle_x" (horizontal field of view, radians; fx = fy = W / 2
 "camera_angle_y" for fy when given) or "fl_x" / "fl_y" in pixels, principal point "cx" / "cy"
 (default W / 2, H / 2) and optional "w" / "h"; each key may also be given per frame. (cx, cy) are
 continuous pixel coordinates (the image spans [0, W] x [0, H], pixel centres at i + 0.5), the same
-as our screen space. Distortion keys (k1, k2, p1, p2) are ignored with a warning.
+as our screen space. Lens distortion as instant-ngp and nerfstudio write it: "k1", "k2", "k3",
+"p1", "p2" (OpenCV radial-tangential), or with "camera_model": "OPENCV_FISHEYE" the fisheye
+"k1".."k4"; kept in `SceneData.distortion` (rays are undistorted, images are not).
+"aabb_scale" (instant-ngp) is kept in `extra["aabb_scale"]`: the pipeline grows the region it
+reconstructs by that factor around the object (see docs/datasets.md).
 
 Poses: "transform_matrix" of each frame is the 4x4 camera-to-world matrix in the OpenGL / Blender
 camera convention (x right, y up, the camera looks along -z).
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from inverse3d.datasets._common import (
     require_exists,
     scene_from_opencv,
 )
+from inverse3d.renderer.lens_distortion import DISTORTION_MODELS, LensDistortion
 from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_blender_scene", "opengl_c2w_to_opencv_w2c"]
@@ -65,9 +69,24 @@ def _intrinsics(meta: dict, frame: dict, W: int, H: int, where: str) -> np.ndarr
     fy = float(fx if fy is None else fy)
     cx = float(get("cx") if get("cx") is not None else W / 2.0)
     cy = float(get("cy") if get("cy") is not None else H / 2.0)
-    if any(abs(float(get(k) or 0.0)) > 0 for k in ("k1", "k2", "k3", "p1", "p2")):
-        warnings.warn(f"{where}: lens distortion ignored", stacklevel=3)
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def _distortion(meta: dict, frame: dict, where: str) -> tuple[str, list[float]]:
+    """(model, coefficients) of a frame: "fisheye" for camera_model OPENCV_FISHEYE, else
+    "opencv" (missing keys are 0)."""
+
+    def get(key):
+        return frame.get(key, meta.get(key))
+
+    model = "fisheye" if get("camera_model") == "OPENCV_FISHEYE" else "opencv"
+    try:
+        vals = [float(get(k) or 0.0) for k in DISTORTION_MODELS[model]]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: distortion coefficients must be numbers") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"{where}: distortion coefficients hold NaN or inf values")
+    return model, vals
 
 
 def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
@@ -143,7 +162,7 @@ def load_blender_scene(
     if mask_dir.is_dir():
         mask_paths = [find_image(mask_dir, p.stem) for p in paths]
     images, masks, (H, W) = load_images(paths, mask_paths, background, downscale)
-    Ks, Rs, ts = [], [], []
+    Ks, Rs, ts, dists = [], [], [], []
     for fr, (meta, f) in zip(frames, metas):
         where = f"{f}: frame {fr['file_path']}"
         w = int(fr.get("w", meta.get("w", W)))
@@ -151,6 +170,7 @@ def load_blender_scene(
         if (h, w) != (H, W):
             raise ValueError(f"{where}: w, h = {w}, {h} do not match the image's {W}x{H}")
         K = _intrinsics(meta, fr, W, H, where)
+        dists.append(_distortion(meta, fr, where))
         try:
             c2w = np.asarray(fr["transform_matrix"], dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -166,7 +186,30 @@ def load_blender_scene(
         ts.append(t)
     train = [i for i, k in enumerate(split) if k == "train"]
     test = [i for i, k in enumerate(split) if k == "test"]
-    extra = {"image_names": [_image_name(p, root) for p in paths]}
+    extra: dict[str, Any] = {"image_names": [_image_name(p, root) for p in paths]}
+    aabb = [m.get("aabb_scale") for m, _ in metas if m.get("aabb_scale") is not None]
+    if aabb:
+        try:
+            extra["aabb_scale"] = float(aabb[0])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{files[0][1]}: aabb_scale must be a number; got {aabb[0]!r}"
+            ) from None
+        if not (math.isfinite(extra["aabb_scale"]) and extra["aabb_scale"] >= 1.0):
+            raise ValueError(f"{files[0][1]}: aabb_scale must be >= 1; got {aabb[0]!r}")
+    models = {m for m, _ in dists}
+    if len(models) > 1:
+        raise ValueError(f"{files[0][1]}: frames mix fisheye and non-fisheye cameras")
+    distortion = LensDistortion(models.pop(), [v for _, v in dists])
     return scene_from_opencv(
-        root, images, masks, (Ks, Rs, ts), (H, W), 0.0, train, test, extra=extra
+        root,
+        images,
+        masks,
+        (Ks, Rs, ts),
+        (H, W),
+        0.0,
+        train,
+        test,
+        extra=extra,
+        distortion=None if distortion.is_identity() else distortion,
     )

@@ -2,7 +2,8 @@
 
 cameras.txt lines: ``CAMERA_ID MODEL WIDTH HEIGHT PARAMS...`` with the models SIMPLE_PINHOLE
 (f, cx, cy), PINHOLE (fx, fy, cx, cy), SIMPLE_RADIAL (f, cx, cy, k), RADIAL (f, cx, cy, k1, k2)
-and OPENCV (fx, fy, cx, cy, k1, k2, p1, p2); distortion is ignored with a warning.
+OPENCV (fx, fy, cx, cy, k1, k2, p1, p2) and OPENCV_FISHEYE (fx, fy, cx, cy, k1, k2, k3, k4); the
+distortion is kept in `SceneData.distortion` (rays are undistorted, images are not).
 images.txt: two lines per image, ``IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` (world to
 camera: x_cam = R(q) x_world + t, OpenCV axes) and a line of 2D points (ignored, may be empty).
 COLMAP puts the centre of the top-left pixel at (0.5, 0.5), as our screen space does.
@@ -27,6 +28,7 @@ from inverse3d.datasets._common import (
     require_exists,
     scene_from_opencv,
 )
+from inverse3d.renderer.lens_distortion import LensDistortion
 from inverse3d.structures.scene import SceneData
 
 __all__ = ["load_colmap_scene", "read_colmap_cameras", "read_colmap_images", "qvec_to_rotmat"]
@@ -38,8 +40,8 @@ _MODELS = {
     "SIMPLE_RADIAL": (4, lambda p: (p[0], p[0], p[1], p[2])),
     "RADIAL": (5, lambda p: (p[0], p[0], p[1], p[2])),
     "OPENCV": (8, lambda p: (p[0], p[1], p[2], p[3])),
+    "OPENCV_FISHEYE": (8, lambda p: (p[0], p[1], p[2], p[3])),
 }
-_DIST_START = {"SIMPLE_PINHOLE": 3, "PINHOLE": 4, "SIMPLE_RADIAL": 3, "RADIAL": 3, "OPENCV": 4}
 
 
 def qvec_to_rotmat(q: np.ndarray) -> np.ndarray:
@@ -89,9 +91,7 @@ def read_colmap_cameras(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
             raise ValueError(f"{where}: {model} takes {n_par} parameters; got {len(params)}")
         fx, fy, cx, cy = intr(params)
         K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-        check_finite_camera(where, K=K)
-        if any(abs(v) > 0 for v in params[_DIST_START[model] :]):
-            warnings.warn(f"{where}: {model} lens distortion ignored", stacklevel=2)
+        check_finite_camera(where, K=K, params=np.asarray(params))
         cams[cid] = {"model": model, "width": w, "height": h, "K": K, "params": params}
     return cams
 
@@ -168,7 +168,7 @@ def load_colmap_scene(
     imgs = sorted(read_colmap_images(model / "images.txt"), key=lambda d: d["name"])
     img_dir = root / images_dir
     require_exists(img_dir)
-    paths, Ks, Rs, ts, sizes = [], [], [], [], []
+    paths, Ks, Rs, ts, sizes, lens = [], [], [], [], [], []
     for d in imgs:
         if d["camera_id"] not in cams:
             raise ValueError(
@@ -183,6 +183,7 @@ def load_colmap_scene(
         Rs.append(d["R"])
         ts.append(d["t"])
         sizes.append((c["height"], c["width"]))
+        lens.append((c["model"], c["params"]))
     listed = {p.resolve() for p in paths}
     unregistered = [p.name for p in list_images(img_dir) if p.resolve() not in listed]
     if unregistered:  # images COLMAP failed to register: normal, but say so
@@ -209,4 +210,19 @@ def load_colmap_scene(
     test = list(range(0, n, test_every)) if test_every and test_every > 0 else []
     train = other_indices(n, test)
     extra = {"image_names": [d["name"] for d in imgs]}
-    return scene_from_opencv(root, images, masks, (Ks, Rs, ts), size, 0.0, train, test, extra=extra)
+    try:
+        distortion = LensDistortion.from_colmap([m for m, _ in lens], [p for _, p in lens])
+    except ValueError as e:
+        raise ValueError(f"{model / 'cameras.txt'}: {e}") from None
+    return scene_from_opencv(
+        root,
+        images,
+        masks,
+        (Ks, Rs, ts),
+        size,
+        0.0,
+        train,
+        test,
+        extra=extra,
+        distortion=distortion,
+    )

@@ -12,6 +12,11 @@ origin and scale. `normalize_scene` finds the object and maps the world by the s
    `fill` of the unit cube); without masks (or an empty hull): the cube around the guess with
    half side 0.4 x the nearest camera distance (a Blender scene's 1.5 for cameras at 4).
 
+3. `extra["aabb_scale"]` (instant-ngp's transforms.json key, default 1): the region that the
+   methods' unit cube covers grows by that factor around the centre, as instant-ngp grows its
+   scene box: the scale is multiplied by it, so the object then spans `fill / aabb_scale` of the
+   cube and the surroundings out to aabb_scale times its box are inside.
+
 Perspective projection is unchanged by a uniform scale of view space, so the cameras keep R and
 their intrinsics and only T changes: ``T' = (centre R + T) / scale``; depth maps are divided by
 the scale, a ground-truth mesh is mapped too. `SceneData.extra["normalization"]` keeps
@@ -102,13 +107,18 @@ def normalize_scene(data, fill: float = 0.85):
     """`data` mapped so that its object fills [-fill, fill]^3 (perspective cameras only).
 
     Returns a new SceneData whose `extra["normalization"]` is {"centre": [3 floats], "scale": s};
-    x_world = scale * x_unit + centre.
+    x_world = scale * x_unit + centre. With `extra["aabb_scale"]` = a the scale is a times larger
+    (the object spans [-fill / a, fill / a]^3, its surroundings the rest of the cube).
     """
     if not 0.0 < fill <= 1.0:
         raise ValueError(f"fill must be in (0, 1]; got {fill}")
     if not bool(data.cameras.is_perspective()):
         raise ValueError("normalize_scene: only perspective cameras are supported")
     centre, scale = estimate_object_frame(data, fill)
+    aabb = float(data.extra.get("aabb_scale") or 1.0)
+    if not (math.isfinite(aabb) and aabb >= 1.0):
+        raise ValueError(f"extra['aabb_scale'] must be a number >= 1; got {aabb}")
+    scale = scale * aabb
     out = _apply(data, centre, scale)
     out.extra = {**data.extra, "normalization": {"centre": list(centre), "scale": float(scale)}}
     return out

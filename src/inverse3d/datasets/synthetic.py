@@ -32,6 +32,7 @@ __all__ = [
     "mug_camera_angles",
     "mug_mesh",
     "rings_camera_angles",
+    "room_mesh",
 ]
 
 # Geometry of the mug before normalisation (body radius 1, height 2).
@@ -266,12 +267,53 @@ def mug_camera_angles(n_views: int = 40, n_test: int = 8) -> tuple[list, list, l
     return elev, azim, test
 
 
+def room_mesh(half: float = 3.5, n: int = 12, device: str | torch.device = "cpu"):
+    """A closed box [-half, half]^3 (walls, floor, ceiling) seen from inside, `TexturesVertex`
+    colours of smooth stripes that differ per wall: the surroundings of a capture."""
+    from inverse3d.renderer.mesh.textures import TexturesVertex
+    from inverse3d.structures.meshes import Meshes
+
+    lin = torch.linspace(-half, half, n + 1)
+    a, b = torch.meshgrid(lin, lin, indexing="ij")
+    a, b = a.reshape(-1), b.reshape(-1)
+    idx = torch.arange((n + 1) ** 2).reshape(n + 1, n + 1)
+    q0, q1, q2, q3 = idx[:-1, :-1], idx[1:, :-1], idx[1:, 1:], idx[:-1, 1:]
+    quad = torch.stack([torch.stack([q0, q1, q2], -1), torch.stack([q0, q2, q3], -1)], -2)
+    quad = quad.reshape(-1, 3)
+    verts, faces, cols = [], [], []
+    for k, (axis, sign) in enumerate([(a_, s_) for a_ in range(3) for s_ in (-1.0, 1.0)]):
+        other = [i for i in range(3) if i != axis]
+        v = torch.zeros(a.shape[0], 3)
+        v[:, axis] = sign * half
+        v[:, other[0]], v[:, other[1]] = a, b
+        f = quad if sign > 0 else quad[:, [0, 2, 1]]
+        phase = 0.9 * k
+        c = torch.stack(
+            [
+                0.5 + 0.35 * torch.sin(1.7 * a + phase),
+                0.5 + 0.35 * torch.sin(1.3 * b + 2 * phase),
+                0.5 + 0.3 * torch.cos(0.9 * (a + b) + phase),
+            ],
+            -1,
+        )
+        faces.append(f + sum(x.shape[0] for x in verts))
+        verts.append(v)
+        cols.append(c)
+    return Meshes(
+        [torch.cat(verts).to(device)],
+        [torch.cat(faces).to(device)],
+        textures=TexturesVertex([torch.cat(cols).to(device)]),
+    )
+
+
 def make_synthetic_scene(
     n_views: int = 40,
     n_test: int = 8,
     image_size: int = 128,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    room: bool = False,
+    distortion: tuple[float, ...] | None = None,
 ) -> SceneData:
     """Render the built-in mug scene (deterministic per seed).
 
@@ -281,6 +323,12 @@ def make_synthetic_scene(
         image_size: H = W of the images.
         seed: palette and stripe pattern of the mug (see `mug_mesh`).
         device: where the returned tensors live.
+        room: put the mug inside `room_mesh()` (an "object in a room" capture): no masks, no
+            depths, the walls fill the background.
+        distortion: OpenCV (k1, k2, k3, p1, p2) of the cameras, applied to the images (pixels
+            resampled from a pinhole render) and returned in `SceneData.distortion`; use
+            pincushion (k1 > 0) so that the pinhole render covers every distorted pixel. No
+            depths then.
 
     Returns:
         SceneData with images (N, H, W, 3) float RGB composited on white, masks (N, H, W) float
@@ -306,13 +354,38 @@ def make_synthetic_scene(
         specular_color=((0.0, 0.0, 0.0),),
         device=device,
     )
-    images, masks, depths, cameras = _render_views(mesh, R, T, _FOV, size, lights, _BACKGROUND)
+    scene_mesh = mesh
+    if room:
+        from inverse3d.structures.meshes import join_meshes_as_scene
+
+        scene_mesh = join_meshes_as_scene([mesh, room_mesh(device=device)])
+    images, masks, depths, cameras = _render_views(
+        scene_mesh, R, T, _FOV, size, lights, _BACKGROUND, cull_backfaces=not room
+    )  # every part is closed: back faces are never visible (the room is seen from inside)
+    lens = None
+    if distortion is not None:
+        from inverse3d.renderer.lens_distortion import LensDistortion, undistort_points
+
+        focal = 1.0 / math.tan(math.radians(_FOV) / 2.0)
+        lens = LensDistortion("opencv", torch.tensor([list(distortion)] * n, dtype=torch.float32))
+        g = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1  # pixel centres
+        yy, xx = torch.meshgrid(g, g, indexing="ij")
+        und = undistort_points(torch.stack([xx, yy], -1) / focal, "opencv", lens.coeffs[0])
+        grid = (und * focal)[None].expand(n, size, size, 2).to(device)
+        resample = lambda x: torch.nn.functional.grid_sample(  # noqa: E731
+            x, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        images = resample(images.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).clamp(0.0, 1.0)
+        masks = resample(masks[:, None])[:, 0]
+        lens = lens.to(device)
     train_idx = [i for i in range(n) if i not in set(test_idx)]
+    extra = {"background": _BACKGROUND} if not room else {}
     return SceneData(
         images=images,
         cameras=cameras,
-        masks=masks,
-        depths=depths,
+        masks=None if room else masks,
+        depths=None if (room or distortion is not None) else depths,
+        distortion=lens,
         train_idx=train_idx,
         test_idx=test_idx,
         gt_mesh=mesh,
@@ -325,7 +398,7 @@ def make_synthetic_scene(
             "azim": azim,
             "dist": _DIST,
             "fov": _FOV,
-            "background": _BACKGROUND,
+            **extra,
         },
     )
 

@@ -8,6 +8,14 @@ background, and fitted with an MSE on the colours plus an MSE of the opacity aga
 The occupancy grid is refreshed from the field's density every `occupancy_every` steps (after a
 warm-up during which nothing is skipped). The mesh is the marching-cubes surface of the density
 sampled on a grid, where the opacity of one grid cell, 1 - exp(-sigma * cell), is 0.5.
+
+Scenes (`scene`): "object" models the cube [-bound, bound]^3 and composites the rays on the data's
+background; "unbounded" (captures of a thing in a place, with no masks) models all of space: the
+field lives on mip-NeRF 360's contraction of space (`renderer.implicit.scene_contraction`: the
+ball of radius `bound` unchanged, everything else squeezed into the ball of radius 2 bound), the
+rays are sampled evenly up to the far side of the cube and evenly in disparity beyond it, out to
+`far_factor` times that distance, and nothing is skipped; "auto" picks "object" when the data has
+masks and "unbounded" otherwise. The mesh is always of the cube [-bound, bound]^3 only.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from inverse3d.renderer.implicit.image_rays import (
     random_pixel_rays,
     render_image_rays,
 )
+from inverse3d.renderer.implicit.scene_contraction import contract_points, unbounded_ray_lengths
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
@@ -74,12 +83,55 @@ class NerfConfig:
     mesh_resolution: int = setting(
         128, "grid resolution of the density sampled for marching cubes", low=4
     )
+    scene: str = setting(
+        "auto",
+        "object: the cube only, on the data's background; unbounded: all of space through a "
+        "scene contraction (for captures with backgrounds); auto: object if the data has masks",
+        choices=("auto", "object", "unbounded"),
+    )
+    far_factor: float = setting(
+        1000.0, "unbounded scenes: rays end at this times the far side of the cube", low=1.0
+    )
+    outer_fraction: float = setting(
+        0.5,
+        "unbounded scenes: share of the samples beyond the cube (even in disparity)",
+        low=0.0,
+        high=0.95,
+    )
     mesh_opacity: float = setting(
         0.5,
         "the surface is where one cell of that grid has this opacity, 1 - exp(-sigma cell)",
         low=1e-6,
         high=1 - 1e-6,
     )
+
+
+class _ContractedField(torch.nn.Module):
+    """A field of the contracted space seen from the world: points are contracted first."""
+
+    def __init__(self, field: HashGridField, radius: float) -> None:
+        super().__init__()
+        self.field, self.radius = field, radius
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        return self.field.density(contract_points(points, self.radius))
+
+    def forward(self, points: torch.Tensor, directions: torch.Tensor | None = None):
+        return self.field(contract_points(points, self.radius), directions)
+
+
+def _render_unbounded(field, origins, dirs, near, mid, far, n_inner, n_outer, bg, stratified):
+    """RGBA (R, 4), weights (R, S) and lengths (R, S) of rays through a contracted field."""
+    t = unbounded_ray_lengths(
+        origins.shape[0], near, mid, far, n_inner, n_outer, stratified, device=origins.device
+    )
+    pts = origins[:, None] + t[..., None] * dirs[:, None]
+    s, c = field(pts.reshape(-1, 3), dirs[:, None].expand(pts.shape).reshape(-1, 3))
+    sigma, rgb = s.reshape(t.shape), c.reshape(*t.shape, 3)
+    w = volume_render_weights(sigma, t, dirs)
+    acc = w.sum(-1, keepdim=True)
+    color = (w[..., None] * rgb).sum(-2) + (1.0 - acc) * torch.as_tensor(bg, device=t.device)
+    return torch.cat([color, acc], -1), w, t
 
 
 def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False):
@@ -140,7 +192,32 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
         finest_resolution=cfg.finest_resolution,
         bounds=cfg.bound,
     )
+    mode = (
+        cfg.scene if cfg.scene != "auto" else ("object" if scene.masks is not None else "unbounded")
+    )
+    unbounded = mode == "unbounded"
+    if unbounded:  # the hash grid covers the contracted space, the ball of radius 2 bound
+        enc = HashGridEncoding(
+            n_levels=cfg.n_levels,
+            log2_hashmap_size=cfg.log2_hashmap_size,
+            finest_resolution=cfg.finest_resolution,
+            bounds=2.0 * cfg.bound,
+        )
     field = HashGridField(encoding=enc, hidden_dim=cfg.hidden_dim).to(device)
+    world_field = _ContractedField(field, cfg.bound) if unbounded else field
+    n_outer = max(1, round(cfg.pts_per_ray * cfg.outer_fraction))
+    n_inner = max(1, cfg.pts_per_ray - n_outer)
+    far_out = far * cfg.far_factor
+
+    def trace(origins, dirs, stratified):
+        if unbounded:
+            return _render_unbounded(
+                world_field, origins, dirs, near, far, far_out, n_inner, n_outer, bg, stratified
+            )
+        return _render_rays(
+            field, grid, origins, dirs, near, far, cfg.pts_per_ray, bg, stratified, True
+        )
+
     grid = OccupancyGrid(resolution=cfg.occupancy_resolution, bounds=cfg.bound, dilation=1)
     grid = grid.to(device)
     opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, eps=1e-15)
@@ -151,24 +228,18 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     grid.threshold = math.log(2.0) / float(grid.cell_size.min()) * 0.01
 
     def step_fn(step: int):
-        if step >= cfg.occupancy_warmup and step % cfg.occupancy_every == 0:
+        if not unbounded and step >= cfg.occupancy_warmup and step % cfg.occupancy_every == 0:
             with torch.no_grad():
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
         cams = train.cameras[idx]
-        bundle = random_pixel_rays(cams, (h, w), n_rays, 1, near, far, stratified=False)
+        lens = None if train.distortion is None else train.distortion[idx]
+        bundle = random_pixel_rays(
+            cams, (h, w), n_rays, 1, near, far, stratified=False, distortion=lens
+        )
         xys = bundle.xys
-        pred, wts, t = _render_rays(
-            field,
-            grid,
-            bundle.origins.reshape(-1, 3),
-            bundle.directions.reshape(-1, 3),
-            near,
-            far,
-            cfg.pts_per_ray,
-            bg,
-            stratified=True,
-            with_depth=True,
+        pred, wts, t = trace(
+            bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3), stratified=True
         )
         pred = pred.reshape(nv, n_rays, 4)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
@@ -193,15 +264,13 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     result = loop.run(step_fn, cfg.steps, {"nerf": state}, desc="nerf")
 
-    def render(cameras) -> torch.Tensor:
+    def render(cameras, distortion=None) -> torch.Tensor:
         def rays(b) -> torch.Tensor:
-            return _render_rays(
-                field, grid, b.origins, b.directions, near, far, cfg.pts_per_ray, bg, False
-            )
+            return trace(b.origins, b.directions, stratified=False)[0]
 
-        return render_image_rays(cameras, (h, w), rays, 1, near, far)
+        return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
-    mesh = _field_mesh(field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
+    mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
     return Reconstruction(
         mesh=mesh,
         render=render,

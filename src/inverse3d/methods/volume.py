@@ -161,7 +161,10 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
                 state.upsample(sizes[k + 1])
         idx = torch.randperm(len(train))[:nv].tolist()
         cams = train.cameras[idx]
-        bundle = random_pixel_rays(cams, (h, w), n_rays, cfg.pts_per_ray, near, far)
+        lens = None if train.distortion is None else train.distortion[idx]
+        bundle = random_pixel_rays(
+            cams, (h, w), n_rays, cfg.pts_per_ray, near, far, distortion=lens
+        )
         xys = bundle.xys
         pred, weights = _march(bundle, state.volumes(nv), bg)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
@@ -193,7 +196,7 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
     # A resume past the last stage restores the final grid size (the checkpoint holds it).
     vols = state.volumes(1)
 
-    def render(cameras) -> torch.Tensor:
+    def render(cameras, distortion=None) -> torch.Tensor:
         def rays(b: RayBundle) -> torch.Tensor:
             bb = RayBundle(
                 origins=b.origins[None],
@@ -203,7 +206,9 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
             )
             return _march(bb, vols, bg)[0][0]
 
-        return render_image_rays(cameras, (h, w), rays, cfg.pts_per_ray, near, far)
+        return render_image_rays(
+            cameras, (h, w), rays, cfg.pts_per_ray, near, far, distortion=distortion
+        )
 
     with torch.no_grad():
         mesh = density_mesh(

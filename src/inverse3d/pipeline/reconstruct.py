@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -315,7 +316,7 @@ def reconstruct(
     fit_time = time.perf_counter() - t_fit
 
     test = scene.test()
-    pred = rec.render(test.cameras) if (rec.render is not None and len(test)) else None
+    pred = _render_views(rec, test, log) if (rec.render is not None and len(test)) else None
     mesh = rec.mesh.detach().cpu() if rec.mesh is not None else None
     metrics = run_metrics(scene, mesh, pred, n_samples=run.eval_samples)
     metrics.update(rec.artifacts.get("metrics", {}))
@@ -365,6 +366,19 @@ def _write_artifact_images(folder: Path, images: Mapping[str, torch.Tensor]) -> 
         arr = to_uint8(img.detach().cpu().float())
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
+
+
+def _render_views(rec: Reconstruction, views, log) -> torch.Tensor:
+    """rec.render of the views' cameras, with their lens distortion when they have one and the
+    method's render takes it (`render(cameras, distortion=...)`; others render pinhole rays)."""
+    if views.distortion is None:
+        return rec.render(views.cameras)
+    if "distortion" in inspect.signature(rec.render).parameters:
+        return rec.render(views.cameras, distortion=views.distortion)
+    log(
+        "warning: this method renders pinhole cameras; the held-out views' lens distortion is ignored"
+    )
+    return rec.render(views.cameras)
 
 
 def _write_figures(folder: Path, scene, mesh, pred, history) -> None:

@@ -29,6 +29,9 @@ class SceneData:
     gt_mesh: ground-truth Meshes (batch of 1), or None.
     name: short name used for output folders; source: where it came from (path or "builtin").
     extra: anything else a reader wants to keep (e.g. the file names of the images).
+    distortion: the cameras' lens distortion (`renderer.lens_distortion.LensDistortion`, one row
+        of coefficients per image), or None for pinhole cameras. Ray-based methods undistort
+        their rays with it.
     """
 
     images: torch.Tensor
@@ -41,6 +44,7 @@ class SceneData:
     name: str = "scene"
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    distortion: Any = None
 
     def __post_init__(self) -> None:
         dims: dict[str, int] = {}
@@ -53,6 +57,10 @@ class SceneData:
         if len(self.cameras) != n:
             raise ValueError(
                 f"cameras must hold one camera per image ({n}); got {len(self.cameras)}"
+            )
+        if self.distortion is not None and len(self.distortion) != n:
+            raise ValueError(
+                f"distortion must hold one camera per image ({n}); got {len(self.distortion)}"
             )
         if not self.train_idx and not self.test_idx:
             self.train_idx = list(range(n))
@@ -92,6 +100,7 @@ class SceneData:
             cameras=self.cameras[list(indices)],
             masks=None if self.masks is None else self.masks[idx],
             depths=None if self.depths is None else self.depths[idx],
+            distortion=None if self.distortion is None else self.distortion[list(indices)],
             train_idx=list(range(len(indices))),
             test_idx=[],
         )
@@ -111,4 +120,5 @@ class SceneData:
             masks=move(self.masks),
             depths=move(self.depths),
             gt_mesh=None if self.gt_mesh is None else self.gt_mesh.to(device),
+            distortion=None if self.distortion is None else self.distortion.to(device),
         )
