@@ -85,6 +85,16 @@ def test_color_network_and_sharpness():
     net = ColorNetwork(feature_dim=5, hidden_dim=16)
     rgb = net(torch.rand(7, 3), torch.rand(7, 3), torch.rand(7, 3), torch.rand(7, 5))
     assert rgb.shape == (7, 3) and float(rgb.min()) >= 0 and float(rgb.max()) <= 1
+    # The view direction changes the colour unless view_dependent=False.
+    torch.manual_seed(0)
+    p, n, f = torch.rand(7, 3), torch.rand(7, 3), torch.rand(7, 5)
+    d1, d2 = torch.randn(7, 3), torch.randn(7, 3)
+    assert not torch.allclose(net(p, n, d1, f), net(p, n, d2, f))
+    lamb = ColorNetwork(feature_dim=5, hidden_dim=16, view_dependent=False)
+    assert torch.equal(lamb(p, n, d1, f), lamb(p, n, d2, f))
+    assert lamb.mlp[0].in_features == 3 + 3 + 5
+    with pytest.raises(TypeError, match="view_dependent"):
+        ColorNetwork(view_dependent=1)
     s = LearnedSharpness(0.3)
     assert float(s()) == pytest.approx(torch.exp(torch.tensor(3.0)).item(), rel=1e-5)
 

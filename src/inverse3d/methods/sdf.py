@@ -80,6 +80,9 @@ class SdfConfig:
     fd_eps: float = setting(
         0.005, "finite-difference step of the SDF gradient (0: autograd; hash only)", low=0
     )
+    view_dependent: bool = setting(
+        True, "colour depends on the view direction (False: Lambertian colour network)"
+    )
     init_variance: float = setting(0.3, "initial log-sharpness v (s = exp(10 v))")
     w_eikonal: float = setting(0.1, "weight of the eikonal loss", low=0)
     w_mask: float = setting(0.1, "weight of the mask BCE (only with masks)", low=0)
@@ -110,7 +113,11 @@ class _Field(torch.nn.Module):
             finest_resolution=cfg.finest_resolution,
             bound=cfg.bound,
         )
-        self.color = ColorNetwork(feature_dim=self.sdf.feature_dim, hidden_dim=cfg.hidden_dim)
+        self.color = ColorNetwork(
+            feature_dim=self.sdf.feature_dim,
+            hidden_dim=cfg.hidden_dim,
+            view_dependent=cfg.view_dependent,
+        )
         self.sharpness = LearnedSharpness(cfg.init_variance)
         self.grid = (
             OccupancyGrid(

@@ -206,9 +206,11 @@ class ColorNetwork(nn.Module):
         feature_dim: size of the geometry feature.
         hidden_dim, n_layers: the MLP (ReLU).
         n_harmonic_dir: frequencies of the view-direction encoding (0: the raw direction).
+        view_dependent: False drops the view direction from the input (a Lambertian colour:
+            it cannot paint what lies behind a wrong surface differently per view).
 
     forward(points (..., 3), normals (..., 3), directions (..., 3), features (..., F)) ->
-    (..., 3) float. Directions are normalised inside.
+    (..., 3) float. Directions are normalised inside (and ignored without view dependence).
     """
 
     def __init__(
@@ -217,9 +219,13 @@ class ColorNetwork(nn.Module):
         hidden_dim: int = 64,
         n_layers: int = 2,
         n_harmonic_dir: int = 4,
+        view_dependent: bool = True,
     ) -> None:
         super().__init__()
         hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
+        if not isinstance(view_dependent, bool):
+            raise TypeError(f"view_dependent must be a bool; got {type(view_dependent).__name__}")
+        self.view_dependent = view_dependent
         n_layers = check_positive_int(n_layers, "n_layers")
         self.dir_embedding = HarmonicEmbedding(
             check_nonneg_int(n_harmonic_dir, "n_harmonic_dir"), append_input=True
@@ -227,7 +233,7 @@ class ColorNetwork(nn.Module):
         d_in = (
             3
             + 3
-            + self.dir_embedding.get_output_dim(3)
+            + (self.dir_embedding.get_output_dim(3) if view_dependent else 0)
             + check_nonneg_int(feature_dim, "feature_dim")
         )
         layers: list[nn.Module] = []
@@ -245,8 +251,11 @@ class ColorNetwork(nn.Module):
         features: torch.Tensor,
     ) -> torch.Tensor:
         check_tensor(points, "points", ("...", 3), "float")
-        d = nn.functional.normalize(directions, dim=-1)
-        h = torch.cat([points, normals, self.dir_embedding(d), features], -1)
+        parts = [points, normals, features]
+        if self.view_dependent:
+            d = nn.functional.normalize(directions, dim=-1)
+            parts.insert(2, self.dir_embedding(d))
+        h = torch.cat(parts, -1)
         return torch.sigmoid(self.mlp(h))
 
 
