@@ -41,6 +41,7 @@ from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.models.velocity_field import FLOW_METHODS, VelocityField, integrate_flow
+from inverse3d.ops.image_resize import resize_images
 from inverse3d.renderer.blending import BlendParams, softmax_rgb_blend
 from inverse3d.renderer.cameras import PerspectiveCameras
 from inverse3d.renderer.crop import crop_cameras, crop_images, ndc_cameras, random_crop_windows
@@ -201,15 +202,6 @@ def _vertex_colors(cfg, verts, faces, albedo, lights, cam_centres) -> torch.Tens
     )
 
 
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, H, W, C) or (N, H, W) float -> the same at `size`, area-averaged."""
-    squeeze = images.dim() == 3
-    x = images[..., None] if squeeze else images
-    if tuple(x.shape[1:3]) != tuple(size):
-        x = F.interpolate(x.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)
-    return x[..., 0] if squeeze else x
-
-
 def _check_cameras(cameras, crop: bool):
     if not crop:
         return cameras
@@ -269,8 +261,8 @@ def fit(config: DiffeomorphicConfig, scene, loop: Loop) -> Reconstruction:
     h, w = scene.image_size
     scale = cfg.image_size / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    images = _resize(train.images, size)
-    masks = _resize(train.masks, size) if train.masks is not None else None
+    images = resize_images(train.images, size)
+    masks = resize_images(train.masks, size) if train.masks is not None else None
     depths = None
     if train.depths is not None and cfg.w_depth > 0:
         depths = F.interpolate(train.depths[:, None], size=size)[:, 0]

@@ -27,6 +27,7 @@ from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.ops.hull_mesh import occupancy_mesh
+from inverse3d.ops.image_resize import resize_images
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
 from inverse3d.ops.vertex_colors import project_vertex_colors
 from inverse3d.ops.visual_hull import visual_hull
@@ -158,16 +159,6 @@ def _initial_mesh(cfg: MeshConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
     return sphere.verts_packed() * 0.8 * cfg.bound, sphere.faces_packed()
 
 
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, H, W, C) or (N, H, W) float -> the same at `size`, area-averaged."""
-    squeeze = images.dim() == 3
-    x = images[..., None] if squeeze else images
-    if tuple(x.shape[1:3]) == tuple(size):
-        return images
-    y = F.interpolate(x.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)
-    return y[..., 0] if squeeze else y
-
-
 def fit(config: MeshConfig, scene, loop: Loop) -> Reconstruction:
     """Fit a mesh with vertex colours to the training views of `scene` (a SceneData)."""
     cfg = config
@@ -179,8 +170,8 @@ def fit(config: MeshConfig, scene, loop: Loop) -> Reconstruction:
     h, w = scene.image_size
     scale = cfg.image_size / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    images = _resize(train.images, size)
-    masks = _resize(train.masks, size) if train.masks is not None else None
+    images = resize_images(train.images, size)
+    masks = resize_images(train.masks, size) if train.masks is not None else None
     depths = None
     if cfg.use_depth and train.depths is not None and cfg.w_depth > 0:
         # Nearest-neighbour depth (averaging across the silhouette would mix in zeros).

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from inverse3d.engine import Loop
 from inverse3d.loss.mesh_flatten import mesh_flatten_loss
@@ -44,6 +43,7 @@ from inverse3d.loss.silhouette_iou import silhouette_iou_loss
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.ops.foreground import background_key_masks, deeplabv3_masks
 from inverse3d.ops.hull_mesh import occupancy_mesh
+from inverse3d.ops.image_resize import resize_images
 from inverse3d.ops.silhouette_init import silhouette_sphere, silhouette_sphere_level
 from inverse3d.ops.vertex_colors import project_vertex_colors
 from inverse3d.ops.visual_hull import visual_hull
@@ -113,15 +113,6 @@ def scene_masks(cfg: SilhouetteConfig, images: torch.Tensor, masks: torch.Tensor
     if cfg.segmentation_weights is not None:
         return deeplabv3_masks(images, cfg.segmentation_weights), "deeplabv3"
     return background_key_masks(images, threshold=cfg.key_threshold), "background keying"
-
-
-def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, H, W) or (N, H, W, C) float, area-averaged to `size`."""
-    squeeze = x.dim() == 3
-    y = x[..., None] if squeeze else x
-    if tuple(y.shape[1:3]) != tuple(size):
-        y = F.interpolate(y.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)
-    return y[..., 0] if squeeze else y
 
 
 def _initial_mesh(cfg: SilhouetteConfig, cameras, masks: torch.Tensor, level: int):
@@ -208,7 +199,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
     train_masks = full_masks[tidx]
     scale = cfg.image_size / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    masks = _resize(train_masks, size)
+    masks = resize_images(train_masks, size)
     level = cfg.sphere_level if cfg.sphere_level >= 0 else silhouette_sphere_level(masks)
     v0, faces = _initial_mesh(cfg, train.cameras, masks, level)
     state = _State(v0, len(train), cfg)
