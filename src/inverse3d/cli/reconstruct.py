@@ -20,6 +20,7 @@ EXAMPLES = (
     "inverse3d reconstruct --method nerf --steps 3000 --data my_scene",
     "inverse3d reconstruct --config runs/mug-mesh/config.yaml --name again",
     "inverse3d reconstruct --resume --name mug-nerf         # continue a stopped run",
+    "torchrun --nproc-per-node 4 -m inverse3d reconstruct --method nerf   # 4 data-parallel ranks",
 )
 
 
@@ -72,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         context=args.context,
     )
+    from inverse3d import distributed
+
+    if not distributed.is_main():  # rank 0 reports
+        return 0
     out_dir = args.context.folder
     print(f"done in {report['time_s']:.1f} s ({report['steps']} steps); outputs in {out_dir}/")
     for k, v in report["metrics"].items():
