@@ -1,12 +1,13 @@
 """Worker of tests/test_distributed.py, run as one process of a 2-rank gloo job.
 
     python tests/distributed_worker.py step OUT_DIR       (env RANK, WORLD_SIZE, MASTER_* set)
-    torchrun ... tests/distributed_worker.py fit-sdf FAIL_RANK -- <inverse3d fit-sdf args>
+    torchrun ... tests/distributed_worker.py fit-sdf SHIFT -- <inverse3d fit-sdf args>
 
 "step": a data-parallel run of `engine.Loop` on a fixed global batch split between the ranks
 (see `build` / `run_steps`, shared with the one-process reference of the test), checkpointed
 in OUT_DIR (by rank 0); rank 0 also saves the parameters and the loss history to OUT_DIR/dp.pt.
-"fit-sdf": `inverse3d fit-sdf` where the fit raises RuntimeError on rank FAIL_RANK (-1: none).
+"fit-sdf": `inverse3d fit-sdf` where the fit raises RuntimeError for the mesh whose mean x
+coordinate is SHIFT (to within 0.5).
 """
 
 from __future__ import annotations
@@ -114,14 +115,14 @@ def main(argv: list[str]) -> int:
             torch.save({"state": model.state_dict(), "loss": result.series()}, path)
         return 0
     if mode == "fit-sdf":
-        fail_rank = int(argv[1])
+        shift = float(argv[1])
         import inverse3d.pipeline.fit_sdf as pipe
         from inverse3d.cli import main as cli_main
 
         fit = pipe.fit
 
         def failing_fit(config, mesh, loop):
-            if distributed.rank() == fail_rank:
+            if abs(float(mesh[0][:, 0].mean()) - shift) < 0.5:
                 raise RuntimeError("injected failure")
             return fit(config, mesh, loop)
 

@@ -106,7 +106,12 @@ class TestOneProcess:
         torch.testing.assert_close(p.grad, torch.tensor([1.0, 2.0, 3.0]))
         assert q.grad is None
         assert distributed.all_reduce_scalars({"loss": torch.tensor(2.5)}) == {"loss": 2.5}
-        assert distributed.all_gather_json({"a": [1, 2]}) == [{"a": [1, 2]}]
+        import numpy as np
+
+        got = distributed.all_gather_json({"a": [1, 2], "t": torch.tensor(0.5), "n": np.float32(2)})
+        assert got == [{"a": [1, 2], "t": 0.5, "n": 2.0}]
+        with pytest.raises(TypeError, match="not JSON"):
+            distributed.all_gather_json({"x": object()})
         assert distributed.local_batch(1000) == 1000
         assert distributed.rank_seed(7) == 7 and distributed.rank_seed(7, step=3) != 7
         distributed.barrier()
@@ -173,6 +178,60 @@ def test_data_parallel_steps_match_one_process(tmp_path):
         torch.testing.assert_close(other.state_dict()[name], value, rtol=1e-9, atol=1e-12)
 
 
+def test_rank_config_one_process():
+    from inverse3d.methods.nerf import NerfConfig
+    from inverse3d.pipeline.reconstruct import rank_config
+
+    cfg = NerfConfig(rays_per_step=1000)
+    assert rank_config(cfg) is cfg  # one process: the global batch
+    assert rank_config(object) is object  # a config without rays_per_step
+
+
+TINY = [
+    "--steps",
+    "2",
+    "--batch-size",
+    "64",
+    "--pool-size",
+    "256",
+    "--width",
+    "16",
+    "--eval-points",
+    "200",
+    "--mc-resolution",
+    "12",
+    "--quiet",
+    "--device",
+    "cpu",
+]
+
+
+def test_fit_sdf_object_that_raises_is_listed(tmp_path, monkeypatch, capsys):
+    """One process: an exception other than bad input in one object's fit is listed with its
+    error (no rank named) and traceback file, the next object still runs; exit code 1."""
+    import inverse3d.pipeline.fit_sdf as pipe
+    from inverse3d.cli import main
+
+    meshes = tmp_path / "in"
+    meshes.mkdir()
+    _sphere(meshes / "a.obj", shift=0.0)
+    (meshes / "b.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")  # no faces: bad input
+
+    def failing(config, mesh, loop):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipe, "fit", failing)
+    code = main(["fit-sdf", str(meshes), "--out", str(tmp_path / "runs"), "--name", "j", *TINY])
+    err = capsys.readouterr().err
+    assert code == 1  # an error outranks bad input (2)
+    assert "a.obj" in err and "RuntimeError: boom" in err and "rank" not in err
+    run = tmp_path / "runs" / "j"
+    rows = {r["object"]: r for r in csv.DictReader(open(run / "results.csv", encoding="utf-8"))}
+    assert rows["a"]["status"] == "error" and rows["b"]["status"] == "failed"
+    assert "no faces" in rows["b"]["error"]
+    assert "boom" in (run / "errors" / "a.log").read_text(encoding="utf-8")
+
+
 def _sphere(path: Path, shift: float) -> None:
     from inverse3d.io import IO
     from inverse3d.utils import ico_sphere
@@ -182,31 +241,14 @@ def _sphere(path: Path, shift: float) -> None:
 
 
 def test_fit_sdf_sharded_over_two_ranks_with_a_failing_rank(tmp_path):
-    """torchrun, 2 ranks, 3 meshes: objects a, c on rank 0 and b on rank 1, where the fit
-    raises. Every object is in the merged table exactly once, the good ones are written, the job
-    exits non-zero naming rank 1 and object b."""
+    """torchrun, 2 ranks, 3 meshes: objects a, c on rank 0 and b on rank 1; the fit of a raises.
+    Every object is in the merged table exactly once, c still runs after a on rank 0, the good
+    ones are written, the job exits non-zero naming rank 0 and object a."""
     meshes = tmp_path / "in"
     meshes.mkdir()
     for i, name in enumerate("abc"):
         _sphere(meshes / f"{name}.obj", shift=float(i))
     out = tmp_path / "runs"
-    tiny = [
-        "--steps",
-        "2",
-        "--batch-size",
-        "64",
-        "--pool-size",
-        "256",
-        "--width",
-        "16",
-        "--eval-points",
-        "200",
-        "--mc-resolution",
-        "12",
-        "--quiet",
-        "--device",
-        "cpu",
-    ]
     cmd = [
         sys.executable,
         "-m",
@@ -216,29 +258,29 @@ def test_fit_sdf_sharded_over_two_ranks_with_a_failing_rank(tmp_path):
         "2",
         str(HERE / "distributed_worker.py"),
         "fit-sdf",
-        "1",
+        "0.0",
         "--",
         str(meshes),
         "--out",
         str(out),
         "--name",
         "job",
-        *tiny,
+        *TINY,
     ]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
-    assert "rank 1" in text and "b.obj" in text and "injected failure" in text, text
+    assert "rank 0" in text and "a.obj" in text and "injected failure" in text, text
     run = out / "job"
     rows = list(csv.DictReader(open(run / "results.csv", encoding="utf-8")))
     assert [r["object"] for r in rows] == ["a", "b", "c", "average"]
     status = {r["object"]: r["status"] for r in rows}
-    assert status == {"a": "ok", "b": "error", "c": "ok", "average": "2/3 ok"}
+    assert status == {"a": "error", "b": "ok", "c": "ok", "average": "2/3 ok"}
     report = json.loads((run / "report.json").read_text(encoding="utf-8"))
     assert report["ranks"] == 2
     assert {o["object"]: o["rank"] for o in report["objects"]} == {"a": 0, "b": 1, "c": 0}
-    assert "rank 1" in report["objects"][1]["error"]
-    for name in "ac":
+    assert "rank 0" in report["objects"][0]["error"]
+    for name in "bc":
         assert (run / name / "metrics.json").is_file(), name
-    assert not (run / "b").exists()
-    assert "rank 1 of 2" in (run / "errors" / "b.log").read_text(encoding="utf-8")
+    assert not (run / "a").exists()
+    assert "rank 0 of 2" in (run / "errors" / "a.log").read_text(encoding="utf-8")

@@ -297,12 +297,19 @@ def _broadcast_tree(dist, tree: Any, dev: torch.device) -> None:
             _broadcast_tree(dist, v, dev)
 
 
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"all_gather_json: {type(value).__name__} is not JSON-serialisable")
+
+
 def all_gather_json(obj: Any) -> list[Any]:
-    """Every rank's `obj` (JSON-serialisable), in rank order; [obj] without a process group.
+    """Every rank's `obj` (JSON-serialisable; tensors and NumPy values are sent as their
+    `tolist()`), in rank order; [obj] (through JSON) without a process group.
 
     Sent as UTF-8 JSON bytes (never pickled)."""
     dist = _dist()
-    text = json.dumps(obj, allow_nan=True)
+    text = json.dumps(obj, allow_nan=True, default=_plain)
     if dist is None or world_size() == 1:
         return [json.loads(text)]
     dev = _device()
