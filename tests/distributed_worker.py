@@ -1,11 +1,13 @@
 """Worker of tests/test_distributed.py, run as one process of a 2-rank gloo job.
 
-    python tests/distributed_worker.py step OUT_DIR       (env RANK, WORLD_SIZE, MASTER_* set)
+    python tests/distributed_worker.py step OUT_DIR [SCENE]   (env RANK, WORLD_SIZE, MASTER_* set)
     torchrun ... tests/distributed_worker.py fit-sdf SHIFT -- <inverse3d fit-sdf args>
 
 "step": a data-parallel run of `engine.Loop` on a fixed global batch split between the ranks
 (see `build` / `run_steps`, shared with the one-process reference of the test), checkpointed
 in OUT_DIR (by rank 0); rank 0 also saves the parameters and the loss history to OUT_DIR/dp.pt.
+With SCENE, then `inverse3d reconstruct --method volume` of that scene for 2 steps into
+OUT_DIR/runs/vol (the same process group).
 "fit-sdf": `inverse3d fit-sdf` where the fit raises RuntimeError for the mesh whose mean x
 coordinate is SHIFT (to within 0.5).
 """
@@ -113,6 +115,14 @@ def main(argv: list[str]) -> int:
         if distributed.is_main():
             path = f"{argv[1]}/dp.pt"
             torch.save({"state": model.state_dict(), "loss": result.series()}, path)
+        if len(argv) > 2:
+            from inverse3d.cli import main as cli_main
+
+            return cli_main(
+                ["reconstruct", "--data", argv[2], "--method", "volume", "--steps", "2"]
+                + ["--rays-per-step", "64", "--pts-per-ray", "16", "--eval-samples", "300"]
+                + ["--device", "cpu", "--quiet", "--out", f"{argv[1]}/runs", "--name", "vol"]
+            )
         return 0
     if mode == "fit-sdf":
         shift = float(argv[1])

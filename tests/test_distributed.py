@@ -133,7 +133,14 @@ class TestOneProcess:
 def test_data_parallel_steps_match_one_process(tmp_path):
     """2 gloo ranks, each on half of the global batch (different initial weights: rank 0's are
     broadcast), gradients averaged by the Loop's hook: parameters and losses after 3 Adam steps
-    equal those of one process on the whole batch (float64, up to summation order)."""
+    equal those of one process on the whole batch (float64, up to summation order). The same
+    processes then run `inverse3d reconstruct --method volume` data-parallel: rank 0 alone
+    writes and prints, config.yaml keeps the global batch."""
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+
+    scene = tmp_path / "scene"
+    write_folder_scene(make_synthetic_scene(n_views=4, n_test=2, image_size=24), scene)
     out = tmp_path / "dp"
     port = str(_free_port())
     procs = []
@@ -145,7 +152,7 @@ def test_data_parallel_steps_match_one_process(tmp_path):
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=port,
         )
-        cmd = [sys.executable, str(HERE / "distributed_worker.py"), "step", str(out)]
+        cmd = [sys.executable, str(HERE / "distributed_worker.py"), "step", str(out), str(scene)]
         procs.append(
             subprocess.Popen(
                 cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -154,6 +161,11 @@ def test_data_parallel_steps_match_one_process(tmp_path):
     logs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     got = torch.load(out / "dp.pt", weights_only=True)
+    assert "done in" in logs[0] and "done in" not in logs[1], logs
+    report = json.loads((out / "runs" / "vol" / "report.json").read_text(encoding="utf-8"))
+    assert report["steps"] == 2 and report["settings"]["rays_per_step"] == 64
+    assert "rays_per_step: 64" in (out / "runs" / "vol" / "config.yaml").read_text()
+    assert (out / "runs" / "vol" / "checkpoints" / "last.pt").is_file()
 
     model, opt, batch = worker.build(seed=100)
     ref = worker.run_steps(model, opt, batch, 0, 1)
