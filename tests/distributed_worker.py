@@ -112,9 +112,11 @@ def main(argv: list[str]) -> int:
         r, n = distributed.rank(), distributed.world_size()
         model, opt, batch = build(seed=100 + r)  # ranks differ until rank 0's state is broadcast
         result = run_steps(model, opt, batch, r, n, out_dir=argv[1])
+        # ranks logging different keys (a loss term only rank 1's batch has)
+        logged = distributed.all_reduce_scalars({"loss": float(r), **({"depth": 4.0} if r else {})})
         if distributed.is_main():
-            path = f"{argv[1]}/dp.pt"
-            torch.save({"state": model.state_dict(), "loss": result.series()}, path)
+            out = {"state": model.state_dict(), "loss": result.series(), "logged": logged}
+            torch.save(out, f"{argv[1]}/dp.pt")
         if len(argv) > 2:
             from inverse3d.cli import main as cli_main
 

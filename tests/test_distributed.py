@@ -161,6 +161,7 @@ def test_data_parallel_steps_match_one_process(tmp_path):
     logs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     got = torch.load(out / "dp.pt", weights_only=True)
+    assert got["logged"] == {"loss": 0.5, "depth": 4.0}
     assert "done in" in logs[0] and "done in" not in logs[1], logs
     report = json.loads((out / "runs" / "vol" / "report.json").read_text(encoding="utf-8"))
     assert report["steps"] == 2 and report["settings"]["rays_per_step"] == 64

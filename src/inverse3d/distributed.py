@@ -192,19 +192,21 @@ def rank_seed(seed: int, step: int = 0) -> int:
 
 
 def all_reduce_scalars(values: Mapping[str, float]) -> dict[str, float]:
-    """The mean over ranks of each scalar of `values` (every rank must pass the same keys).
+    """The mean over ranks of each scalar of `values`, as floats.
 
-    values: {name: float or 0-d tensor}; returned as floats.
+    values: {name: float or 0-d tensor}. Ranks may log different keys (a term one rank's batch
+    did not have): every key of any rank is returned, averaged over the ranks that have it.
     """
-    keys = sorted(values)
-    out = {k: float(values[k]) for k in keys}
+    out = {k: float(v) for k, v in values.items()}
     dist = _dist()
-    if dist is None or world_size() == 1 or not keys:
+    if dist is None or world_size() == 1:
         return out
-    buf = torch.tensor([out[k] for k in keys], dtype=torch.float64, device=_device())
+    keys = sorted({k for part in all_gather_json(sorted(out)) for k in part})
+    buf = torch.tensor(
+        [[out.get(k, 0.0), float(k in out)] for k in keys], dtype=torch.float64, device=_device()
+    ).reshape(-1, 2)  # (keys, [value, 1 if this rank has it])
     dist.all_reduce(buf)
-    buf /= world_size()
-    return dict(zip(keys, buf.cpu().tolist()))
+    return {k: v / c for k, (v, c) in zip(keys, buf.cpu().tolist())}
 
 
 def _unique(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
