@@ -297,3 +297,29 @@ def test_fit_sdf_sharded_over_two_ranks_with_a_failing_rank(tmp_path):
         assert (run / name / "metrics.json").is_file(), name
     assert not (run / "a").exists()
     assert "rank 0 of 2" in (run / "errors" / "a.log").read_text(encoding="utf-8")
+
+
+def test_reconstruct_several_scenes(tmp_path, capsys):
+    """`reconstruct --data MISSING A`: one run per scene inside the job folder, a merged
+    results.csv / report.json; the missing scene is listed as failed and the next one still runs
+    (exit 2). One --data keeps the single-run path (covered by tests/cli)."""
+    from inverse3d.cli import main
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+
+    write_folder_scene(make_synthetic_scene(n_views=4, n_test=2, image_size=24), tmp_path / "s1")
+    datas = [str(tmp_path / "missing"), str(tmp_path / "s1")]
+    fast = ["--method", "mesh", "--steps", "2", "--hull-resolution", "16"]
+    fast += ["--eval-samples", "300", "--quiet", "--device", "cpu"]
+    code = main(["reconstruct", "--data", *datas, "--out", str(tmp_path / "runs"), *fast])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing" in err
+    job = tmp_path / "runs" / "scenes-mesh"
+    rows = list(csv.DictReader(open(job / "results.csv", encoding="utf-8")))
+    assert [(r["data"], r["status"]) for r in rows] == [(datas[0], "failed"), (datas[1], "ok")]
+    assert "no such file" in rows[0]["error"] and rows[1]["run"] == "s1-mesh"
+    assert (job / "s1-mesh" / "report.json").is_file()
+    report = json.loads((job / "report.json").read_text(encoding="utf-8"))
+    assert report["ok"] == 1 and report["ranks"] == 1
+    # --resume continues one run only
+    assert main(["reconstruct", "--data", *datas, "--resume", "--out", str(tmp_path)]) == 2

@@ -286,13 +286,18 @@ def reconstruct(
     progress: bool = True,
     context: RunContext | None = None,
     log=print,
+    data_parallel: bool = True,
 ) -> dict[str, Any]:
-    """Run `method` with `config` on the run's data and write every output; return the report."""
+    """Run `method` with `config` on the run's data and write every output; return the report.
+
+    data_parallel: in a job of several processes, whether the ranks train this run together
+    (rank 0 writes) or each rank runs its own (a shard of a many-scene job: it writes its run).
+    """
     from inverse3d.datasets.normalize import to_world
     from inverse3d.eval.report_metrics import METRIC_KEYS, run_metrics
 
     context = context if context is not None else RunContext()
-    main = distributed.is_main()
+    main = distributed.is_main() or not data_parallel
     if not main:
         log = _quiet
     t_start = time.perf_counter()
@@ -315,7 +320,8 @@ def reconstruct(
             saved["data"] = run.data if run.data is not None else BUILTIN
             saved["settings"] = config_to_dict(config)
             write_yaml_file(folder / "config.yaml", saved)
-    distributed.barrier()
+    if data_parallel:
+        distributed.barrier()
     context.folder = folder
     log(
         f"inverse3d reconstruct: method {method.name}, data {scene.source or scene.name}, "
@@ -323,10 +329,15 @@ def reconstruct(
     )
     seed_everything(run.seed)
     loop = Loop(
-        out_dir=folder, resume=resume, progress=progress, checkpoint_every=run.checkpoint_every
+        out_dir=folder,
+        resume=resume,
+        progress=progress,
+        checkpoint_every=run.checkpoint_every,
+        data_parallel=data_parallel,
     )
     t_fit = time.perf_counter()
-    rec: Reconstruction = method.fit(rank_config(config), scene, loop)
+    fit_config = rank_config(config) if data_parallel else config
+    rec: Reconstruction = method.fit(fit_config, scene, loop)
     fit_time = time.perf_counter() - t_fit
     if not main:  # rank 0 evaluates and writes the outputs
         context.report = {"method": method.name, "steps": int(rec.steps), "metrics": {}}
