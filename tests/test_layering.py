@@ -18,7 +18,7 @@ LAYERS = [
     {"renderer"},
     {"ops", "loss", "io", "utils", "_C"},
     {"models"},
-    {"engine"},
+    {"engine", "distributed"},
     {"datasets", "eval", "viz", "vis"},
     {"methods"},
     {"pipeline"},

@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from inverse3d import distributed
 from inverse3d.common.errors import InputError, NonFiniteError
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "LoopResult",
     "NonFiniteLossError",
     "checkpoint_path",
+    "data_parallel_hooks",
     "diverged",
     "load_checkpoint",
     "peak_memory_mb",
@@ -452,6 +455,7 @@ def run_loop(
     desc: str = "",
     on_checkpoint: Callable[[int], Mapping[str, Any]] | None = None,
     divergence_window: int | None = DEFAULT_DIVERGENCE_WINDOW,
+    data_parallel: bool = True,
 ) -> LoopResult:
     """Run `step_fn(step)` for steps `0 .. n_steps-1`.
 
@@ -465,6 +469,12 @@ def run_loop(
     divergence_window: stop with DivergedError once no loss of the last `divergence_window` steps
         is below the loss of step 0 (see `diverged`; checked from step `divergence_window` on, so
         runs of at most that many steps are never stopped); None disables the check.
+    data_parallel: in a job of several processes (`distributed.world_size() > 1`), whether the
+        ranks train one model together (see `data_parallel_hooks`: rank 0's state broadcast,
+        per-rank random streams, gradients averaged before every optimizer step, the logged
+        scalars averaged, checkpoints written by rank 0 only) or each its own (then each rank
+        checkpoints into its own `out_dir`). Only rank 0 shows a progress bar. Without a
+        process group this changes nothing.
     Raises NonFiniteLossError when the loss is NaN/inf or step_fn raises NonFiniteError, and
     DivergedError, both without touching the last checkpoint; CheckpointError for a checkpoint
     that cannot be resumed from.
@@ -481,6 +491,8 @@ def run_loop(
         raise ValueError(f"checkpoint_every must be an int >= 1; got {checkpoint_every!r}")
     window = _check_window(divergence_window)
     state = dict(state or {})
+    together = data_parallel and distributed.world_size() > 1
+    writes = distributed.is_main() or not together
     result = LoopResult()
     start = 0
     last_ckpt: Path | None = None
@@ -499,21 +511,23 @@ def run_loop(
             result.resumed_from = start
             last_ckpt, last_ckpt_step = checkpoint_path(out_dir), start
     losses = result.series()
+    unhook = data_parallel_hooks(state, start) if together else None
 
     def checkpoint(step: int) -> None:
         nonlocal last_ckpt, last_ckpt_step
         if out_dir is None:
             return
         extra = on_checkpoint(step) if on_checkpoint is not None else None
-        last_ckpt = save_checkpoint(out_dir, step, state, result.history, extra)
-        last_ckpt_step = step
+        if writes:
+            save_checkpoint(out_dir, step, state, result.history, extra)
+        last_ckpt, last_ckpt_step = checkpoint_path(out_dir), step
 
     t0 = time.perf_counter()
     bar = tqdm(
         total=n_steps,
         initial=start,
         desc=desc or None,
-        disable=not progress,
+        disable=not progress or not distributed.is_main(),
         dynamic_ncols=True,
         leave=False,
     )
@@ -527,6 +541,8 @@ def run_loop(
                     step, math.nan, last_ckpt, last_ckpt_step, reason=str(e)
                 ) from e
             scalars = _as_scalars(out)
+            if together:  # the global batch's loss: every rank takes the same stop decisions
+                scalars = distributed.all_reduce_scalars(scalars)
             loss = scalars["loss"]
             if not np.isfinite(loss):
                 raise NonFiniteLossError(step, loss, last_ckpt, last_ckpt_step)
@@ -544,9 +560,37 @@ def run_loop(
             checkpoint(n_steps)
     finally:
         bar.close()
+        if unhook is not None:
+            unhook()
     result.steps = len(result.history)
     result.time_s = time.perf_counter() - t0
     return result
+
+
+def data_parallel_hooks(state: Mapping[str, Any], start: int = 0) -> Callable[[], None]:
+    """Make the ranks of a process group train one model: return the function that undoes it.
+
+    1. rank 0's state (every object of `state`: modules, optimizers, ...) is copied to all ranks;
+    2. each rank reseeds its random streams with `distributed.rank_seed(torch.initial_seed(),
+       start)`, so that ranks draw different rays / points (deterministically);
+    3. until undone, every `torch.optim.Optimizer.step` of this process first replaces the
+       gradients of its parameters by their mean over the ranks
+       (`distributed.all_reduce_gradients`, flat buckets; grads missing on some ranks count as
+       zeros). This is the one hook between backward and step for every method: methods keep
+       calling `opt.step()` and need no change.
+    Every rank must step the same optimizers in the same order. Gradient clipping done before
+    `step()` sees the rank's own gradients (not the mean).
+    """
+    distributed.broadcast_state(state)
+    seed_everything(distributed.rank_seed(torch.initial_seed(), start))
+
+    def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        distributed.all_reduce_gradients(
+            [p for group in optimizer.param_groups for p in group["params"]]
+        )
+
+    handle = register_optimizer_step_pre_hook(hook)
+    return handle.remove
 
 
 @dataclass
@@ -557,7 +601,9 @@ class Loop:
     the same progress bar, checkpoints (every `checkpoint_every` steps and at the end, in
     `out_dir/checkpoints/`), resume, non-finite stop and divergence stop (`divergence_window`).
     `Loop()` (no folder) runs without checkpoints, as tests and library users calling `fit`
-    directly do.
+    directly do. Under torchrun (`distributed.world_size() > 1`) the ranks train one model
+    together (`data_parallel=True`, see `run_loop`) or each its own (`data_parallel=False`, as the
+    shards of a many-object job do).
     """
 
     out_dir: str | os.PathLike | None = None
@@ -565,6 +611,7 @@ class Loop:
     progress: bool = True
     checkpoint_every: int = 100
     divergence_window: int | None = DEFAULT_DIVERGENCE_WINDOW
+    data_parallel: bool = True
 
     def run(
         self,
@@ -585,4 +632,5 @@ class Loop:
             progress=self.progress,
             desc=desc,
             divergence_window=self.divergence_window,
+            data_parallel=self.data_parallel,
         )

@@ -13,6 +13,10 @@ Exit codes: 0 success; 2 bad input (one line on stderr naming the file or flag a
 1 a run that stopped (non-finite or diverged loss) or an internal error (one line, and the
 traceback written to the run folder's error.log or a temporary file); 130 interrupted.
 `--debug` lets errors propagate with their traceback.
+
+Under torchrun (`torchrun --nproc-per-node N -m inverse3d ...`) `main` joins the process group
+described by the environment (`distributed.init_from_env`; nothing happens in a plain run), and
+an error message of a job with several processes names the rank that raised it.
 """
 
 from __future__ import annotations
@@ -80,9 +84,9 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    from inverse3d import distributed
     from inverse3d.engine import DivergedError, NonFiniteLossError
     from inverse3d.pipeline.reconstruct import RunContext
-    from inverse3d.pipeline.run_folder import write_error_log
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,6 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     args.context = RunContext()
     stopped = (NonFiniteLossError, DivergedError)
     prog = f"inverse3d {args.command}"
+    try:
+        joined = distributed.init_from_env()
+    except ValueError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    if joined:
+        prog += f" (rank {distributed.rank()} of {distributed.world_size()})"
+    try:
+        return _run(args, prog, stopped)
+    finally:
+        if joined:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace, prog: str, stopped: tuple[type, ...]) -> int:
+    from inverse3d.pipeline.run_folder import write_error_log
+
     try:
         return int(args._run(args))
     except KeyboardInterrupt:

@@ -18,13 +18,16 @@ HELP = (
     "mesh.ply (in the mesh's own frame), the weights (sdf.pt + sdf.pt.json, read back by "
     "inverse3d.models.load_sdf) and metrics.json. A file that is not a usable mesh (a point "
     "cloud, no faces, NaN vertices, unreadable) is listed as failed and the others still run; "
-    "the exit code is then 2. --joint (deepsdf) fits one network and a latent code per shape."
+    "the exit code is then 2 (1 when an object raised an error). --joint (deepsdf) fits one network "
+    "and a latent code per shape. Under torchrun the objects are shared round-robin by the "
+    "processes and rank 0 writes the merged table and report."
 )
 EXAMPLES = (
     "inverse3d fit-sdf cow.obj                              # hash grid, run folder runs/sdf-cow",
     "inverse3d fit-sdf meshes/ --model siren --name meshes-siren",
     "inverse3d fit-sdf meshes/ --model deepsdf --joint --steps 2000",
     "inverse3d fit-sdf meshes/ --resume --name sdf-meshes    # finish an interrupted folder",
+    "torchrun --nproc-per-node 4 -m inverse3d fit-sdf meshes/  # objects shared by 4 processes",
 )
 
 
@@ -79,6 +82,7 @@ def _config(args: argparse.Namespace, folder: Path | None) -> FitSdfConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inverse3d import distributed
     from inverse3d.common.errors import InputError
     from inverse3d.pipeline.config import config_to_dict, write_yaml_file
     from inverse3d.pipeline.fit_sdf import collect_meshes, run_fit_sdf
@@ -94,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     files = collect_meshes([Path(p) for p in args.inputs])  # missing path / empty folder: exit 2
     default_name = "sdf-" + (Path(args.inputs[0]).resolve().name or "meshes")
+    name = args.name or default_name
+    main = distributed.is_main()
     if args.resume:
-        folder = prepare_run_folder(
-            args.out, args.name or default_name, overwrite=False, resume=True
-        )
+        folder = prepare_run_folder(args.out, name, overwrite=False, resume=True)
         args.context.folder = folder
         config = _config(args, folder)
         if config.joint and config.model != "deepsdf":
@@ -106,11 +110,12 @@ def run(args: argparse.Namespace) -> int:
         config = _config(args, None)  # bad flag values fail before a folder is made
         if config.joint and config.model != "deepsdf":
             raise InputError(f"--joint needs --model deepsdf; got --model {config.model}")
-        folder = prepare_run_folder(
-            args.out, args.name or default_name, overwrite=args.overwrite, resume=False
-        )
+        folder = Path(args.out) / name
+        if main:  # rank 0 makes the folder; the other ranks wait for it
+            folder = prepare_run_folder(args.out, name, overwrite=args.overwrite, resume=False)
+            write_yaml_file(folder / "config.yaml", config_to_dict(config))
+        distributed.barrier()
         args.context.folder = folder
-        write_yaml_file(folder / "config.yaml", config_to_dict(config))
     report = run_fit_sdf(
         files,
         folder,
@@ -121,10 +126,17 @@ def run(args: argparse.Namespace) -> int:
         eval_points=args.eval_points,
         mc_resolution=args.mc_resolution,
     )
-    _print_table(report, folder)
     failed = [r for r in report["objects"] if r["status"] != "ok"]
-    for r in failed:
-        print(f"inverse3d fit-sdf: failed: {r['file']}: {r.get('error', '')}", file=sys.stderr)
+    if main:
+        _print_table(report, folder)
+        for r in failed:
+            print(
+                f"inverse3d fit-sdf: {r['status']}: {r['file']}: {r.get('error', '')}"
+                + (f" (traceback in {r['log']})" if r.get("log") else ""),
+                file=sys.stderr,
+            )
+    if any(r["status"] == "error" for r in failed):
+        return 1
     return 2 if failed else 0
 
 

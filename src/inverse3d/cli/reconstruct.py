@@ -14,12 +14,19 @@ from inverse3d.pipeline.reconstruct import (
     resume_folder,
 )
 
-HELP = "Reconstruct a textured mesh from posed images (default: the built-in scene)."
+HELP = (
+    "Reconstruct a textured mesh from posed images (default: the built-in scene). With several "
+    "--data values (--data scenes/*) each scene is its own run, inside the job folder --name "
+    "(default scenes-<method>) with results.csv and report.json; under torchrun the scenes are "
+    "shared by the processes."
+)
 EXAMPLES = (
     "inverse3d reconstruct                                  # built-in scene, method mesh",
     "inverse3d reconstruct --method nerf --steps 3000 --data my_scene",
     "inverse3d reconstruct --config runs/mug-mesh/config.yaml --name again",
     "inverse3d reconstruct --resume --name mug-nerf         # continue a stopped run",
+    "torchrun --nproc-per-node 4 -m inverse3d reconstruct --method nerf   # 4 data-parallel ranks",
+    "torchrun --nproc-per-node 4 -m inverse3d reconstruct --method sdf --data scenes/*  # 4 at once",
 )
 
 
@@ -35,7 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     run = p.add_argument_group("run settings")
-    add_dataclass_flags(run, RunSettings)
+    run.add_argument(
+        "--data",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="scene folder or camera file: our folder format, transforms*.json, COLMAP, "
+        "cameras.npz (default: the built-in scene); several: one run per scene",
+    )
+    add_dataclass_flags(run, RunSettings, skip=("data",))
     methods = p.add_argument_group(
         "method settings (defaults depend on --method: " + ", ".join(sorted(REGISTRY)) + ")"
     )
@@ -49,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     flags_run = given_values(args, RUN_KEYS)
     flags_method = given_values(args, args._method_fields)
+    if "data" in flags_run:
+        if len(flags_run["data"]) > 1:
+            return _run_many(args, flags_run, flags_method)
+        flags_run["data"] = flags_run["data"][0]
     folder = None
     if args.resume:
         if args.config is not None:
@@ -72,8 +91,51 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         context=args.context,
     )
+    from inverse3d import distributed
+
+    if not distributed.is_main():  # rank 0 reports
+        return 0
     out_dir = args.context.folder
     print(f"done in {report['time_s']:.1f} s ({report['steps']} steps); outputs in {out_dir}/")
     for k, v in report["metrics"].items():
         print(f"  {k:20s} {'n/a' if v is None else f'{v:.4f}'}")
     return 0
+
+
+def _run_many(args: argparse.Namespace, flags_run: dict, flags_method: dict) -> int:
+    """Several --data: one run per scene in the job folder; exit 1 if a scene raised an error,
+    2 if one had bad input, else 0."""
+    import sys
+
+    from inverse3d import distributed
+    from inverse3d.common.errors import InputError
+    from inverse3d.pipeline.reconstruct_many import reconstruct_many
+
+    if args.resume:
+        raise InputError("--resume continues one run: give one --data (and its --name)")
+    report = reconstruct_many(
+        flags_run["data"],
+        flags_run,
+        flags_method,
+        out=args.out,
+        name=args.name,
+        config_file=args.config,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        context=args.context,
+    )
+    rows = report["scenes"]
+    if distributed.is_main():
+        print(f"{report['ok']}/{len(rows)} scenes done; outputs in {args.context.folder}/")
+        for r in rows:
+            psnr = r.get("psnr")
+            what = f"psnr {psnr:.2f}" if isinstance(psnr, float) else r.get("error", "")
+            print(f"  {r['status']:7s} {r['data']}  {what}")
+            if r["status"] != "ok":
+                print(
+                    f"inverse3d reconstruct: {r['status']}: {r['data']}: {r['error']}",
+                    file=sys.stderr,
+                )
+    if any(r["status"] == "error" for r in rows):
+        return 1
+    return 2 if any(r["status"] != "ok" for r in rows) else 0

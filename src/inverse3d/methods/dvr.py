@@ -209,7 +209,7 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:
             loss.backward()
-            opt.step()
+        opt.step()  # also without gradients (a no-op then): data-parallel ranks step together
         scalars.update(
             loss=loss.detach(),
             rgb=l_rgb.detach(),

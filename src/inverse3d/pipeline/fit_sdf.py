@@ -13,6 +13,14 @@ such file of a folder) and writes::
 An object is built in ``out_dir/.<object>.partial`` and renamed when complete, so a failed
 object leaves nothing behind but its row in the table. With ``resume=True`` a finished object
 is read back instead of refitted and a partial one continues from its checkpoint.
+
+A failed object does not stop the others: bad input (InputError / ValueError) gives status
+"failed", any other exception (a bug, out of memory, a non-finite loss) status "error" with the
+rank and the exception in the row, its traceback in ``out_dir/errors/<object>.log``.
+
+Under torchrun (``distributed.world_size() > 1``) the objects are sharded round-robin over the
+ranks (``distributed.shard``), each rank fits its own with its own loop (no gradient exchange),
+the rows are gathered (as JSON) and rank 0 writes results.csv / report.json / report.html.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ import json
 import platform
 import shutil
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from inverse3d import distributed
 from inverse3d.common.errors import InputError
 from inverse3d.engine import Loop, peak_memory_mb
 from inverse3d.eval.metrics import evaluate_meshes
@@ -128,7 +138,7 @@ def _fit_one(
 ) -> dict:
     mesh = _load(path, device)
     verts, faces = mesh.verts_packed().float(), mesh.faces_packed()
-    loop = Loop(out_dir=work, resume=resume, progress=progress)
+    loop = Loop(out_dir=work, resume=resume, progress=progress, data_parallel=False)
     c0 = time.process_time()
     result = fit(config, (verts, faces), loop)
     cpu_s = time.process_time() - c0
@@ -289,11 +299,17 @@ def run_fit_sdf(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
+    if config.joint and distributed.world_size() > 1:
+        raise InputError("joint fitting (one network for all shapes) runs on one process only")
     jobs = []
     for path, name in zip(files, _names(files)):
         final, work = out_dir / name, out_dir / f".{name}.partial"
         row: dict[str, Any] = {"object": name, "file": str(path)}
         jobs.append({"path": path, "final": final, "work": work, "row": row})
+    for job in distributed.shard(jobs):
+        path, final, work, row = job["path"], job["final"], job["work"], job["row"]
+        if distributed.world_size() > 1:
+            row["rank"] = distributed.rank()
         try:
             if final.is_dir() and resume and (final / "metrics.json").is_file():
                 row.update(json.loads((final / "metrics.json").read_text(encoding="utf-8")))
@@ -318,8 +334,12 @@ def run_fit_sdf(
             if work.exists():
                 shutil.rmtree(work)
             row.update(status="failed", error=str(err))
+        except Exception as err:  # noqa: BLE001 - one object's crash must not stop the others
+            row.update(status="error", error=_error_line(err))
+            row["log"] = str(_write_traceback(out_dir, row["object"], err))
     if config.joint:
         _run_joint(jobs, out_dir, config, device, progress, resume, eval_points, mc_resolution)
+    _merge_rows(jobs)
     rows = [job["row"] for job in jobs]
     avg = _average(rows)
     report = {
@@ -329,7 +349,33 @@ def run_fit_sdf(
         "metric_definitions": "docs/metrics.md#neural-sdf-occupancy-f1",
         "device": str(device),
         "time_s": time.perf_counter() - t0,
+        "ranks": distributed.world_size(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
     }
-    _write_reports(out_dir, rows, avg, report)
+    if distributed.is_main():
+        _write_reports(out_dir, rows, avg, report)
     return report
+
+
+def _error_line(err: BaseException) -> str:
+    where = f"rank {distributed.rank()}: " if distributed.world_size() > 1 else ""
+    return f"{where}{type(err).__name__}: {' '.join(str(err).split())[:500]}"
+
+
+def _write_traceback(out_dir: Path, name: str, err: BaseException) -> Path:
+    log = out_dir / "errors" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    log.write_text(f"rank {distributed.rank()} of {distributed.world_size()}\n{text}", "utf-8")
+    return log
+
+
+def _merge_rows(jobs: list[dict]) -> None:
+    """Give every rank every object's row: each rank filled those of its shard."""
+    if distributed.world_size() == 1:
+        return
+    mine = distributed.shard(range(len(jobs)))
+    gathered = distributed.all_gather_json([[i, jobs[i]["row"]] for i in mine])
+    for part in gathered:
+        for i, row in part:
+            jobs[i]["row"] = row

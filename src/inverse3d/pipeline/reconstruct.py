@@ -10,6 +10,12 @@
 4. the method's `fit(config, scene, loop)` through `engine.Loop` (progress, checkpoints, resume);
 5. evaluation (eval/), renders and plots (viz/), mesh files in the data's frame (io/),
    `report.json` and a self-contained `report.html`.
+
+Under torchrun (`distributed.world_size() > 1`) the ranks train the one model together
+(`engine.Loop`'s data-parallel mode): a method's `rays_per_step` is the global batch, each rank
+takes `distributed.local_batch(rays_per_step)` rays per step; rank 0 alone makes the run folder,
+writes config.yaml (the global settings, so a resume may use any number of ranks), the
+checkpoints, the outputs and the report; the other ranks return after the fit.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 import torch
 
+from inverse3d import distributed
 from inverse3d.common.errors import InputError
 from inverse3d.engine import Loop, peak_memory_mb, seed_everything
 from inverse3d.methods import DEFAULT_METHOD, REGISTRY
@@ -43,6 +50,7 @@ __all__ = [
     "RunSettings",
     "default_run_name",
     "load_run_scene",
+    "rank_config",
     "reconstruct",
     "resolve_settings",
 ]
@@ -278,12 +286,20 @@ def reconstruct(
     progress: bool = True,
     context: RunContext | None = None,
     log=print,
+    data_parallel: bool = True,
 ) -> dict[str, Any]:
-    """Run `method` with `config` on the run's data and write every output; return the report."""
+    """Run `method` with `config` on the run's data and write every output; return the report.
+
+    data_parallel: in a job of several processes, whether the ranks train this run together
+    (rank 0 writes) or each rank runs its own (a shard of a many-scene job: it writes its run).
+    """
     from inverse3d.datasets.normalize import to_world
     from inverse3d.eval.report_metrics import METRIC_KEYS, run_metrics
 
     context = context if context is not None else RunContext()
+    main = distributed.is_main() or not data_parallel
+    if not main:
+        log = _quiet
     t_start = time.perf_counter()
     device = resolve_device(run.device)
     run = dataclasses.replace(run, device=device)
@@ -296,24 +312,37 @@ def reconstruct(
             "object frame: centre ({:.3g}, {:.3g}, {:.3g}), scale {:.3g} "
             "(mesh files are written in the data's frame)".format(*norm["centre"], norm["scale"])
         )
-    folder = prepare_run_folder(out, name, overwrite=overwrite, resume=resume)
+    folder = Path(out) / name
+    if main:  # rank 0 makes the folder; the others wait for it
+        folder = prepare_run_folder(out, name, overwrite=overwrite, resume=resume)
+        if not resume:
+            saved = config_to_dict(run)
+            saved["data"] = run.data if run.data is not None else BUILTIN
+            saved["settings"] = config_to_dict(config)
+            write_yaml_file(folder / "config.yaml", saved)
+    if data_parallel:
+        distributed.barrier()
     context.folder = folder
-    if not resume:
-        saved = config_to_dict(run)
-        saved["data"] = run.data if run.data is not None else BUILTIN
-        saved["settings"] = config_to_dict(config)
-        write_yaml_file(folder / "config.yaml", saved)
     log(
         f"inverse3d reconstruct: method {method.name}, data {scene.source or scene.name}, "
         f"{len(scene.train_idx)} training / {len(scene.test_idx)} held-out views, device {device}"
     )
     seed_everything(run.seed)
     loop = Loop(
-        out_dir=folder, resume=resume, progress=progress, checkpoint_every=run.checkpoint_every
+        out_dir=folder,
+        resume=resume,
+        progress=progress,
+        checkpoint_every=run.checkpoint_every,
+        data_parallel=data_parallel,
     )
     t_fit = time.perf_counter()
-    rec: Reconstruction = method.fit(config, scene, loop)
+    fit_config = rank_config(config) if data_parallel else config
+    rec: Reconstruction = method.fit(fit_config, scene, loop)
     fit_time = time.perf_counter() - t_fit
+    if not main:  # rank 0 evaluates and writes the outputs
+        context.report = {"method": method.name, "steps": int(rec.steps), "metrics": {}}
+        context.report["time_s"] = float(time.perf_counter() - t_start)
+        return context.report
 
     test = scene.test()
     pred = _render_views(rec, test, log) if (rec.render is not None and len(test)) else None
@@ -347,6 +376,28 @@ def reconstruct(
     _write_html(folder, report)
     context.report = report
     return report
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """The log of ranks other than 0."""
+
+
+def rank_config(config: Any) -> Any:
+    """This rank's copy of a method config: `rays_per_step` (the global batch) divided by the
+    number of ranks (`distributed.local_batch`); the config itself in a one-process run or for a
+    method without that field."""
+    n = getattr(config, "rays_per_step", None)
+    if (
+        distributed.world_size() == 1
+        or not isinstance(n, int)
+        or not dataclasses.is_dataclass(config)
+    ):
+        return config
+    try:
+        local = distributed.local_batch(n, "rays_per_step")
+    except ValueError as e:
+        raise InputError(f"--rays-per-step: {e}") from None
+    return dataclasses.replace(config, rays_per_step=local)
 
 
 def _write_artifact_images(folder: Path, images: Mapping[str, torch.Tensor]) -> None:
