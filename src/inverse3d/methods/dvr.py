@@ -42,7 +42,12 @@ from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.models.implicit_surface import OccupancyNetwork
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
-from inverse3d.renderer.implicit.surface import find_surface, ray_box_intersection, surface_depth
+from inverse3d.renderer.implicit.surface import (
+    find_surface,
+    max_along_rays,
+    ray_box_intersection,
+    surface_depth,
+)
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
@@ -99,17 +104,6 @@ def _normals(net: OccupancyNetwork, points: torch.Tensor) -> torch.Tensor:
         logit = net.occupancy_logit(x)
         (g,) = torch.autograd.grad(logit.sum(), x, create_graph=True)
     return -F.normalize(g, dim=-1)
-
-
-@torch.no_grad()
-def _max_logit_points(net, origins, directions, near, far, n_samples):
-    """(R, 3) the sample of each ray's dense search (n_samples in [near, far]) with the highest
-    occupancy logit: the point most nearly inside, where a missed surface should appear."""
-    u = torch.linspace(0.0, 1.0, n_samples, device=origins.device, dtype=origins.dtype)
-    t = near[:, None] + (far - near)[:, None] * u  # (R, S)
-    pts = origins[:, None] + t[..., None] * directions[:, None]  # (R, S, 3)
-    k = net.occupancy_logit(pts).reshape(t.shape).argmax(-1)
-    return pts[torch.arange(pts.shape[0], device=pts.device), k]
 
 
 def _cast(net, origins, directions, bound, n_samples, n_secant):
@@ -211,9 +205,10 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
         # Occupied: one point of each ray inside the mask that found no surface.
         miss = (m & ~hit).nonzero().squeeze(-1)
         if cfg.occupancy_point == "max":
-            p_occ = _max_logit_points(
-                net, o[miss], d[miss], near[miss], far[miss], n_samples_at(step)
+            t_occ, _ = max_along_rays(
+                _logit_fn(net), o[miss], d[miss], near[miss], far[miss], n_samples_at(step)
             )
+            p_occ = o[miss] + t_occ[:, None] * d[miss]
         else:
             u = torch.rand(miss.shape[0], device=device)
             p_occ = o[miss] + (near[miss] + (far[miss] - near[miss]) * u)[:, None] * d[miss]
