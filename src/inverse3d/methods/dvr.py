@@ -10,11 +10,16 @@ compared with the pixel. n starts at `n_samples` and doubles at the steps `doubl
 
 Losses (`loss.implicit_surface`): L1 RGB on the rays inside the mask that hit the surface;
 free-space BCE (occupancy 0) at a random point of each ray outside the mask and at the surface
-it wrongly found; occupancy BCE (occupancy 1) at a random point of each ray inside the mask that
-found no surface; normal smoothness between each surface point and a random neighbour within
+it wrongly found (detached: through the implicit gradient the logit at a root is 0 whatever the
+parameters, so that loss would have no gradient); occupancy BCE (occupancy 1) at one point of
+each ray inside the mask that found no surface (`occupancy_point`: "max", the sample of the
+dense search with the highest logit, or "random"); normal smoothness between each surface point and a random neighbour within
 `normal_radius`; L1 on the surface depth when depth maps are used (`depth`: "dense" on every
 sampled pixel with depth; "sparse", as for SfM points: a quarter of the rays drawn among the
 pixels with depth, the others as without depth; the RGB and normal losses use the same rays).
+Like DVR's, each loss is summed over its points and divided by the number of rays of the step,
+so that every ray weighs the same (a mean per loss would let the few rays that miss outweigh
+hundreds of free-space rays).
 
 Without masks the mask is taken as the pixels that differ from the background colour by more
 than 0.03 (a uniform background is required).
@@ -37,7 +42,12 @@ from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.models.implicit_surface import OccupancyNetwork
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
-from inverse3d.renderer.implicit.surface import find_surface, ray_box_intersection, surface_depth
+from inverse3d.renderer.implicit.surface import (
+    find_surface,
+    max_along_rays,
+    ray_box_intersection,
+    surface_depth,
+)
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
@@ -67,6 +77,12 @@ class DvrConfig:
     w_freespace: float = setting(1.0, "weight of the free-space BCE", low=0)
     w_occupancy: float = setting(1.0, "weight of the occupancy BCE", low=0)
     w_normal: float = setting(0.05, "weight of the normal smoothness loss", low=0)
+    occupancy_point: str = setting(
+        "max",
+        "point of the occupancy loss on a masked ray that missed: the dense-search sample "
+        "with the highest logit, or a random one",
+        choices=("max", "random"),
+    )
     normal_radius: float = setting(1e-3, "neighbour distance of the normal loss", low=0)
     use_depth: bool = setting(True, "use the data's depth maps (when it has them)")
     depth: str = setting(
@@ -174,27 +190,40 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
         sel = hit.nonzero().squeeze(-1)
         t_s, p_s = surface_depth(_logit_fn(net), o[sel], d[sel], t_hat[sel])
         in_hit = m[sel]
+        n_all = float(o.shape[0])
         l_rgb = zero
         if bool(in_hit.any()):
             rgb = net(p_s[in_hit])[1]
             l_rgb = (rgb - target[sel][in_hit]).abs().sum(-1).mean()
-        # Free space: a random point of every ray outside the mask, and its wrong surface point.
+        # Free space: a random point of every ray outside the mask, and its wrong surface point
+        # (detached: the logit at a differentiable root is identically 0, no gradient).
         out_rays = (~m).nonzero().squeeze(-1)
         u = torch.rand(out_rays.shape[0], device=device)
         t_rand = near[out_rays] + (far[out_rays] - near[out_rays]) * u
-        p_free = torch.cat([o[out_rays] + t_rand[:, None] * d[out_rays], p_s[~in_hit]])
+        p_free = torch.cat([o[out_rays] + t_rand[:, None] * d[out_rays], p_s.detach()[~in_hit]])
         l_free = occupancy_bce_loss(net.occupancy_logit(p_free).reshape(-1), occupied=False)
-        # Occupied: a random point of each ray inside the mask that found no surface.
+        # Occupied: one point of each ray inside the mask that found no surface.
         miss = (m & ~hit).nonzero().squeeze(-1)
-        u = torch.rand(miss.shape[0], device=device)
-        p_occ = o[miss] + (near[miss] + (far[miss] - near[miss]) * u)[:, None] * d[miss]
+        if cfg.occupancy_point == "max":
+            t_occ, _ = max_along_rays(
+                _logit_fn(net), o[miss], d[miss], near[miss], far[miss], n_samples_at(step)
+            )
+            p_occ = o[miss] + t_occ[:, None] * d[miss]
+        else:
+            u = torch.rand(miss.shape[0], device=device)
+            p_occ = o[miss] + (near[miss] + (far[miss] - near[miss]) * u)[:, None] * d[miss]
         l_occ = occupancy_bce_loss(net.occupancy_logit(p_occ).reshape(-1), occupied=True)
-        loss = cfg.w_rgb * l_rgb + cfg.w_freespace * l_free + cfg.w_occupancy * l_occ
+        # Every ray weighs the same (DVR's sum over points / batch): each mean times its share.
+        loss = (
+            cfg.w_rgb * l_rgb * (in_hit.sum() / n_all)
+            + cfg.w_freespace * l_free * (p_free.shape[0] / n_all)
+            + cfg.w_occupancy * l_occ * (p_occ.shape[0] / n_all)
+        )
         if cfg.w_normal > 0 and bool(in_hit.any()):
             p_n = p_s[in_hit]
             q = p_n + F.normalize(torch.randn_like(p_n), dim=-1) * cfg.normal_radius
             l_normal = normal_smoothness_loss(_normals(net, p_n), _normals(net, q))
-            loss = loss + cfg.w_normal * l_normal
+            loss = loss + cfg.w_normal * l_normal * (p_n.shape[0] / n_all)
             scalars["normal"] = l_normal.detach()
         if depths is not None and cfg.w_depth > 0:
             z = ndc_grid_sample(depths[idx][:, None], xys, mode="nearest").reshape(-1)[sel]
@@ -204,7 +233,7 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
             valid = z > 0
             if bool(valid.any()):
                 l_depth = (t_s[valid] - z[valid] / d_z[valid]).abs().mean()
-                loss = loss + cfg.w_depth * l_depth
+                loss = loss + cfg.w_depth * l_depth * (valid.sum() / n_all)
                 scalars["depth"] = l_depth.detach()
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:

@@ -7,6 +7,7 @@ import torch
 
 from inverse3d.renderer.implicit.surface import (
     find_surface,
+    max_along_rays,
     neus_alpha,
     neus_weights,
     ray_box_intersection,
@@ -156,3 +157,42 @@ class TestNeusWeights:
     def test_exceptions(self):
         with pytest.raises(ValueError, match="cos"):
             neus_alpha(torch.zeros(3), torch.zeros(2), torch.zeros(3), 1.0)
+
+
+class TestMaxAlongRays:
+    def test_peak_of_a_bump(self):
+        # f(p) = -|p - c|^2 peaks where the ray passes closest to c: t* = (c - o) . d / |d|^2.
+        g = torch.Generator().manual_seed(0)
+        o = torch.randn(64, 3, generator=g, dtype=torch.float64) * 0.2 + torch.tensor(
+            [0.0, 0.0, -3.0], dtype=torch.float64
+        )
+        d = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64) + 0.1 * torch.randn(
+            64, 3, generator=g, dtype=torch.float64
+        )
+        c = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+        near, far = (
+            torch.full((64,), 1.0, dtype=torch.float64),
+            torch.full((64,), 5.0, dtype=torch.float64),
+        )
+        t, v = max_along_rays(lambda p: -((p - c) ** 2).sum(-1), o, d, near, far, n_samples=401)
+        t_star = ((c - o) * d).sum(-1) / (d * d).sum(-1)
+        torch.testing.assert_close(t, t_star, atol=0.01, rtol=0)  # spacing 0.01, no wider
+        p = o + t[:, None] * d
+        torch.testing.assert_close(v, -((p - c) ** 2).sum(-1))
+
+    def test_first_of_ties_and_empty(self):
+        o = torch.zeros(2, 3)
+        d = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        t, v = max_along_rays(
+            lambda p: torch.ones(p.shape[0]), o, d, torch.ones(2), torch.full((2,), 3.0), 5
+        )
+        torch.testing.assert_close(t, torch.ones(2))
+        t0, _ = max_along_rays(lambda p: p[:, 0], o[:0], d[:0], torch.ones(0), torch.ones(0), 4)
+        assert t0.shape == (0,)
+
+    def test_validation(self):
+        o, d = torch.zeros(2, 3), torch.ones(2, 3)
+        with pytest.raises(ValueError, match="t_far"):
+            max_along_rays(lambda p: p[:, 0], o, d, torch.zeros(2), torch.zeros(3))
+        with pytest.raises((ValueError, TypeError), match="n_samples"):
+            max_along_rays(lambda p: p[:, 0], o, d, torch.zeros(2), torch.ones(2), 0)

@@ -8,6 +8,8 @@ unit; lengths t are in units of the direction's norm).
   method).
 - `find_surface`: the first crossing of a field from outside (value < 0) to inside (value > 0)
   along each ray, by dense sampling then the secant method; no gradient.
+- `max_along_rays`: the sample of each ray (evenly spaced in [t_near, t_far]) where a field is
+  largest: where a surface the dense search missed is nearest to appearing (DVR's occupancy loss).
 - `surface_depth`: the same depth as a differentiable function of the field's parameters and of
   the rays, by implicit differentiation: at the root ``f(r0 + t w) = 0``,
   ``dt/dtheta = -(df/dp . w)^-1 df/dtheta`` (and likewise for r0 and w). `SurfaceDepth` is the
@@ -28,6 +30,7 @@ from inverse3d.renderer.implicit.weights import emission_absorption_weights
 __all__ = [
     "SurfaceDepth",
     "find_surface",
+    "max_along_rays",
     "neus_alpha",
     "neus_weights",
     "ray_box_intersection",
@@ -153,6 +156,47 @@ def find_surface(
     out = t_far.clone()
     out[idx] = t_root
     return out, hit
+
+
+@torch.no_grad()
+def max_along_rays(
+    field_fn: Callable[[torch.Tensor], torch.Tensor],
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    t_near: torch.Tensor,
+    t_far: torch.Tensor,
+    n_samples: int = 64,
+    chunk_size: int = 2**16,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample of each ray where `field_fn` is largest; no gradient.
+
+    The field is evaluated at `n_samples` evenly spaced lengths in [t_near, t_far] (the same
+    samples as `find_surface`'s dense search); ties go to the nearest sample.
+
+    Args:
+        field_fn: (P, 3) float points -> (P,) or (P, 1) float values.
+        origins, directions: (R, 3) float.
+        t_near, t_far: (R,) float.
+        n_samples: samples per ray (>= 1).
+        chunk_size: points per call of field_fn.
+
+    Returns:
+        t: (R,) float length of the best sample; value: (R,) float the field there.
+    """
+    _check_rays(origins, directions)
+    R = origins.shape[0]
+    check_tensor(t_near, "t_near", (R,), "float")
+    check_tensor(t_far, "t_far", (R,), "float")
+    S = check_positive_int(n_samples, "n_samples")
+    chunk = check_positive_int(chunk_size, "chunk_size")
+    if R == 0:
+        return t_near.clone(), t_near.clone()
+    u = torch.linspace(0.0, 1.0, S, dtype=origins.dtype, device=origins.device)
+    t = t_near[:, None] + (t_far - t_near)[:, None] * u  # (R, S)
+    flat = (origins[:, None] + t[..., None] * directions[:, None]).reshape(-1, 3)
+    f = torch.cat([field_fn(c).reshape(-1) for c in flat.split(chunk)]).reshape(R, S)
+    value, k = f.max(dim=-1)
+    return t.gather(1, k[:, None]).squeeze(1), value
 
 
 class SurfaceDepth(torch.autograd.Function):
