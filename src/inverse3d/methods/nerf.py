@@ -33,6 +33,7 @@ from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
 from inverse3d.models.nerf import volume_render_weights
 from inverse3d.models.occupancy_grid import OccupancyGrid
 from inverse3d.ops.marching_cubes import marching_cubes
+from inverse3d.renderer.camera_refinement import CameraRefinement
 from inverse3d.renderer.implicit.image_rays import (
     cube_depth_range,
     random_pixel_rays,
@@ -104,6 +105,14 @@ class NerfConfig:
         low=1e-6,
         high=1 - 1e-6,
     )
+    refine_poses: bool = setting(
+        False,
+        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
+    )
+    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
+    pose_warmup: int = setting(
+        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
+    )
 
 
 class _ContractedField(torch.nn.Module):
@@ -155,21 +164,29 @@ def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, w
 
 
 class _ModuleState:
-    """Field + occupancy grid + optimizer as one checkpointable object."""
+    """Field + occupancy grid + optimizer (+ the learnt extras) as one checkpointable object."""
 
-    def __init__(self, field, grid, optimizer) -> None:
+    def __init__(self, field, grid, optimizer, extras: dict | None = None) -> None:
         self.field, self.grid, self.optimizer = field, grid, optimizer
+        self.extras = extras or {}
 
     def state_dict(self) -> dict:
-        return {
+        sd = {
             "field": self.field.state_dict(),
             "grid": self.grid.state_dict(),
             "optimizer": self.optimizer.state_dict(),
         }
+        sd.update({k: m.state_dict() for k, m in self.extras.items()})
+        return sd
 
     def load_state_dict(self, sd: dict) -> None:
+        missing = [k for k in self.extras if k not in sd]
+        if missing:
+            raise ValueError(f"the checkpoint has no {missing} (saved with other settings?)")
         self.field.load_state_dict(sd["field"])
         self.grid.load_state_dict(sd["grid"])
+        for k, m in self.extras.items():
+            m.load_state_dict(sd[k])
         self.optimizer.load_state_dict(sd["optimizer"])
 
 
@@ -220,8 +237,15 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     grid = OccupancyGrid(resolution=cfg.occupancy_resolution, bounds=cfg.bound, dilation=1)
     grid = grid.to(device)
-    opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, eps=1e-15)
-    state = _ModuleState(field, grid, opt)
+    groups = [{"params": list(field.parameters()), "lr": cfg.lr}]
+    extras: dict = {}
+    refine = None
+    if cfg.refine_poses:
+        refine = CameraRefinement(len(train), fixed=[0], device=device)
+        extras["poses"] = refine
+        groups.append({"params": list(refine.parameters()), "lr": cfg.lr_poses})
+    opt = torch.optim.Adam(groups, eps=1e-15)
+    state = _ModuleState(field, grid, opt, extras)
     nv = min(cfg.views_per_step, len(train))
     n_rays = max(1, cfg.rays_per_step // nv)
     # sigma at which one occupancy cell is half opaque: the skipping threshold.
@@ -232,7 +256,11 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             with torch.no_grad():
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
-        cams = train.cameras[idx]
+        if refine is not None:
+            opt.param_groups[1]["lr"] = cfg.lr_poses * refine.warmup_factor(step, cfg.pose_warmup)
+            cams = refine(train.cameras, idx)
+        else:
+            cams = train.cameras[idx]
         lens = None if train.distortion is None else train.distortion[idx]
         bundle = random_pixel_rays(
             cams, (h, w), n_rays, 1, near, far, stratified=False, distortion=lens
@@ -271,12 +299,19 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
         return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
     mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
+    artifacts: dict = {"field": field.state_dict(), "metrics": {}}
+    if refine is not None:
+        artifacts["metrics"].update(refine.mean_correction())
+        rot, trans = refine.corrections()
+        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
+        with torch.no_grad():
+            artifacts["refined_cameras"] = refine(train.cameras)
     return Reconstruction(
         mesh=mesh,
         render=render,
         history=result.history,
         steps=result.steps,
-        artifacts={"field": field.state_dict()},
+        artifacts=artifacts,
     )
 
 
