@@ -113,6 +113,12 @@ class NerfConfig:
     pose_warmup: int = setting(
         100, "steps of linear warm-up of the pose corrections' learning rate", low=0
     )
+    appearance_embedding: bool = setting(
+        False,
+        "learn a latent per training image fed to the colour head (exposure, white balance); "
+        "other views use the mean latent",
+    )
+    appearance_dim: int = setting(8, "size of the per-image appearance latent", low=1)
 
 
 class _ContractedField(torch.nn.Module):
@@ -125,17 +131,22 @@ class _ContractedField(torch.nn.Module):
     def density(self, points: torch.Tensor) -> torch.Tensor:
         return self.field.density(contract_points(points, self.radius))
 
-    def forward(self, points: torch.Tensor, directions: torch.Tensor | None = None):
-        return self.field(contract_points(points, self.radius), directions)
+    def forward(self, points, directions=None, appearance=None):
+        return self.field(contract_points(points, self.radius), directions, appearance)
 
 
-def _render_unbounded(field, origins, dirs, near, mid, far, n_inner, n_outer, bg, stratified):
-    """RGBA (R, 4), weights (R, S) and lengths (R, S) of rays through a contracted field."""
+def _render_unbounded(
+    field, origins, dirs, near, mid, far, n_inner, n_outer, bg, stratified, latent=None
+):
+    """RGBA (R, 4), weights (R, S) and lengths (R, S) of rays through a contracted field.
+
+    latent: (R, A) appearance latents of the rays or None."""
     t = unbounded_ray_lengths(
         origins.shape[0], near, mid, far, n_inner, n_outer, stratified, device=origins.device
     )
     pts = origins[:, None] + t[..., None] * dirs[:, None]
-    s, c = field(pts.reshape(-1, 3), dirs[:, None].expand(pts.shape).reshape(-1, 3))
+    app = None if latent is None else latent[:, None].expand(*t.shape, -1).reshape(t.numel(), -1)
+    s, c = field(pts.reshape(-1, 3), dirs[:, None].expand(pts.shape).reshape(-1, 3), app)
     sigma, rgb = s.reshape(t.shape), c.reshape(*t.shape, 3)
     w = volume_render_weights(sigma, t, dirs)
     acc = w.sum(-1, keepdim=True)
@@ -143,17 +154,21 @@ def _render_unbounded(field, origins, dirs, near, mid, far, n_inner, n_outer, bg
     return torch.cat([color, acc], -1), w, t
 
 
-def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False):
+def _render_rays(
+    field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False, latent=None
+):
     """RGBA (R, 4) of rays (R, 3) / (R, 3): skip unoccupied samples, NeRF quadrature.
 
-    With `with_depth` also the weights (R, S) and sample lengths (R, S)."""
+    With `with_depth` also the weights (R, S) and sample lengths (R, S). latent: (R, A)
+    appearance latents of the rays or None."""
     t, keep = grid.sample_along_rays(origins, dirs, near, far, n_pts, stratified=stratified)
     pts = origins[:, None] + t[..., None] * dirs[:, None]  # (R, S, 3)
     sigma = torch.zeros(t.shape, device=t.device)
     rgb = torch.zeros(*t.shape, 3, device=t.device)
     if keep.any():
         d = dirs[:, None].expand(pts.shape)[keep]
-        s, c = field(pts[keep], d)
+        app = None if latent is None else latent[:, None].expand(*t.shape, -1)[keep]
+        s, c = field(pts[keep], d, app)
         sigma = sigma.masked_scatter(keep, s[:, 0])
         rgb = rgb.masked_scatter(keep[..., None].expand(rgb.shape), c)
     w = volume_render_weights(sigma, t, dirs)  # (R, S)
@@ -220,25 +235,43 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             finest_resolution=cfg.finest_resolution,
             bounds=2.0 * cfg.bound,
         )
-    field = HashGridField(encoding=enc, hidden_dim=cfg.hidden_dim).to(device)
+    app_dim = cfg.appearance_dim if cfg.appearance_embedding else 0
+    field = HashGridField(encoding=enc, hidden_dim=cfg.hidden_dim, appearance_dim=app_dim)
+    field = field.to(device)
     world_field = _ContractedField(field, cfg.bound) if unbounded else field
     n_outer = max(1, round(cfg.pts_per_ray * cfg.outer_fraction))
     n_inner = max(1, cfg.pts_per_ray - n_outer)
     far_out = far * cfg.far_factor
 
-    def trace(origins, dirs, stratified):
+    def trace(origins, dirs, stratified, latent=None):
         if unbounded:
             return _render_unbounded(
-                world_field, origins, dirs, near, far, far_out, n_inner, n_outer, bg, stratified
+                world_field,
+                origins,
+                dirs,
+                near,
+                far,
+                far_out,
+                n_inner,
+                n_outer,
+                bg,
+                stratified,
+                latent,
             )
         return _render_rays(
-            field, grid, origins, dirs, near, far, cfg.pts_per_ray, bg, stratified, True
+            field, grid, origins, dirs, near, far, cfg.pts_per_ray, bg, stratified, True, latent
         )
 
     grid = OccupancyGrid(resolution=cfg.occupancy_resolution, bounds=cfg.bound, dilation=1)
     grid = grid.to(device)
     groups = [{"params": list(field.parameters()), "lr": cfg.lr}]
     extras: dict = {}
+    latents = None
+    if app_dim > 0:  # NeRF-W: one latent per training image, small random start
+        latents = torch.nn.Embedding(len(train), app_dim).to(device)
+        torch.nn.init.normal_(latents.weight, std=0.01)
+        extras["appearance"] = latents
+        groups[0]["params"] += list(latents.parameters())
     refine = None
     if cfg.refine_poses:
         refine = CameraRefinement(len(train), fixed=[0], device=device)
@@ -266,8 +299,12 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             cams, (h, w), n_rays, 1, near, far, stratified=False, distortion=lens
         )
         xys = bundle.xys
+        lat = None
+        if latents is not None:  # (nv * n_rays, A): each ray its view's latent
+            at = torch.as_tensor(idx, device=device).repeat_interleave(n_rays)
+            lat = latents(at)
         pred, wts, t = trace(
-            bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3), stratified=True
+            bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3), True, lat
         )
         pred = pred.reshape(nv, n_rays, 4)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
@@ -292,13 +329,18 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     result = loop.run(step_fn, cfg.steps, {"nerf": state}, desc="nerf")
 
+    mean_latent = None if latents is None else latents.weight.detach().mean(0)
+
     def render(cameras, distortion=None) -> torch.Tensor:
         def rays(b) -> torch.Tensor:
-            return trace(b.origins, b.directions, stratified=False)[0]
+            lat = None
+            if mean_latent is not None:
+                lat = mean_latent.expand(b.origins.shape[0], -1)
+            return trace(b.origins, b.directions, False, lat)[0]
 
         return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
-    mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
+    mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
     artifacts: dict = {"field": field.state_dict(), "metrics": {}}
     if refine is not None:
         artifacts["metrics"].update(refine.mean_correction())
@@ -306,6 +348,8 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
         artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
         with torch.no_grad():
             artifacts["refined_cameras"] = refine(train.cameras)
+    if latents is not None:
+        artifacts["appearance_latents"] = latents.weight.detach().cpu()
     return Reconstruction(
         mesh=mesh,
         render=render,
@@ -315,9 +359,9 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     )
 
 
-def _field_mesh(field, bound: float, res: int, opacity: float = 0.5):
+def _field_mesh(field, bound: float, res: int, opacity: float = 0.5, latent=None):
     """Marching cubes of the field's density where one grid cell has the given opacity; vertex
-    colours from the field (direction +z)."""
+    colours from the field (direction +z, appearance `latent` (A,) or none)."""
     device = next(field.parameters()).device
     lin = torch.linspace(-bound, bound, res, device=device)
     z, y, x = torch.meshgrid(lin, lin, lin, indexing="ij")
@@ -331,7 +375,7 @@ def _field_mesh(field, bound: float, res: int, opacity: float = 0.5):
         v = ((v - 1.0) / (res - 1) * 2.0 - 1.0) * bound
         if v.shape[0] == 0:
             return Meshes([v], [f])
-        cols = torch.cat([field(p)[1] for p in v.split(2**16)]).clamp(0, 1)
+        cols = torch.cat([field(p, None, latent)[1] for p in v.split(2**16)]).clamp(0, 1)
     return Meshes([v], [f[:, [0, 2, 1]]], textures=TexturesVertex([cols]))
 
 
