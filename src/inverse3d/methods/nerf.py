@@ -44,7 +44,7 @@ from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
 
-__all__ = ["NerfConfig", "fit"]
+__all__ = ["NerfConfig", "fit", "mesh_box"]
 
 
 @dataclass
@@ -119,6 +119,11 @@ class NerfConfig:
         "other views use the mean latent",
     )
     appearance_dim: int = setting(8, "size of the per-image appearance latent", low=1)
+    bbox: tuple[float, ...] = setting(
+        (),
+        "the region that is meshed, xmin ymin zmin xmax ymax zmax in the working frame (also "
+        "--bbox=x0,y0,z0,x1,y1,z1); empty: the cube [-bound, bound]^3",
+    )
 
 
 class _ContractedField(torch.nn.Module):
@@ -209,6 +214,10 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     """Fit a hash-grid NeRF to the training views of `scene`."""
     cfg = config
     device = scene.images.device
+    mode = (
+        cfg.scene if cfg.scene != "auto" else ("object" if scene.masks is not None else "unbounded")
+    )
+    box = mesh_box(cfg.bbox, cfg.bound, mode == "unbounded")
     train = scene.train()
     bg = scene.background()
     h, w = scene.image_size
@@ -223,9 +232,6 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
         log2_hashmap_size=cfg.log2_hashmap_size,
         finest_resolution=cfg.finest_resolution,
         bounds=cfg.bound,
-    )
-    mode = (
-        cfg.scene if cfg.scene != "auto" else ("object" if scene.masks is not None else "unbounded")
     )
     unbounded = mode == "unbounded"
     if unbounded:  # the hash grid covers the contracted space, the ball of radius 2 bound
@@ -340,7 +346,7 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
         return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
-    mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
+    mesh = _field_mesh(world_field, box, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
     artifacts: dict = {"field": field.state_dict(), "metrics": {}}
     if refine is not None:
         artifacts["metrics"].update(refine.mean_correction())
@@ -359,20 +365,50 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     )
 
 
-def _field_mesh(field, bound: float, res: int, opacity: float = 0.5, latent=None):
-    """Marching cubes of the field's density where one grid cell has the given opacity; vertex
-    colours from the field (direction +z, appearance `latent` (A,) or none)."""
+def mesh_box(bbox: tuple[float, ...], bound: float, unbounded: bool) -> torch.Tensor:
+    """The region to mesh as (2, 3) [min, max] from the `bbox` setting (6 numbers or empty for
+    the cube [-bound, bound]^3). Object scenes model only the cube, so the box must lie in it."""
+    if len(bbox) == 0:
+        return torch.tensor([[-bound] * 3, [bound] * 3])
+    if len(bbox) != 6:
+        raise ValueError(
+            f"bbox must have 6 numbers (xmin ymin zmin xmax ymax zmax); got {len(bbox)}: {bbox}"
+        )
+    box = torch.tensor(bbox, dtype=torch.float32).reshape(2, 3)
+    if not bool(torch.isfinite(box).all()) or not bool((box[0] < box[1]).all()):
+        raise ValueError(f"bbox must have finite min < max on each axis; got {tuple(bbox)}")
+    if not unbounded and bool((box.abs() > bound + 1e-6).any()):
+        raise ValueError(
+            f"bbox must lie in the cube [-{bound}, {bound}]^3 that an object scene models; "
+            f"got {tuple(bbox)} (use --scene unbounded or a larger --bound)"
+        )
+    return box
+
+
+def _field_mesh(field, box: torch.Tensor, res: int, opacity: float = 0.5, latent=None):
+    """Marching cubes of the field's density in `box` (2, 3) where one grid cell has the given
+    opacity; `res` samples along the box's longest side (cubic cells); vertex colours from the
+    field (direction +z, appearance `latent` (A,) or none)."""
     device = next(field.parameters()).device
-    lin = torch.linspace(-bound, bound, res, device=device)
-    z, y, x = torch.meshgrid(lin, lin, lin, indexing="ij")
+    box = box.to(device)
+    side = box[1] - box[0]
+    cell = float(side.max()) / (res - 1)
+    n = [max(2, round(float(s) / cell) + 1) for s in side]  # samples along x, y, z
+    lin = [
+        torch.linspace(float(box[0, i]), float(box[1, i]), n[i], device=device) for i in range(3)
+    ]
+    z, y, x = torch.meshgrid(lin[2], lin[1], lin[0], indexing="ij")
     pts = torch.stack([x, y, z], -1).reshape(-1, 3)
     with torch.no_grad():
-        sigma = torch.cat([field.density(p)[:, 0] for p in pts.split(2**17)]).reshape(res, res, res)
-        iso = -math.log(1.0 - opacity) / (2.0 * bound / (res - 1))
+        sigma = torch.cat([field.density(p)[:, 0] for p in pts.split(2**17)])
+        sigma = sigma.reshape(n[2], n[1], n[0])  # (z, y, x)
+        iso = -math.log(1.0 - opacity) / cell
         vol = F.pad(sigma, (1, 1, 1, 1, 1, 1))
         verts, faces = marching_cubes(vol[None], isolevel=iso, return_local_coords=False)
-        v, f = verts[0].float(), faces[0].long()
-        v = ((v - 1.0) / (res - 1) * 2.0 - 1.0) * bound
+        v, f = verts[0].float(), faces[0].long()  # v: (x, y, z) voxel coordinates
+        step = side / torch.tensor([k - 1 for k in n], device=device, dtype=side.dtype)
+        # clamped: where the density is cut by the box the surface closes on the box's faces
+        v = torch.minimum(torch.maximum(box[0] + (v - 1.0) * step, box[0]), box[1])
         if v.shape[0] == 0:
             return Meshes([v], [f])
         cols = torch.cat([field(p, None, latent)[1] for p in v.split(2**16)]).clamp(0, 1)
