@@ -94,3 +94,26 @@ def test_refine_poses_off_reports_nothing(scene):
     )
     assert "pose_rotation_deg" not in rec.artifacts["metrics"]
     assert "refined_cameras" not in rec.artifacts
+
+
+def test_volume_refine_poses_smoke(scene):
+    """volume shares the ray path: the corrections move (view 0 kept) and are reported."""
+    torch.manual_seed(0)
+    m = get_method("volume")
+    settings = dict(
+        steps=4,
+        grid_sizes=(8,),
+        stage_steps=(),
+        rays_per_step=128,
+        pts_per_ray=16,
+        init_density=1.0,
+        refine_poses=True,
+        lr_poses=0.01,
+        pose_warmup=0,
+    )
+    rec = m.fit(m.config_cls(**settings), perturb(scene, 3.0, 0.02), Loop(progress=False))
+    off = rec.artifacts["camera_offsets"]
+    assert off["rot"][0].abs().sum() == 0 and off["rot"][1:].abs().sum() > 0
+    assert rec.artifacts["metrics"]["pose_rotation_deg"] > 0
+    plain = m.fit(m.config_cls(**{**settings, "refine_poses": False}), scene, Loop(progress=False))
+    assert "camera_offsets" not in plain.artifacts
