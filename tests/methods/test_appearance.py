@@ -41,8 +41,13 @@ def _fit(scene, **settings):
     return m.fit(m.config_cls(**{**SETTINGS, **settings}), scene, Loop(progress=False))
 
 
-def test_latents_follow_the_exposures(exposed):
-    rec = _fit(exposed, appearance_embedding=True, appearance_dim=8)
+@pytest.fixture(scope="module")
+def embedded(exposed):
+    return _fit(exposed, appearance_embedding=True, appearance_dim=8)
+
+
+def test_latents_follow_the_exposures(exposed, embedded):
+    rec = embedded
     lat = rec.artifacts["appearance_latents"]
     assert lat.shape == (8, 8)
     # the latents' main direction of variation against log(gain): measured |r| = 0.87
@@ -57,9 +62,9 @@ def test_latents_follow_the_exposures(exposed):
     assert rgba.shape == (2, 32, 32, 4) and 0 <= rgba.min() and rgba.max() <= 1
 
 
-def test_embedding_fits_the_views_better(exposed):
+def test_embedding_fits_the_views_better(exposed, embedded):
     last = lambda rec: sum(h["rgb"] for h in rec.history[-20:]) / 20  # noqa: E731
-    with_emb = _fit(exposed, appearance_embedding=True)
+    with_emb = embedded
     without = _fit(exposed)
     assert "appearance_latents" not in without.artifacts
     assert last(with_emb) < 0.9 * last(without)
