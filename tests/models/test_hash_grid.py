@@ -172,6 +172,32 @@ class TestHashGridField:
         with pytest.raises(ValueError, match="directions must have shape"):
             field(torch.rand(4, 3), torch.rand(4, 2))
 
+    def test_appearance_latent(self):
+        """The latent reaches the colours only; None is the zero latent; it broadcasts."""
+        torch.manual_seed(0)
+        enc = HashGridEncoding(n_levels=2, log2_hashmap_size=8, init_scale=0.5)
+        field = HashGridField(enc, hidden_dim=8, appearance_dim=4)
+        x, d = torch.rand(6, 3), torch.randn(6, 3)
+        a = torch.randn(6, 4)
+        s0, c0 = field(x, d)
+        s1, c1 = field(x, d, a)
+        assert torch.equal(s0, s1) and not torch.allclose(c0, c1)
+        assert torch.allclose(field(x, d, torch.zeros(4))[1], c0)
+        assert torch.allclose(field(x, d, a[0])[1], field(x, d, a[:1].expand(6, 4))[1])
+        a.requires_grad_(True)
+        field(x, d, a)[1].sum().backward()
+        assert a.grad.abs().sum() > 0
+
+    def test_appearance_exceptions(self):
+        plain = HashGridField(HashGridEncoding(n_levels=2, log2_hashmap_size=8))
+        with pytest.raises(ValueError, match="appearance_dim=0"):
+            plain(torch.rand(4, 3), None, torch.rand(4, 2))
+        field = HashGridField(HashGridEncoding(n_levels=2, log2_hashmap_size=8), appearance_dim=3)
+        with pytest.raises(ValueError, match="appearance must have shape"):
+            field(torch.rand(4, 3), None, torch.rand(4, 2))
+        with pytest.raises(ValueError, match="appearance_dim"):
+            HashGridField(appearance_dim=-1)
+
     def test_fits_density(self):
         """The field learns a sphere's density: most of the error goes in 60 steps."""
         field = HashGridField(

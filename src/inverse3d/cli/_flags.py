@@ -31,6 +31,26 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
+class _NumberList(argparse.Action):
+    """Numbers of a tuple setting as separate words or comma-separated, e.g. `--bbox -1 -1 -1 1 1
+    1` or `--bbox=-1,-1,-1,1,1,1`; each word was already split by `_numbers`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [x for v in values for x in v])
+
+
+def _numbers(item: type):
+    def numbers(text: str) -> list:
+        try:
+            return [item(x) for x in text.split(",") if x.strip() != ""]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {item.__name__} numbers (comma or space separated); got {text!r}"
+            ) from None
+
+    return numbers
+
+
 def _kwargs(tp: Any, f: dataclasses.Field, help_text: str, choices: bool) -> dict[str, Any]:
     tp = _base_type(tp)
     kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
@@ -43,7 +63,10 @@ def _kwargs(tp: Any, f: dataclasses.Field, help_text: str, choices: bool) -> dic
     origin = typing.get_origin(tp)
     if origin in (tuple, list):
         item = (typing.get_args(tp) or (str,))[0]
-        kw.update(nargs="*", type=item if item in (int, float) else str, metavar="N")
+        if item in (int, float):
+            kw.update(nargs="*", type=_numbers(item), action=_NumberList, metavar="N")
+        else:
+            kw.update(nargs="*", type=str, metavar="N")
         return kw
     if tp in (int, float):
         kw.update(type=tp, metavar=tp.__name__.upper())

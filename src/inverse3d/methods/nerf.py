@@ -33,6 +33,7 @@ from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
 from inverse3d.models.nerf import volume_render_weights
 from inverse3d.models.occupancy_grid import OccupancyGrid
 from inverse3d.ops.marching_cubes import marching_cubes
+from inverse3d.renderer.camera_refinement import CameraRefinement
 from inverse3d.renderer.implicit.image_rays import (
     cube_depth_range,
     random_pixel_rays,
@@ -43,7 +44,7 @@ from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
 
-__all__ = ["NerfConfig", "fit"]
+__all__ = ["NerfConfig", "fit", "mesh_box"]
 
 
 @dataclass
@@ -104,6 +105,25 @@ class NerfConfig:
         low=1e-6,
         high=1 - 1e-6,
     )
+    refine_poses: bool = setting(
+        False,
+        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
+    )
+    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
+    pose_warmup: int = setting(
+        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
+    )
+    appearance_embedding: bool = setting(
+        False,
+        "learn a latent per training image fed to the colour head (exposure, white balance); "
+        "other views use the mean latent",
+    )
+    appearance_dim: int = setting(8, "size of the per-image appearance latent", low=1)
+    bbox: tuple[float, ...] = setting(
+        (),
+        "the region that is meshed, xmin ymin zmin xmax ymax zmax in the working frame (also "
+        "--bbox=x0,y0,z0,x1,y1,z1); empty: the cube [-bound, bound]^3",
+    )
 
 
 class _ContractedField(torch.nn.Module):
@@ -116,17 +136,22 @@ class _ContractedField(torch.nn.Module):
     def density(self, points: torch.Tensor) -> torch.Tensor:
         return self.field.density(contract_points(points, self.radius))
 
-    def forward(self, points: torch.Tensor, directions: torch.Tensor | None = None):
-        return self.field(contract_points(points, self.radius), directions)
+    def forward(self, points, directions=None, appearance=None):
+        return self.field(contract_points(points, self.radius), directions, appearance)
 
 
-def _render_unbounded(field, origins, dirs, near, mid, far, n_inner, n_outer, bg, stratified):
-    """RGBA (R, 4), weights (R, S) and lengths (R, S) of rays through a contracted field."""
+def _render_unbounded(
+    field, origins, dirs, near, mid, far, n_inner, n_outer, bg, stratified, latent=None
+):
+    """RGBA (R, 4), weights (R, S) and lengths (R, S) of rays through a contracted field.
+
+    latent: (R, A) appearance latents of the rays or None."""
     t = unbounded_ray_lengths(
         origins.shape[0], near, mid, far, n_inner, n_outer, stratified, device=origins.device
     )
     pts = origins[:, None] + t[..., None] * dirs[:, None]
-    s, c = field(pts.reshape(-1, 3), dirs[:, None].expand(pts.shape).reshape(-1, 3))
+    app = None if latent is None else latent[:, None].expand(*t.shape, -1).reshape(t.numel(), -1)
+    s, c = field(pts.reshape(-1, 3), dirs[:, None].expand(pts.shape).reshape(-1, 3), app)
     sigma, rgb = s.reshape(t.shape), c.reshape(*t.shape, 3)
     w = volume_render_weights(sigma, t, dirs)
     acc = w.sum(-1, keepdim=True)
@@ -134,17 +159,21 @@ def _render_unbounded(field, origins, dirs, near, mid, far, n_inner, n_outer, bg
     return torch.cat([color, acc], -1), w, t
 
 
-def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False):
+def _render_rays(
+    field, grid, origins, dirs, near, far, n_pts, bg, stratified, with_depth=False, latent=None
+):
     """RGBA (R, 4) of rays (R, 3) / (R, 3): skip unoccupied samples, NeRF quadrature.
 
-    With `with_depth` also the weights (R, S) and sample lengths (R, S)."""
+    With `with_depth` also the weights (R, S) and sample lengths (R, S). latent: (R, A)
+    appearance latents of the rays or None."""
     t, keep = grid.sample_along_rays(origins, dirs, near, far, n_pts, stratified=stratified)
     pts = origins[:, None] + t[..., None] * dirs[:, None]  # (R, S, 3)
     sigma = torch.zeros(t.shape, device=t.device)
     rgb = torch.zeros(*t.shape, 3, device=t.device)
     if keep.any():
         d = dirs[:, None].expand(pts.shape)[keep]
-        s, c = field(pts[keep], d)
+        app = None if latent is None else latent[:, None].expand(*t.shape, -1)[keep]
+        s, c = field(pts[keep], d, app)
         sigma = sigma.masked_scatter(keep, s[:, 0])
         rgb = rgb.masked_scatter(keep[..., None].expand(rgb.shape), c)
     w = volume_render_weights(sigma, t, dirs)  # (R, S)
@@ -155,21 +184,29 @@ def _render_rays(field, grid, origins, dirs, near, far, n_pts, bg, stratified, w
 
 
 class _ModuleState:
-    """Field + occupancy grid + optimizer as one checkpointable object."""
+    """Field + occupancy grid + optimizer (+ the learnt extras) as one checkpointable object."""
 
-    def __init__(self, field, grid, optimizer) -> None:
+    def __init__(self, field, grid, optimizer, extras: dict | None = None) -> None:
         self.field, self.grid, self.optimizer = field, grid, optimizer
+        self.extras = extras or {}
 
     def state_dict(self) -> dict:
-        return {
+        sd = {
             "field": self.field.state_dict(),
             "grid": self.grid.state_dict(),
             "optimizer": self.optimizer.state_dict(),
         }
+        sd.update({k: m.state_dict() for k, m in self.extras.items()})
+        return sd
 
     def load_state_dict(self, sd: dict) -> None:
+        missing = [k for k in self.extras if k not in sd]
+        if missing:
+            raise ValueError(f"the checkpoint has no {missing} (saved with other settings?)")
         self.field.load_state_dict(sd["field"])
         self.grid.load_state_dict(sd["grid"])
+        for k, m in self.extras.items():
+            m.load_state_dict(sd[k])
         self.optimizer.load_state_dict(sd["optimizer"])
 
 
@@ -177,6 +214,10 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     """Fit a hash-grid NeRF to the training views of `scene`."""
     cfg = config
     device = scene.images.device
+    mode = (
+        cfg.scene if cfg.scene != "auto" else ("object" if scene.masks is not None else "unbounded")
+    )
+    box = mesh_box(cfg.bbox, cfg.bound, mode == "unbounded")
     train = scene.train()
     bg = scene.background()
     h, w = scene.image_size
@@ -192,9 +233,6 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
         finest_resolution=cfg.finest_resolution,
         bounds=cfg.bound,
     )
-    mode = (
-        cfg.scene if cfg.scene != "auto" else ("object" if scene.masks is not None else "unbounded")
-    )
     unbounded = mode == "unbounded"
     if unbounded:  # the hash grid covers the contracted space, the ball of radius 2 bound
         enc = HashGridEncoding(
@@ -203,25 +241,50 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             finest_resolution=cfg.finest_resolution,
             bounds=2.0 * cfg.bound,
         )
-    field = HashGridField(encoding=enc, hidden_dim=cfg.hidden_dim).to(device)
+    app_dim = cfg.appearance_dim if cfg.appearance_embedding else 0
+    field = HashGridField(encoding=enc, hidden_dim=cfg.hidden_dim, appearance_dim=app_dim)
+    field = field.to(device)
     world_field = _ContractedField(field, cfg.bound) if unbounded else field
     n_outer = max(1, round(cfg.pts_per_ray * cfg.outer_fraction))
     n_inner = max(1, cfg.pts_per_ray - n_outer)
     far_out = far * cfg.far_factor
 
-    def trace(origins, dirs, stratified):
+    def trace(origins, dirs, stratified, latent=None):
         if unbounded:
             return _render_unbounded(
-                world_field, origins, dirs, near, far, far_out, n_inner, n_outer, bg, stratified
+                world_field,
+                origins,
+                dirs,
+                near,
+                far,
+                far_out,
+                n_inner,
+                n_outer,
+                bg,
+                stratified,
+                latent,
             )
         return _render_rays(
-            field, grid, origins, dirs, near, far, cfg.pts_per_ray, bg, stratified, True
+            field, grid, origins, dirs, near, far, cfg.pts_per_ray, bg, stratified, True, latent
         )
 
     grid = OccupancyGrid(resolution=cfg.occupancy_resolution, bounds=cfg.bound, dilation=1)
     grid = grid.to(device)
-    opt = torch.optim.Adam(field.parameters(), lr=cfg.lr, eps=1e-15)
-    state = _ModuleState(field, grid, opt)
+    groups = [{"params": list(field.parameters()), "lr": cfg.lr}]
+    extras: dict = {}
+    latents = None
+    if app_dim > 0:  # NeRF-W: one latent per training image, small random start
+        latents = torch.nn.Embedding(len(train), app_dim).to(device)
+        torch.nn.init.normal_(latents.weight, std=0.01)
+        extras["appearance"] = latents
+        groups[0]["params"] += list(latents.parameters())
+    refine = None
+    if cfg.refine_poses:
+        refine = CameraRefinement(len(train), fixed=[0], device=device)
+        extras["poses"] = refine
+        groups.append({"params": list(refine.parameters()), "lr": cfg.lr_poses})
+    opt = torch.optim.Adam(groups, eps=1e-15)
+    state = _ModuleState(field, grid, opt, extras)
     nv = min(cfg.views_per_step, len(train))
     n_rays = max(1, cfg.rays_per_step // nv)
     # sigma at which one occupancy cell is half opaque: the skipping threshold.
@@ -232,14 +295,22 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             with torch.no_grad():
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
-        cams = train.cameras[idx]
+        if refine is not None:
+            opt.param_groups[1]["lr"] = cfg.lr_poses * refine.warmup_factor(step, cfg.pose_warmup)
+            cams = refine(train.cameras, idx)
+        else:
+            cams = train.cameras[idx]
         lens = None if train.distortion is None else train.distortion[idx]
         bundle = random_pixel_rays(
             cams, (h, w), n_rays, 1, near, far, stratified=False, distortion=lens
         )
         xys = bundle.xys
+        lat = None
+        if latents is not None:  # (nv * n_rays, A): each ray its view's latent
+            at = torch.as_tensor(idx, device=device).repeat_interleave(n_rays)
+            lat = latents(at)
         pred, wts, t = trace(
-            bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3), stratified=True
+            bundle.origins.reshape(-1, 3), bundle.directions.reshape(-1, 3), True, lat
         )
         pred = pred.reshape(nv, n_rays, 4)
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
@@ -264,39 +335,83 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     result = loop.run(step_fn, cfg.steps, {"nerf": state}, desc="nerf")
 
+    mean_latent = None if latents is None else latents.weight.detach().mean(0)
+
     def render(cameras, distortion=None) -> torch.Tensor:
         def rays(b) -> torch.Tensor:
-            return trace(b.origins, b.directions, stratified=False)[0]
+            lat = None
+            if mean_latent is not None:
+                lat = mean_latent.expand(b.origins.shape[0], -1)
+            return trace(b.origins, b.directions, False, lat)[0]
 
         return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
 
-    mesh = _field_mesh(world_field, cfg.bound, cfg.mesh_resolution, cfg.mesh_opacity)
+    mesh = _field_mesh(world_field, box, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
+    artifacts: dict = {"field": field.state_dict(), "metrics": {}}
+    if refine is not None:
+        artifacts["metrics"].update(refine.mean_correction())
+        rot, trans = refine.corrections()
+        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
+        with torch.no_grad():
+            artifacts["refined_cameras"] = refine(train.cameras)
+    if latents is not None:
+        artifacts["appearance_latents"] = latents.weight.detach().cpu()
     return Reconstruction(
         mesh=mesh,
         render=render,
         history=result.history,
         steps=result.steps,
-        artifacts={"field": field.state_dict()},
+        artifacts=artifacts,
     )
 
 
-def _field_mesh(field, bound: float, res: int, opacity: float = 0.5):
-    """Marching cubes of the field's density where one grid cell has the given opacity; vertex
-    colours from the field (direction +z)."""
+def mesh_box(bbox: tuple[float, ...], bound: float, unbounded: bool) -> torch.Tensor:
+    """The region to mesh as (2, 3) [min, max] from the `bbox` setting (6 numbers or empty for
+    the cube [-bound, bound]^3). Object scenes model only the cube, so the box must lie in it."""
+    if len(bbox) == 0:
+        return torch.tensor([[-bound] * 3, [bound] * 3])
+    if len(bbox) != 6:
+        raise ValueError(
+            f"bbox must have 6 numbers (xmin ymin zmin xmax ymax zmax); got {len(bbox)}: {bbox}"
+        )
+    box = torch.tensor(bbox, dtype=torch.float32).reshape(2, 3)
+    if not bool(torch.isfinite(box).all()) or not bool((box[0] < box[1]).all()):
+        raise ValueError(f"bbox must have finite min < max on each axis; got {tuple(bbox)}")
+    if not unbounded and bool((box.abs() > bound + 1e-6).any()):
+        raise ValueError(
+            f"bbox must lie in the cube [-{bound}, {bound}]^3 that an object scene models; "
+            f"got {tuple(bbox)} (use --scene unbounded or a larger --bound)"
+        )
+    return box
+
+
+def _field_mesh(field, box: torch.Tensor, res: int, opacity: float = 0.5, latent=None):
+    """Marching cubes of the field's density in `box` (2, 3) where one grid cell has the given
+    opacity; `res` samples along the box's longest side (cubic cells); vertex colours from the
+    field (direction +z, appearance `latent` (A,) or none)."""
     device = next(field.parameters()).device
-    lin = torch.linspace(-bound, bound, res, device=device)
-    z, y, x = torch.meshgrid(lin, lin, lin, indexing="ij")
+    box = box.to(device)
+    side = box[1] - box[0]
+    cell = float(side.max()) / (res - 1)
+    n = [max(2, round(float(s) / cell) + 1) for s in side]  # samples along x, y, z
+    lin = [
+        torch.linspace(float(box[0, i]), float(box[1, i]), n[i], device=device) for i in range(3)
+    ]
+    z, y, x = torch.meshgrid(lin[2], lin[1], lin[0], indexing="ij")
     pts = torch.stack([x, y, z], -1).reshape(-1, 3)
     with torch.no_grad():
-        sigma = torch.cat([field.density(p)[:, 0] for p in pts.split(2**17)]).reshape(res, res, res)
-        iso = -math.log(1.0 - opacity) / (2.0 * bound / (res - 1))
+        sigma = torch.cat([field.density(p)[:, 0] for p in pts.split(2**17)])
+        sigma = sigma.reshape(n[2], n[1], n[0])  # (z, y, x)
+        iso = -math.log(1.0 - opacity) / cell
         vol = F.pad(sigma, (1, 1, 1, 1, 1, 1))
         verts, faces = marching_cubes(vol[None], isolevel=iso, return_local_coords=False)
-        v, f = verts[0].float(), faces[0].long()
-        v = ((v - 1.0) / (res - 1) * 2.0 - 1.0) * bound
+        v, f = verts[0].float(), faces[0].long()  # v: (x, y, z) voxel coordinates
+        step = side / torch.tensor([k - 1 for k in n], device=device, dtype=side.dtype)
+        # clamped: where the density is cut by the box the surface closes on the box's faces
+        v = torch.minimum(torch.maximum(box[0] + (v - 1.0) * step, box[0]), box[1])
         if v.shape[0] == 0:
             return Meshes([v], [f])
-        cols = torch.cat([field(p)[1] for p in v.split(2**16)]).clamp(0, 1)
+        cols = torch.cat([field(p, None, latent)[1] for p in v.split(2**16)]).clamp(0, 1)
     return Meshes([v], [f[:, [0, 2, 1]]], textures=TexturesVertex([cols]))
 
 

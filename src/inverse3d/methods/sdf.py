@@ -19,6 +19,10 @@ Without masks the opacity is constrained only by the colours against the backgro
 (`scene.background()`): the object must stand out from a uniform background, and background
 clutter inside the cube becomes surface.
 
+Captures in a room (`background_model="environment"`): the rays' remaining transmittance sees a
+learned `models.EnvironmentMap` (colour by direction) instead of the uniform background, so the
+room need not be painted into the cube; the mesh is still the cube's SDF only.
+
 The mesh is the marching-cubes surface of the SDF at 0 on a `mesh_resolution`^3 grid over the
 cube (watertight), with vertex colours from the colour network seen along the normal.
 """
@@ -34,6 +38,7 @@ from inverse3d._validation import check_positive_int
 from inverse3d.engine import Loop
 from inverse3d.loss.implicit_surface import eikonal_loss, mask_bce_loss
 from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.models.environment_map import EnvironmentMap
 from inverse3d.models.implicit_surface import ColorNetwork, LearnedSharpness, SDFNetwork
 from inverse3d.models.occupancy_grid import OccupancyGrid
 from inverse3d.ops.marching_cubes import marching_cubes
@@ -96,6 +101,15 @@ class SdfConfig:
     grid_warmup: int = setting(0, "steps before the occupancy grid is first used", low=0)
     mesh_resolution: int = setting(192, "grid size of the marching cubes", low=8)
     render_chunk: int = setting(4096, "rays per chunk when rendering whole images", low=1)
+    background_model: str = setting(
+        "data",
+        "what the rays see behind the object: data: the scene's uniform background colour; "
+        "environment: a learned environment map over directions (captures in a room, no masks)",
+        choices=("data", "environment"),
+    )
+    environment_size: int = setting(
+        16, "environment map: texels from pole to pole (twice as many around)", low=1
+    )
 
 
 class _Field(torch.nn.Module):
@@ -119,6 +133,11 @@ class _Field(torch.nn.Module):
             view_dependent=cfg.view_dependent,
         )
         self.sharpness = LearnedSharpness(cfg.init_variance)
+        self.environment = (
+            EnvironmentMap(cfg.environment_size, 2 * cfg.environment_size)
+            if cfg.background_model == "environment"
+            else None
+        )
         self.grid = (
             OccupancyGrid(
                 cfg.grid_resolution,
@@ -190,11 +209,17 @@ class _Field(torch.nn.Module):
         d = directions[:, None].expand(R, S - 1, 3).reshape(-1, 3)[sig]
         p = origins[:, None] + t_mid[..., None] * directions[:, None]
         p = p.reshape(-1, 3)[sig]
-        _, grad, feat = self.sdf.sdf_and_gradient(p, create_graph=train, fd_eps=self.fd_eps)
-        rgb = self.color(p, F.normalize(grad, dim=-1), d, feat)
-        colors = torch.zeros(R * (S - 1), 3, device=dev, dtype=rgb.dtype)
-        colors = colors.index_put((sig,), rgb).reshape(R, S - 1, 3)
+        colors = torch.zeros(R * (S - 1), 3, device=dev, dtype=origins.dtype)
+        if sig.numel() > 0:
+            _, grad, feat = self.sdf.sdf_and_gradient(p, create_graph=train, fd_eps=self.fd_eps)
+            rgb = self.color(p, F.normalize(grad, dim=-1), d, feat)
+            colors = colors.to(rgb.dtype).index_put((sig,), rgb)
+        else:  # nothing opaque enough on these rays (e.g. an emptied field): no colour to add
+            grad = origins.new_zeros(0, 3)
+        colors = colors.reshape(R, S - 1, 3)
         opacity = weights.sum(-1)
+        if self.environment is not None:
+            background = self.environment(directions)  # (R, 3)
         color = (weights[..., None] * colors).sum(1) + (1.0 - opacity)[:, None] * background
         depth = (weights * t_mid).sum(-1) / opacity.clamp(min=1e-6)
         return {"rgb": color, "opacity": opacity, "depth": depth, "gradients": grad}
@@ -266,7 +291,11 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
     h, w = scene.image_size
     field = _Field(cfg).to(device)
     params = [
-        {"params": list(field.sdf.parameters()) + list(field.color.parameters())},
+        {
+            "params": list(field.sdf.parameters())
+            + list(field.color.parameters())
+            + (list(field.environment.parameters()) if field.environment is not None else [])
+        },
         {"params": list(field.sharpness.parameters()), "lr": min(cfg.lr, 1e-3)},
     ]
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)

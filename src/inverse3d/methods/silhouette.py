@@ -22,9 +22,9 @@ names a weights file, else background-colour keying from the image borders
 (`ops.foreground`). The RGBA silhouettes used are returned as artifacts["images"] (written as
 `silhouettes/NNN.png` by the pipeline).
 
-Optional camera refinement (`refine_cameras`): a rotation (axis-angle, applied to the world
-before the camera's R) and a translation offset per training view, except the first, which
-fixes the frame, learnt jointly with the vertices.
+Optional camera refinement (`refine_cameras`): `renderer.CameraRefinement` with pivot "origin",
+a rotation (axis-angle, applied to the world before the camera's R) and a translation offset per
+training view, except the first, which fixes the frame, learnt jointly with the vertices.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ from inverse3d.ops.silhouette_init import silhouette_sphere, silhouette_sphere_l
 from inverse3d.ops.vertex_colors import project_vertex_colors
 from inverse3d.ops.visual_hull import visual_hull
 from inverse3d.renderer.blending import BlendParams, sigmoid_alpha_blend
+from inverse3d.renderer.camera_refinement import CameraRefinement
 from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from inverse3d.renderer.mesh.render_views import render_mesh_views
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.structures.meshes import Meshes
-from inverse3d.transforms.so3 import so3_exp_map
 from inverse3d.utils.ico_sphere import ico_sphere
 
 __all__ = ["SilhouetteConfig", "fit", "scene_masks"]
@@ -143,11 +143,11 @@ class _State:
     def __init__(self, base: torch.Tensor, n_views: int, cfg: SilhouetteConfig):
         self.base = base.detach()
         self.offsets = torch.zeros_like(self.base, requires_grad=True)
-        self.rot = torch.zeros(n_views, 3, device=base.device, requires_grad=True)
-        self.trans = torch.zeros(n_views, 3, device=base.device, requires_grad=True)
+        # view 0 fixes the frame; the world turns about the origin (the object's centre)
+        self.poses = CameraRefinement(n_views, fixed=[0], pivot="origin", device=base.device)
         groups = [{"params": [self.offsets], "lr": cfg.lr}]
         if cfg.refine_cameras:
-            groups.append({"params": [self.rot, self.trans], "lr": cfg.lr_cameras})
+            groups.append({"params": list(self.poses.parameters()), "lr": cfg.lr_cameras})
         self.optimizer = torch.optim.Adam(groups)
 
     def verts(self) -> torch.Tensor:
@@ -157,8 +157,8 @@ class _State:
         return {
             "base": self.base,
             "offsets": self.offsets.detach(),
-            "rot": self.rot.detach(),
-            "trans": self.trans.detach(),
+            "rot": self.poses.rot.detach(),
+            "trans": self.poses.trans.detach(),
             "optimizer": self.optimizer.state_dict(),
         }
 
@@ -171,19 +171,9 @@ class _State:
         with torch.no_grad():
             self.base.copy_(sd["base"])
             self.offsets.copy_(sd["offsets"])
-            self.rot.copy_(sd["rot"])
-            self.trans.copy_(sd["trans"])
+            self.poses.rot.copy_(sd["rot"])
+            self.poses.trans.copy_(sd["trans"])
         self.optimizer.load_state_dict(sd["optimizer"])
-
-
-def _posed(cameras, idx: list[int], rot: torch.Tensor, trans: torch.Tensor):
-    """The cameras at `idx` with R' = exp(rot) R and T' = T + trans (view 0 kept fixed)."""
-    cams = cameras[idx].clone()
-    keep = torch.tensor([0.0 if i == 0 else 1.0 for i in idx], device=rot.device)[:, None]
-    r = so3_exp_map(rot[idx] * keep)  # (B, 3, 3)
-    cams.R = torch.bmm(r, cams.R)
-    cams.T = cams.T + trans[idx] * keep
-    return cams
 
 
 def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
@@ -216,11 +206,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         idx = torch.randperm(len(train))[:nv].tolist()
-        cams = (
-            _posed(train.cameras, idx, state.rot, state.trans)
-            if cfg.refine_cameras
-            else train.cameras[idx]
-        )
+        cams = state.poses(train.cameras, idx) if cfg.refine_cameras else train.cameras[idx]
         mesh = Meshes([state.verts()], [faces])
         batch = mesh.extend(nv)
         frags = rasterizer(batch, cameras=cams)
@@ -246,7 +232,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
     cams = train.cameras
     if cfg.refine_cameras:
         with torch.no_grad():
-            cams = _posed(train.cameras, list(range(len(train))), state.rot, state.trans)
+            cams = state.poses(train.cameras)
     colors = torch.full_like(verts, 0.75)
     if cfg.project_colors and verts.shape[0] > 0:
         colors = project_vertex_colors(verts, faces, train.images, cams, None)
@@ -263,10 +249,9 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
         "mask_source": source,
     }
     if cfg.refine_cameras:
-        artifacts["camera_offsets"] = {
-            "rot": state.rot.detach().cpu(),
-            "trans": state.trans.detach().cpu(),
-        }
+        rot, trans = state.poses.corrections()
+        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
+        artifacts["metrics"].update(state.poses.mean_correction())
     return Reconstruction(
         mesh=mesh, render=render, history=result.history, steps=result.steps, artifacts=artifacts
     )

@@ -19,6 +19,7 @@ from inverse3d.engine import Loop
 from inverse3d.loss.ray_losses import DepthSupervision, distortion_loss, grid_tv_loss
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.ops.marching_cubes import marching_cubes
+from inverse3d.renderer.camera_refinement import CameraRefinement
 from inverse3d.renderer.implicit.image_rays import (
     cube_depth_range,
     random_pixel_rays,
@@ -69,6 +70,29 @@ class VolumeConfig:
     )
     init_density: float = setting(-4.0, "initial density logit")
     iso: float = setting(0.5, "density level of the extracted surface", low=0.0, high=1.0)
+    refine_poses: bool = setting(
+        False,
+        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
+    )
+    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
+    pose_warmup: int = setting(
+        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
+    )
+
+
+class _PoseState:
+    """The pose corrections and their own optimizer (the grid's is replaced at each stage)."""
+
+    def __init__(self, n_views: int, cfg: VolumeConfig, device) -> None:
+        self.poses = CameraRefinement(n_views, fixed=[0], device=device)
+        self.optimizer = torch.optim.Adam(self.poses.parameters(), lr=cfg.lr_poses)
+
+    def state_dict(self) -> dict:
+        return {"poses": self.poses.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.poses.load_state_dict(sd["poses"])
+        self.optimizer.load_state_dict(sd["optimizer"])
 
 
 class _GridState:
@@ -154,13 +178,24 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
     depth_terms = DepthSupervision.for_rays(
         train.depths if cfg.use_depth else None, near, far, cfg.pts_per_ray, cfg.w_depth, cfg.w_free
     )
+    modules: dict = {"grid": state}
+    pose_state = None
+    if cfg.refine_poses:
+        pose_state = _PoseState(len(train), cfg, device)
+        modules["poses"] = pose_state
 
     def step_fn(step: int):
         for k, s in enumerate(cfg.stage_steps):
             if step >= s and state.size < sizes[k + 1]:
                 state.upsample(sizes[k + 1])
         idx = torch.randperm(len(train))[:nv].tolist()
-        cams = train.cameras[idx]
+        if pose_state is not None:
+            factor = pose_state.poses.warmup_factor(step, cfg.pose_warmup)
+            pose_state.optimizer.param_groups[0]["lr"] = cfg.lr_poses * factor
+            pose_state.optimizer.zero_grad()
+            cams = pose_state.poses(train.cameras, idx)
+        else:
+            cams = train.cameras[idx]
         lens = None if train.distortion is None else train.distortion[idx]
         bundle = random_pixel_rays(
             cams, (h, w), n_rays, cfg.pts_per_ray, near, far, distortion=lens
@@ -189,10 +224,12 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
         state.optimizer.zero_grad()
         loss.backward()
         state.optimizer.step()
+        if pose_state is not None:
+            pose_state.optimizer.step()
         out["loss"] = loss
         return out
 
-    result = loop.run(step_fn, cfg.steps, {"grid": state}, desc="volume")
+    result = loop.run(step_fn, cfg.steps, modules, desc="volume")
     # A resume past the last stage restores the final grid size (the checkpoint holds it).
     vols = state.volumes(1)
 
@@ -214,7 +251,20 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
         mesh = density_mesh(
             torch.sigmoid(state.dens)[0, 0], torch.sigmoid(state.cols)[0], cfg.bound, cfg.iso
         )
-    return Reconstruction(mesh=mesh, render=render, history=result.history, steps=result.steps)
+    artifacts: dict = {}
+    if pose_state is not None:
+        rot, trans = pose_state.poses.corrections()
+        artifacts["metrics"] = pose_state.poses.mean_correction()
+        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
+        with torch.no_grad():
+            artifacts["refined_cameras"] = pose_state.poses(train.cameras)
+    return Reconstruction(
+        mesh=mesh,
+        render=render,
+        history=result.history,
+        steps=result.steps,
+        artifacts=artifacts,
+    )
 
 
 def density_mesh(dens: torch.Tensor, cols: torch.Tensor, bound: float, iso: float) -> Meshes:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from inverse3d._dispatch import use_triton
-from inverse3d._validation import check_positive_int, check_tensor
+from inverse3d._validation import check_nonneg_int, check_positive_int, check_tensor
 from inverse3d.models._bounds import bounds_tensor
 from inverse3d.renderer.implicit.harmonic_embedding import HarmonicEmbedding
 
@@ -222,10 +222,14 @@ class HashGridField(nn.Module):
         hidden_dim: width of both MLPs.
         geo_feat_dim: features passed from the density MLP to the colour MLP.
         n_harmonic_functions_dir: frequencies of the direction encoding.
+        appearance_dim: A, the size of an appearance latent fed to the colour MLP alone
+            (NeRF-W's per-image appearance embedding: exposure, white balance); 0 for none.
 
-    forward(points: (..., 3) float, directions: (..., 3) float | None) -> (sigma (..., 1),
-    rgb (..., 3)) float. Directions need not be unit (they are normalised); None gives
-    colours for direction (0, 0, 1). ``density(points)`` returns sigma alone.
+    forward(points: (..., 3) float, directions: (..., 3) float | None, appearance: (..., A)
+    float | None) -> (sigma (..., 1), rgb (..., 3)) float. Directions need not be unit (they are
+    normalised); None gives colours for direction (0, 0, 1). appearance broadcasts against the
+    points; None is the zero latent. ``density(points)`` returns sigma alone (the latent never
+    changes the geometry).
     """
 
     def __init__(
@@ -235,15 +239,17 @@ class HashGridField(nn.Module):
         hidden_dim: int = 64,
         geo_feat_dim: int = 15,
         n_harmonic_functions_dir: int = 4,
+        appearance_dim: int = 0,
     ) -> None:
         super().__init__()
+        self.appearance_dim = check_nonneg_int(appearance_dim, "appearance_dim")
         self.encoding = encoding if encoding is not None else HashGridEncoding(bounds=bounds)
         hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         self.geo_feat_dim = check_positive_int(geo_feat_dim, "geo_feat_dim")
         self.density_mlp = _mlp(self.encoding.output_dim, hidden_dim, 1 + self.geo_feat_dim, 1)
         self.dir_embedding = HarmonicEmbedding(n_harmonic_functions_dir, append_input=True)
         d_dir = self.dir_embedding.get_output_dim(3)
-        self.color_mlp = _mlp(self.geo_feat_dim + d_dir, hidden_dim, 3, 2)
+        self.color_mlp = _mlp(self.geo_feat_dim + d_dir + self.appearance_dim, hidden_dim, 3, 2)
 
     def _geometry(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.density_mlp(self.encoding(points))
@@ -255,7 +261,10 @@ class HashGridField(nn.Module):
         return self._geometry(points)[0]
 
     def forward(
-        self, points: torch.Tensor, directions: torch.Tensor | None = None
+        self,
+        points: torch.Tensor,
+        directions: torch.Tensor | None = None,
+        appearance: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_tensor(points, "points", shape=("...", 3), dtype="float")
         sigma, geo = self._geometry(points)
@@ -265,5 +274,14 @@ class HashGridField(nn.Module):
             check_tensor(directions, "directions", shape=("...", 3), dtype="float")
             directions = directions.expand(points.shape)
         d = torch.nn.functional.normalize(directions, dim=-1)
-        rgb = torch.sigmoid(self.color_mlp(torch.cat((geo, self.dir_embedding(d)), dim=-1)))
+        parts = [geo, self.dir_embedding(d)]
+        if self.appearance_dim > 0:
+            a = self.appearance_dim
+            if appearance is None:
+                appearance = geo.new_zeros(a)
+            check_tensor(appearance, "appearance", shape=("...", a), dtype="float")
+            parts.append(appearance.to(geo.dtype).expand(*geo.shape[:-1], a))
+        elif appearance is not None:
+            raise ValueError("appearance given to a field made with appearance_dim=0")
+        rgb = torch.sigmoid(self.color_mlp(torch.cat(parts, dim=-1)))
         return sigma, rgb

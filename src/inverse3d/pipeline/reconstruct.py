@@ -271,6 +271,10 @@ METRIC_DEFINITIONS = {
     "mask_iou": "IoU of predicted alpha > 0.5 and the held-out masks",
     "psnr": "PSNR (dB) of held-out views, mean over views",
     "ssim": "SSIM of held-out views (Gaussian window 11, sigma 1.5), mean over views",
+    "pose_rotation_deg": "pose refinement: mean angle (degrees) of the training cameras' learnt "
+    "rotation corrections",
+    "pose_translation": "pose refinement: mean length of the learnt translation corrections "
+    "(working frame, the unit cube)",
 }
 
 
