@@ -104,10 +104,15 @@ def mesh_head_losses(
 
 @torch.no_grad()
 def evaluate_model(
-    model: MeshRCNNHead, data: ShapeBatch, config: MeshHeadConfig, chunk: int = 8
+    model: MeshRCNNHead,
+    data: ShapeBatch,
+    config: MeshHeadConfig,
+    chunk: int = 8,
+    stage: int = -1,
 ) -> dict[str, float]:
-    """Mean eval.mesh_rcnn_metrics of the final stage's meshes over `data`, plus "voxel_iou"
-    (predicted occupancy vs. ground truth, pooled over the samples)."""
+    """Mean eval.mesh_rcnn_metrics over `data` of the meshes of `stage` (0: the cubified voxels,
+    -1: the last refinement stage), plus "voxel_iou" (predicted occupancy vs. ground truth,
+    pooled over the samples)."""
     was = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -116,7 +121,7 @@ def evaluate_model(
     for s in range(0, len(data), chunk):
         part = data.subset(list(range(s, min(len(data), s + chunk))))
         out = model(part.images.to(dev))
-        m = mesh_rcnn_metrics(out.meshes[-1], part.meshes.to(dev), config.eval_samples, seed=s)
+        m = mesh_rcnn_metrics(out.meshes[stage], part.meshes.to(dev), config.eval_samples, seed=s)
         for k, v in m.items():
             sums[k] = sums.get(k, 0.0) + float(v.sum())
         occ = torch.sigmoid(out.voxel_logits) >= model.cubify_thresh
