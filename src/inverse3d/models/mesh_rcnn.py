@@ -190,8 +190,9 @@ class VoxelHead(nn.Module):
 class RefineStage(nn.Module):
     """One mesh refinement stage: vertex features from the image, GraphConvs, offsets.
 
-    Input per vertex: vert_align features of every map at the vertex's projection, its view-frame
-    position and the previous stage's hidden features. Output offsets are
+    Input per vertex: vert_align features of every map at the vertex's projection, its frustum
+    grid coordinates (well scaled, unlike view-frame depths near 3) and the previous stage's
+    hidden features. Output offsets are
     `max_offset * tanh(...)` in view-frame units.
     """
 
@@ -225,11 +226,11 @@ class RefineStage(nn.Module):
         """meshes: N view-frame meshes; feats: maps (N, C_i, H_i, W_i); prev: (sum V, prev_hidden)
         or None. Returns (offset meshes, (sum V, hidden) float vertex features)."""
         vp = meshes.verts_padded()  # (N, Vmax, 3)
-        g = view_to_grid(vp, frustum)[..., :2]
-        sampled = vert_align(feats, g, align_corners=False, padding_mode="border")
+        g = view_to_grid(vp, frustum)
+        sampled = vert_align(feats, g[..., :2], align_corners=False, padding_mode="border")
         idx = meshes.verts_padded_to_packed_idx()
         x = F.relu(self.bottleneck(sampled.reshape(-1, sampled.shape[-1])[idx]))
-        pos = meshes.verts_packed()
+        pos = g.reshape(-1, 3)[idx]  # grid coordinates: position features in [-1, 1]
         edges = meshes.edges_packed()
         h = torch.cat([x, pos] + ([prev] if prev is not None else []), dim=1)
         for gc in self.gconvs:
