@@ -103,3 +103,11 @@ def test_cli_train_and_predict(tmp_path, capsys):
     argv[-3] = "p2"
     assert main(argv) == 2
     assert "bad.pt" in capsys.readouterr().err
+    # a model file whose config has a value out of range: exit code 2 naming the key
+    payload["config"]["grid"] = -3
+    torch.save(payload, tmp_path / "bad_cfg.pt")
+    argv[4] = str(tmp_path / "bad_cfg.pt")
+    argv[-3] = "p3"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bad_cfg.pt" in err and "grid" in err

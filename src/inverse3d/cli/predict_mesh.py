@@ -73,6 +73,7 @@ def load_model(path: str | Path, device: str = "cpu"):
 
     from inverse3d.common.errors import InputError
     from inverse3d.methods.mesh_head import build_model
+    from inverse3d.pipeline.config import build_config
 
     name = str(path)
     if not Path(path).is_file():
@@ -83,11 +84,12 @@ def load_model(path: str | Path, device: str = "cpu"):
         raise InputError(f"{name}: not a model file ({str(e).splitlines()[0]})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise InputError(f"{name}: not a {MODEL_FORMAT} model file")
-    known = {f.name for f in dataclasses.fields(MeshHeadConfig)}
     cfg_raw = payload.get("config")
-    if not isinstance(cfg_raw, dict) or set(cfg_raw) - known:
-        raise InputError(f"{name}: bad config (unknown keys {sorted(set(cfg_raw or {}) - known)})")
-    cfg = MeshHeadConfig(**cfg_raw)
+    if not isinstance(cfg_raw, dict):
+        raise InputError(f"{name}: no config in the model file")
+    # unknown keys, wrong types, values out of range: ConfigError naming the file and the key
+    cfg = build_config(MeshHeadConfig, cfg_raw, {k: f"{name} config" for k in cfg_raw})
+    cfg.kind_tuple()
     model = build_model(cfg)
     try:
         model.load_state_dict(payload["state_dict"])
