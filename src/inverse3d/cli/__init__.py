@@ -39,6 +39,7 @@ VERBS = (
     ("pose", "pose"),
     ("fit-sdf", "fit_sdf"),
     ("fit-body", "fit_body"),
+    ("predict-mesh", "predict_mesh"),
 )
 
 _RAW = argparse.RawDescriptionHelpFormatter
