@@ -20,7 +20,8 @@ import time
 import torch
 
 from inverse3d.datasets.procedural_shapes import make_shape_samples
-from inverse3d.methods.mesh_head import MeshHeadConfig, build_model, evaluate_model, train_mesh_head
+from inverse3d.eval.mesh_rcnn_metrics import evaluate_mesh_head
+from inverse3d.methods.mesh_head import MeshHeadConfig, build_model, train_mesh_head
 
 
 def main() -> None:
@@ -52,12 +53,12 @@ def main() -> None:
     train, test = make(cfg.n_train, cfg.data_seed), make(cfg.n_test, cfg.data_seed + 1)
     t_data = time.perf_counter() - t0
     torch.manual_seed(a.seed)
-    untrained = evaluate_model(build_model(cfg).to(dev), test, cfg)
+    untrained = evaluate_mesh_head(build_model(cfg).to(dev), test, cfg.eval_samples)
     t1 = time.perf_counter()
     model, hist = train_mesh_head(cfg, None, train, seed=a.seed, device=dev)
     t_train = time.perf_counter() - t1
-    cubified = evaluate_model(model, test, cfg, stage=0)
-    refined = evaluate_model(model, test, cfg)
+    cubified = evaluate_mesh_head(model, test, cfg.eval_samples, stage=0)
+    refined = evaluate_mesh_head(model, test, cfg.eval_samples)
     r = lambda d: {k: round(v, 4) for k, v in d.items()}  # noqa: E731
     print(json.dumps({
         "settings": vars(a), "untrained": r(untrained), "cubified": r(cubified),

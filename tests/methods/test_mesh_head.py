@@ -9,10 +9,10 @@ import torch
 
 from inverse3d.cli import main
 from inverse3d.datasets.procedural_shapes import make_shape_samples
+from inverse3d.eval.mesh_rcnn_metrics import evaluate_mesh_head
 from inverse3d.methods.mesh_head import (
     MeshHeadConfig,
     build_model,
-    evaluate_model,
     mesh_head_losses,
     train_mesh_head,
 )
@@ -50,7 +50,13 @@ def test_losses_are_finite_and_reach_every_term():
     with pytest.raises(ValueError, match="voxel grid mismatch"):
         mesh_head_losses(build_model(bad)(data.images), data, cfg)
     with pytest.raises(ValueError, match="kinds"):
-        MeshHeadConfig(kinds="box,sphere").kind_tuple()
+        make_shape_samples(
+            1, 0, cfg.image_size, cfg.grid, 10, MeshHeadConfig(kinds="box,sphere").kind_tuple()
+        )
+    with pytest.raises(ValueError, match="kinds"):
+        MeshHeadConfig(kinds=" , ").kind_tuple()
+    with pytest.raises(TypeError, match="train_data"):
+        train_mesh_head(cfg)
 
 
 def test_smoke_two_steps():
@@ -64,9 +70,9 @@ def test_quality_floor_beats_untrained_on_held_out():
     cfg = MeshHeadConfig(**{**TINY, "steps": 40})
     train, test = _data(cfg, 32, 0), _data(cfg, 8, 1)
     torch.manual_seed(0)
-    before = evaluate_model(build_model(cfg), test, cfg)
+    before = evaluate_mesh_head(build_model(cfg), test, cfg.eval_samples)
     model, history = train_mesh_head(cfg, train_data=train, seed=0)
-    after = evaluate_model(model, test, cfg)
+    after = evaluate_mesh_head(model, test, cfg.eval_samples)
     # measured: chamfer 33.6 -> 1.74, voxel IoU 0.06 -> 0.42, F1@0.5 0.05 -> 0.36
     assert after["chamfer"] < 0.25 * before["chamfer"]
     assert after["voxel_iou"] > 0.25 and after["voxel_iou"] > 3 * before["voxel_iou"]

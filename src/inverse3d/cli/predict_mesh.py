@@ -111,14 +111,21 @@ def _train(args: argparse.Namespace) -> int:
 
     from inverse3d.datasets.procedural_shapes import make_shape_samples
     from inverse3d.engine import Loop
-    from inverse3d.methods.mesh_head import build_model, evaluate_model, train_mesh_head
+    from inverse3d.eval.mesh_rcnn_metrics import evaluate_mesh_head
+    from inverse3d.methods.mesh_head import build_model, train_mesh_head
     from inverse3d.pipeline.outputs import versions, write_report_json
     from inverse3d.viz.plots import plot_loss, to_uint8
 
     cfg = config_from_flags(args, MeshHeadConfig)
     kinds = cfg.kind_tuple()
+    from inverse3d.datasets.procedural_shapes import SHAPE_KINDS
+
+    if any(k not in SHAPE_KINDS for k in kinds):
+        raise ValueError(
+            f"--kinds must be a comma-separated subset of {SHAPE_KINDS}; got {cfg.kinds!r}"
+        )
     if cfg.image_size % 8:
-        raise ValueError(f"--image-size must be a multiple of 8; got {cfg.image_size}")
+        raise InputError(f"--image-size must be a multiple of 8; got {cfg.image_size}")
     t0 = time.perf_counter()
     out = verb_run_folder(args, "mesh-head")
     dev = torch.device(args.device)
@@ -128,11 +135,11 @@ def _train(args: argparse.Namespace) -> int:
     train_data, test_data = make(cfg.n_train, cfg.data_seed), make(cfg.n_test, cfg.data_seed + 1)
     t_data = time.perf_counter() - t0
     torch.manual_seed(args.seed)
-    initial = evaluate_model(build_model(cfg).to(dev), test_data, cfg)
+    initial = evaluate_mesh_head(build_model(cfg).to(dev), test_data, cfg.eval_samples)
     loop = Loop(out_dir=out, progress=True, divergence_window=None)
     model, history = train_mesh_head(cfg, loop, train_data, seed=args.seed, device=dev)
     t_train = time.perf_counter() - t0 - t_data
-    metrics = evaluate_model(model, test_data, cfg)
+    metrics = evaluate_mesh_head(model, test_data, cfg.eval_samples)
     save_model(out / "model.pt", model, cfg)
     plot_loss(history, out / "loss.png")
     ex = out / "examples"

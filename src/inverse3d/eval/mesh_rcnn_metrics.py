@@ -20,7 +20,7 @@ from inverse3d._validation import check_positive_float, check_positive_int
 from inverse3d.loss.chamfer import chamfer_distance
 from inverse3d.ops.sample_points_from_meshes import sample_points_from_meshes
 
-__all__ = ["MESH_RCNN_TAUS", "mesh_rcnn_metrics"]
+__all__ = ["MESH_RCNN_TAUS", "evaluate_mesh_head", "mesh_rcnn_metrics"]
 
 MESH_RCNN_TAUS = (0.1, 0.3, 0.5)
 
@@ -71,3 +71,40 @@ def mesh_rcnn_metrics(
             prec + rec > 0, 2 * prec * rec / (prec + rec).clamp(min=1e-12), torch.zeros_like(prec)
         )
     return out
+
+
+@torch.no_grad()
+def evaluate_mesh_head(
+    model,
+    data,
+    eval_samples: int = 5000,
+    chunk: int = 8,
+    stage: int = -1,
+) -> dict[str, float]:
+    """Mean `mesh_rcnn_metrics` over `data` (a `make_shape_samples` batch) of a MeshRCNNHead's
+    meshes of `stage` (0: the cubified voxels, -1: the last refinement stage), plus "voxel_iou" (predicted occupancy vs. ground truth,
+    pooled over the samples)."""
+    was = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    inter = union = 0.0
+    dev = next(model.parameters()).device
+    for s in range(0, len(data), chunk):
+        part = data.subset(list(range(s, min(len(data), s + chunk))))
+        out = model(part.images.to(dev))
+        m = mesh_rcnn_metrics(
+            out.meshes[stage],
+            part.meshes.to(dev),
+            check_positive_int(eval_samples, "eval_samples"),
+            seed=s,
+        )
+        for k, v in m.items():
+            sums[k] = sums.get(k, 0.0) + float(v.sum())
+        occ = torch.sigmoid(out.voxel_logits) >= model.cubify_thresh
+        gt = part.voxels.to(dev) > 0.5
+        inter += float((occ & gt).sum())
+        union += float((occ | gt).sum())
+    model.train(was)
+    res = {k: v / len(data) for k, v in sums.items()}
+    res["voxel_iou"] = inter / max(union, 1.0)
+    return res

@@ -6,27 +6,27 @@ Not a scene method (it learns from many images, not one scene), so it is not reg
 Losses (Mesh R-CNN): voxel BCE on the frustum grid, plus for every refinement stage chamfer
 (squared L2, points sampled on the predicted mesh vs. on the ground truth), normal (1 - |cos|
 of nearest-neighbour normals) and edge length (mesh_edge_loss). Metrics: eval.mesh_rcnn_metrics
-(GT rescaled to longest side 10; chamfer, normal consistency, F1 at 0.1 / 0.3 / 0.5).
+(GT rescaled to longest side 10; chamfer, normal consistency, F1 at 0.1 / 0.3 / 0.5), computed
+by eval.mesh_rcnn_metrics.evaluate_mesh_head. The training data is built by the caller
+(datasets.procedural_shapes.make_shape_samples): methods do not import datasets or eval.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from inverse3d.datasets.procedural_shapes import SHAPE_KINDS, ShapeBatch, make_shape_samples
 from inverse3d.engine import Loop
-from inverse3d.eval.mesh_rcnn_metrics import mesh_rcnn_metrics
 from inverse3d.loss.chamfer import chamfer_distance
 from inverse3d.loss.mesh_edge_loss import mesh_edge_loss
 from inverse3d.methods.base import setting
 from inverse3d.models.mesh_rcnn import MeshRCNNHead, MeshRCNNOutput
 from inverse3d.ops.sample_points_from_meshes import sample_points_from_meshes
 
-__all__ = ["MeshHeadConfig", "build_model", "evaluate_model", "mesh_head_losses", "train_mesh_head"]
+__all__ = ["MeshHeadConfig", "build_model", "mesh_head_losses", "train_mesh_head"]
 
 
 @dataclass
@@ -54,10 +54,10 @@ class MeshHeadConfig:
     eval_samples: int = setting(5000, "points per surface for the metrics", low=100)
 
     def kind_tuple(self) -> tuple[str, ...]:
+        """The shape kinds as a tuple (their names are checked by the data generator)."""
         kinds = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
-        bad = [k for k in kinds if k not in SHAPE_KINDS]
-        if not kinds or bad:
-            raise ValueError(f"kinds must be a comma-separated subset of {SHAPE_KINDS}; got {bad}")
+        if not kinds:
+            raise ValueError(f"kinds must name at least one shape kind; got {self.kinds!r}")
         return kinds
 
 
@@ -73,7 +73,7 @@ def build_model(config: MeshHeadConfig) -> MeshRCNNHead:
 
 
 def mesh_head_losses(
-    out: MeshRCNNOutput, batch: ShapeBatch, config: MeshHeadConfig
+    out: MeshRCNNOutput, batch: Any, config: MeshHeadConfig
 ) -> dict[str, torch.Tensor]:
     """Loss terms of one forward pass on `batch` (module docstring); "loss" is their weighted
     sum. out.voxel_logits (N, G, G, G) must match batch.voxels."""
@@ -102,56 +102,27 @@ def mesh_head_losses(
     return terms
 
 
-@torch.no_grad()
-def evaluate_model(
-    model: MeshRCNNHead,
-    data: ShapeBatch,
-    config: MeshHeadConfig,
-    chunk: int = 8,
-    stage: int = -1,
-) -> dict[str, float]:
-    """Mean eval.mesh_rcnn_metrics over `data` of the meshes of `stage` (0: the cubified voxels,
-    -1: the last refinement stage), plus "voxel_iou" (predicted occupancy vs. ground truth,
-    pooled over the samples)."""
-    was = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    inter = union = 0.0
-    dev = next(model.parameters()).device
-    for s in range(0, len(data), chunk):
-        part = data.subset(list(range(s, min(len(data), s + chunk))))
-        out = model(part.images.to(dev))
-        m = mesh_rcnn_metrics(out.meshes[stage], part.meshes.to(dev), config.eval_samples, seed=s)
-        for k, v in m.items():
-            sums[k] = sums.get(k, 0.0) + float(v.sum())
-        occ = torch.sigmoid(out.voxel_logits) >= model.cubify_thresh
-        gt = part.voxels.to(dev) > 0.5
-        inter += float((occ & gt).sum())
-        union += float((occ | gt).sum())
-    model.train(was)
-    res = {k: v / len(data) for k, v in sums.items()}
-    res["voxel_iou"] = inter / max(union, 1.0)
-    return res
-
-
 def train_mesh_head(
     config: MeshHeadConfig,
     loop: Loop | None = None,
-    train_data: ShapeBatch | None = None,
+    train_data: Any = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> tuple[MeshRCNNHead, list[dict[str, float]]]:
-    """Train a model of `config` on `train_data` (default: make_shape_samples(config.n_train,
-    config.data_seed, ...)) with Adam for config.steps steps through `loop`.
+    """Train a model of `config` on `train_data` with Adam for config.steps steps through `loop`.
+
+    train_data: a batch of samples such as `datasets.procedural_shapes.make_shape_samples` makes
+    (`len()`, `subset(idx)`, and fields images (N, 3, S, S), masks, meshes, voxels (N, G, G, G),
+    points, normals (N, P, 3)); the caller builds it (methods do not read datasets).
 
     Batches are drawn with a generator seeded by `seed`. Returns (model in eval mode, history).
     """
     loop = loop or Loop(progress=False)
-    if train_data is None:
-        train_data = make_shape_samples(
-            config.n_train, config.data_seed, config.image_size, config.grid,
-            n_points=config.n_points, kinds=config.kind_tuple(),
-        )  # fmt: skip
+    if train_data is None or not hasattr(train_data, "subset"):
+        raise TypeError(
+            "train_data must be a batch of samples with subset() (e.g. make_shape_samples(...)); "
+            f"got {type(train_data).__name__}"
+        )
     torch.manual_seed(int(seed))
     model = build_model(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -178,13 +149,6 @@ def train_mesh_head(
     return model, history
 
 
-def _to(batch: ShapeBatch, device: str | torch.device) -> ShapeBatch:
-    return ShapeBatch(
-        batch.images.to(device),
-        batch.masks.to(device),
-        batch.meshes.to(device),
-        batch.voxels.to(device),
-        batch.points.to(device),
-        batch.normals.to(device),
-        batch.kinds,
-    )
+def _to(batch: Any, device: str | torch.device) -> Any:
+    names = ("images", "masks", "meshes", "voxels", "points", "normals")
+    return replace(batch, **{k: getattr(batch, k).to(device) for k in names})
