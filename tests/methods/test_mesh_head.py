@@ -117,3 +117,14 @@ def test_cli_train_and_predict(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "bad_cfg.pt" in err and "grid" in err
+
+
+@pytest.mark.parametrize(
+    "flags, word",
+    [(["--kinds", "box,sphere"], "--kinds"), (["--image-size", "36"], "--image-size")],
+)
+def test_cli_train_bad_flags_exit_2(tmp_path, capsys, flags, word):
+    argv = ["predict-mesh", "train", "--out", str(tmp_path), "--steps", "1", *flags]
+    assert main(argv) == 2
+    assert word in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any run folder is made

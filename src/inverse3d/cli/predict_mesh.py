@@ -118,10 +118,11 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = config_from_flags(args, MeshHeadConfig)
     kinds = cfg.kind_tuple()
+    from inverse3d.common.errors import InputError
     from inverse3d.datasets.procedural_shapes import SHAPE_KINDS
 
     if any(k not in SHAPE_KINDS for k in kinds):
-        raise ValueError(
+        raise InputError(
             f"--kinds must be a comma-separated subset of {SHAPE_KINDS}; got {cfg.kinds!r}"
         )
     if cfg.image_size % 8:
