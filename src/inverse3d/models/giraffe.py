@@ -90,9 +90,9 @@ class PoseRanges:
     """Ranges the object poses are sampled from (uniformly): scale s, translation (offsets of
     the centre from (0, 0, depth), view frame), rotation about y (radians)."""
 
-    scale: tuple[float, float] = (0.45, 0.7)
-    tx: tuple[float, float] = (-0.6, 0.6)
-    ty: tuple[float, float] = (-0.6, 0.6)
+    scale: tuple[float, float] = (0.6, 0.9)
+    tx: tuple[float, float] = (-0.5, 0.5)
+    ty: tuple[float, float] = (-0.5, 0.5)
     tz: tuple[float, float] = (-0.3, 0.3)
     rotation: tuple[float, float] = (0.0, 2 * math.pi)
 
