@@ -8,6 +8,7 @@
     inverse3d pose MESH IMAGE                             camera of one image of a known mesh
     inverse3d fit-sdf MESH_OR_DIR                         neural SDF per mesh, occupancy F1
     inverse3d fit-body IMAGE KEYPOINTS.json --model M     body pose and shape from 2D keypoints
+    inverse3d train-giraffe                              GIRAFFE generator on procedural images
 
 Exit codes: 0 success; 2 bad input (one line on stderr naming the file or flag and the problem);
 1 a run that stopped (non-finite or diverged loss) or an internal error (one line, and the
@@ -40,6 +41,7 @@ VERBS = (
     ("fit-sdf", "fit_sdf"),
     ("fit-body", "fit_body"),
     ("predict-mesh", "predict_mesh"),
+    ("train-giraffe", "train_giraffe"),
 )
 
 _RAW = argparse.RawDescriptionHelpFormatter
