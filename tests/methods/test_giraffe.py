@@ -10,6 +10,15 @@ from inverse3d.models.giraffe import GiraffeDiscriminator
 TINY = dict(image_size=16, feature_size=8, hidden=32, n_samples=6, d_width=16, batch_size=8)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one intra-op thread avoids thread thrash on a busy CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_gan_losses_terms_and_r1():
     torch.manual_seed(0)
     disc = GiraffeDiscriminator(16, 8)
