@@ -8,6 +8,8 @@
     inverse3d pose MESH IMAGE                             camera of one image of a known mesh
     inverse3d fit-sdf MESH_OR_DIR                         neural SDF per mesh, occupancy F1
     inverse3d fit-body IMAGE KEYPOINTS.json --model M     body pose and shape from 2D keypoints
+    inverse3d train-synsin                                train SynSin on procedural rooms
+    inverse3d synthesize IMAGE --angle A --checkpoint C   a novel view of one image (SynSin)
 
 Exit codes: 0 success; 2 bad input (one line on stderr naming the file or flag and the problem);
 1 a run that stopped (non-finite or diverged loss) or an internal error (one line, and the
@@ -40,6 +42,8 @@ VERBS = (
     ("fit-sdf", "fit_sdf"),
     ("fit-body", "fit_body"),
     ("predict-mesh", "predict_mesh"),
+    ("train-synsin", "train_synsin"),
+    ("synthesize", "synthesize"),
 )
 
 _RAW = argparse.RawDescriptionHelpFormatter

@@ -12,7 +12,10 @@ scale. One forward pass, for a source image and the relative camera to a target 
    of radius `radius` (NDC), K points per pixel, each with alpha
    ``(1 - sqrt(d2) / radius) ** gamma`` (d2: squared NDC distance to the pixel centre) and
    composited front to back with `AlphaCompositor` (`splat_features`);
-5. a refinement decoder (ResNet blocks) turns the splatted features and the coverage into RGB.
+5. a refinement decoder (ResNet blocks) turns the splatted features, the splatted source RGB
+   and the coverage into a correction of the forward-warped image (its last layer starts at
+   zero: an untrained model is the forward warp). The paper's decoder outputs the image
+   directly; at the small scale trained here the residual form learns in far fewer steps.
 
 Cameras: pinhole, principal point at the image centre, focal length `focal` in NDC units, as
 `renderer.PerspectiveCameras(focal_length=focal)` on square images (PyTorch3D axes: +x left,
@@ -169,7 +172,7 @@ def splat_features(
 
 
 class ResBlock(nn.Module):
-    """Two 3x3 convolutions with instance norm and a skip: (N, C, H, W) -> (N, C_out, H, W)."""
+    """Two 3x3 convolutions with GroupNorm(1) (layer norm) and a skip: (N, C, H, W) -> (N, C_out, H, W)."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
@@ -231,27 +234,34 @@ class DepthUNet(nn.Module):
 
 
 class RefinementDecoder(nn.Module):
-    """Splatted features + coverage (N, C + 1, S, S) -> RGB (N, 3, S, S) in [0, 1]."""
+    """Splatted features, splatted RGB and coverage (N, C + 4, S, S) -> a correction
+    (N, 3, S, S) added to the forward-warped image. The last layer starts at zero, so an
+    untrained model outputs the forward warp."""
 
     def __init__(self, channels: int = 32, blocks: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = [ResBlock(channels + 1, channels)]
+        layers: list[nn.Module] = [ResBlock(channels + 4, channels)]
         layers += [ResBlock(channels, channels) for _ in range(blocks - 1)]
-        self.net = nn.Sequential(*layers, nn.Conv2d(channels, 3, 3, padding=1))
+        out = nn.Conv2d(channels, 3, 3, padding=1)
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
+        self.net = nn.Sequential(*layers, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
+        return self.net(x)
 
 
 @dataclass
 class SynSinOutput:
     """One forward pass: image (N, 3, S, S) target view in [0, 1]; depth (N, 1, S, S) source
-    depth; splat (N, C, S, S) splatted features; coverage (N, 1, S, S) composited alpha."""
+    depth; splat (N, C, S, S) splatted features; coverage (N, 1, S, S) composited alpha;
+    warped (N, 3, S, S) the forward-warped source RGB (uncovered pixels from the source)."""
 
     image: torch.Tensor
     depth: torch.Tensor
     splat: torch.Tensor
     coverage: torch.Tensor
+    warped: torch.Tensor
 
 
 class SynSin(nn.Module):
@@ -266,7 +276,7 @@ class SynSin(nn.Module):
 
     forward(images (N, 3, S, S), R (N, 3, 3), T (N, 3)) -> SynSinOutput with
     image (N, 3, S, S) the synthesized target view, depth (N, 1, S, S) the source depth,
-    splat (N, C, S, S) the splatted features, coverage (N, 1, S, S).
+    splat (N, C, S, S) the splatted features, coverage (N, 1, S, S), warped (N, 3, S, S).
     """
 
     def __init__(
@@ -323,7 +333,10 @@ class SynSin(nn.Module):
         if s != w or s % 4:
             raise ValueError(f"images must be square with S divisible by 4; got {s}x{w}")
         _check_rel(R, T, n)
-        feats = self.encoder(images)
+        feats = torch.cat([self.encoder(images), images], 1)  # the RGB rides along
         depth = self.depth_net(images)
-        splat = self.warp(feats, depth, R, T)
-        return SynSinOutput(self.decoder(splat), depth, splat[:, :-1], splat[:, -1:])
+        splat = self.warp(feats, depth, R, T)  # (N, C + 3 + 1, S, S)
+        cov = splat[:, -1:]
+        warped = splat[:, -4:-1] + (1.0 - cov) * images  # uncovered pixels: the source pixel
+        image = (warped + self.decoder(splat)).clamp(0.0, 1.0)
+        return SynSinOutput(image, depth, splat[:, :-4], cov, warped)

@@ -20,10 +20,23 @@ def pairs():
     return make_view_pairs(4, seed=3, image_size=16)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # small convolutions: one thread is faster, and much faster on a loaded machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_forward_shapes_and_gradients_reach_encoder_and_depth():
     torch.manual_seed(0)
     m = SynSin(channels=8, blocks=2, depth_width=4)
     x = torch.rand(2, 3, 16, 16)
+    R0, T0 = torch.eye(3).expand(2, 3, 3), torch.zeros(2, 3)
+    # untrained: the decoder's last layer is zero, the output is the forward warp
+    torch.testing.assert_close(m(x, R0, T0).image, m(x, R0, T0).warped.clamp(0, 1))
+    torch.nn.init.normal_(m.decoder.net[-1].weight, std=0.1)  # as after a few steps
     R = yaw_matrix(torch.tensor([0.2, -0.1]))
     T = torch.tensor([[0.1, 0.0, 0.05], [-0.1, 0.0, 0.0]])
     out = m(x, R, T)
@@ -31,6 +44,7 @@ def test_forward_shapes_and_gradients_reach_encoder_and_depth():
     assert out.depth.shape == (2, 1, 16, 16)
     assert out.splat.shape == (2, 8, 16, 16)
     assert out.coverage.shape == (2, 1, 16, 16)
+    assert out.warped.shape == (2, 3, 16, 16)
     assert float(out.depth.detach().min()) > m.depth_net.depth_min
     assert float(out.depth.detach().max()) < m.depth_net.depth_max
     (out.image * torch.rand_like(out.image)).sum().backward()
