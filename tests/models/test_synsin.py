@@ -108,6 +108,12 @@ def test_validation_errors():
         m(torch.rand(1, 3, 16, 16), torch.eye(3), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="radius"):
         splat_features(torch.rand(1, 2, 3), torch.rand(1, 2, 1), 4, 0.0)
+    with pytest.raises(ValueError, match="depth must be"):
+        m.warp(
+            torch.rand(1, 4, 8, 8), torch.rand(1, 1, 4, 4), torch.eye(3)[None], torch.zeros(1, 3)
+        )
+    with pytest.raises(ValueError, match="focal"):
+        project_points(torch.rand(1, 2, 3), 0.0)
     with pytest.raises(ValueError, match="depth_min"):
         SynSin(depth_min=2.0, depth_max=1.0)
 

@@ -121,6 +121,8 @@ def project_points(points: torch.Tensor, focal: float, znear: float = 1e-2) -> t
     if not isinstance(points, torch.Tensor) or points.dim() != 3 or points.shape[-1] != 3:
         got = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ValueError(f"points must be (N, P, 3); got {got}")
+    if not focal > 0:
+        raise ValueError(f"focal must be > 0; got {focal}")
     z = points[..., 2:3]
     ok = z > znear
     zs = torch.where(ok, z, torch.ones_like(z))
@@ -315,6 +317,11 @@ class SynSin(nn.Module):
         """
         _check_images(features, "features")
         n, c, s, _ = features.shape
+        if not isinstance(depth, torch.Tensor) or depth.shape != (n, 1, s, features.shape[3]):
+            raise ValueError(
+                f"depth must be ({n}, 1, {s}, {features.shape[3]}) to match the features; "
+                f"got {getattr(depth, 'shape', None)}"
+            )
         _check_rel(R, T, n)
         pts = transform_points_rel(lift_to_points(depth, self.focal), R, T)
         feats = features.reshape(n, c, s * s).transpose(1, 2)
