@@ -9,6 +9,8 @@
     inverse3d fit-sdf MESH_OR_DIR                         neural SDF per mesh, occupancy F1
     inverse3d fit-body IMAGE KEYPOINTS.json --model M     body pose and shape from 2D keypoints
     inverse3d train-giraffe                              GIRAFFE generator on procedural images
+    inverse3d train-synsin                                train SynSin on procedural rooms
+    inverse3d synthesize IMAGE --angle A --checkpoint C   a novel view of one image (SynSin)
 
 Exit codes: 0 success; 2 bad input (one line on stderr naming the file or flag and the problem);
 1 a run that stopped (non-finite or diverged loss) or an internal error (one line, and the
@@ -42,6 +44,8 @@ VERBS = (
     ("fit-body", "fit_body"),
     ("predict-mesh", "predict_mesh"),
     ("train-giraffe", "train_giraffe"),
+    ("train-synsin", "train_synsin"),
+    ("synthesize", "synthesize"),
 )
 
 _RAW = argparse.RawDescriptionHelpFormatter
