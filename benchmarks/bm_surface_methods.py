@@ -71,6 +71,8 @@ def run(
         "device": device,
         "chamfer_l1": float(metrics["chamfer_l1"]),
         "f_score": float(metrics["f_score"]),
+        "accuracy": float(metrics["accuracy"]),
+        "completeness": float(metrics["completeness"]),
         "psnr": float((-10 * torch.log10(mse)).mean()),
         "genus": genus(rec.mesh),
         "fit_wall_s": round(fit_s, 1),

@@ -59,3 +59,17 @@ def test_quality_floor(tiny_scene):
     first = sum(h["rgb"] + h["mask"] for h in rec.history[:5]) / 5
     last = sum(h["rgb"] + h["mask"] for h in rec.history[-5:]) / 5
     assert last < 0.7 * first, (first, last)
+
+
+def test_importance_sampling_off_and_rounds(tiny_scene):
+    # importance_samples=0 is the even sampling alone; other round counts run too
+    torch.manual_seed(0)
+    for kw in ({"importance_samples": 0}, {"importance_samples": 10, "upsample_rounds": 3}):
+        rec = fit(_cfg(steps=1, mesh_resolution=8, **kw), tiny_scene, Loop(progress=False))
+        assert torch.isfinite(torch.tensor(rec.history[0]["loss"]))
+    from inverse3d.pipeline.config import ConfigError, check_config
+
+    with pytest.raises(ConfigError, match="upsample_rounds"):
+        check_config(SdfConfig(upsample_rounds=0))
+    with pytest.raises(ValueError, match="rounds"):  # fit itself refuses it too
+        fit(_cfg(steps=1, upsample_rounds=0), tiny_scene, Loop(progress=False))

@@ -7,8 +7,10 @@ occlusion-aware opacities (`renderer.implicit.surface.neus_alpha`: the section b
 consecutive samples gets ``(Phi_s(f_i) - Phi_s(f_i+1)) / Phi_s(f_i)``) and a learned sharpness
 s. Rays are the pixels of random training views (`NDCMultinomialRaysampler`, a share
 `mask_ray_fraction` of them inside the masks); samples are spread evenly over each ray's chord
-through the cube [-bound, bound]^3 and an `OccupancyGrid` of the SDF (cells where |sdf| is
-below the cell diagonal + 4 / s) skips the samples far from the surface. Normals (finite
+through the cube [-bound, bound]^3, `importance_samples` more are drawn where NeuS's weights put
+the surface (`renderer.implicit.surface.neus_importance_samples`: `upsample_rounds` rounds at
+sharpness 64 * 2^i, on the SDF without a graph), and an `OccupancyGrid` of the SDF (cells where
+|sdf| is below the cell diagonal + 4 / s) skips the samples far from the surface. Normals (finite
 differences on a tetrahedron) and colours are evaluated only at the midpoints of the sections
 whose weight exceeds `min_weight`, which keeps a CPU step affordable. Losses: L1 on the colours
 composited on the scene's background, eikonal (at those midpoints and 256 random points), BCE
@@ -45,7 +47,11 @@ from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.implicit.raysampling import (
     NDCMultinomialRaysampler,
 )
-from inverse3d.renderer.implicit.surface import neus_alpha, ray_box_intersection
+from inverse3d.renderer.implicit.surface import (
+    neus_alpha,
+    neus_importance_samples,
+    ray_box_intersection,
+)
 from inverse3d.renderer.implicit.weights import emission_absorption_weights
 from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
@@ -64,6 +70,14 @@ class SdfConfig:
     views_per_step: int = setting(4, "training views per step", low=1)
     rays_per_step: int = setting(1024, "rays per step (over all its views)", low=1)
     samples_per_ray: int = setting(64, "evenly spaced samples over the ray's chord", low=2)
+    importance_samples: int = setting(
+        64,
+        "samples added per ray where NeuS's weights put the surface (hierarchical, 0: off)",
+        low=0,
+    )
+    upsample_rounds: int = setting(
+        4, "rounds of importance sampling (sharpness 64 * 2^i in round i)", low=1
+    )
     mask_ray_fraction: float = setting(
         0.75, "share of the rays drawn inside the masks (when there are masks)", low=0, high=1
     )
@@ -190,6 +204,25 @@ class _Field(torch.nn.Module):
         u = torch.arange(S, device=dev, dtype=origins.dtype)
         u = (u + (torch.rand(R, S, device=dev) if train else 0.5)) / S
         t = t_near[:, None] + (t_far - t_near)[:, None] * u  # (R, S)
+        if cfg.importance_samples > 0 and R > 0:
+            # NeuS's hierarchical sampling: the SDF at the even samples (no graph), then
+            # `importance_samples` more lengths where sharper and sharper weights put the surface.
+            with torch.no_grad():
+                pts0 = origins[:, None] + t[..., None] * directions[:, None]
+                f0 = torch.cat(
+                    [self.sdf.sdf(c).reshape(-1) for c in pts0.reshape(-1, 3).split(2**16)]
+                ).reshape(R, S)
+                t, _ = neus_importance_samples(
+                    self.sdf.sdf,
+                    origins,
+                    directions,
+                    t,
+                    f0,
+                    cfg.importance_samples,
+                    rounds=cfg.upsample_rounds,
+                    det=not train,
+                )
+            S = t.shape[1]
         pts = origins[:, None] + t[..., None] * directions[:, None]  # (R, S, 3)
         keep = hit[:, None].expand(R, S)
         if self.grid is not None and self.grid_active:

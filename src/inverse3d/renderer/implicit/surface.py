@@ -16,6 +16,8 @@ unit; lengths t are in units of the direction's norm).
   custom autograd function that carries this rule.
 - `neus_weights`: NeuS's unbiased, occlusion-aware rendering weights from signed distances at the
   samples of each ray.
+- `neus_upsample` / `neus_importance_samples`: hierarchical importance sampling of NeuS (more
+  samples where the weights of a sharp surface concentrate, in rounds of doubling sharpness).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 import torch
 
 from inverse3d._validation import check_nonneg_int, check_positive_int, check_tensor
+from inverse3d.renderer.implicit.sample_pdf import sample_pdf
 from inverse3d.renderer.implicit.weights import emission_absorption_weights
 
 __all__ = [
@@ -32,6 +35,8 @@ __all__ = [
     "find_surface",
     "max_along_rays",
     "neus_alpha",
+    "neus_importance_samples",
+    "neus_upsample",
     "neus_weights",
     "ray_box_intersection",
     "surface_depth",
@@ -311,3 +316,115 @@ def neus_weights(
     """
     alpha = neus_alpha(sdf, cos, deltas, inv_s)
     return alpha, emission_absorption_weights(alpha, eps=1e-7)
+
+
+def neus_upsample(
+    t: torch.Tensor,
+    sdf: torch.Tensor,
+    inv_s: float,
+    n_samples: int,
+    valid: torch.Tensor | None = None,
+    det: bool = False,
+) -> torch.Tensor:
+    """New lengths drawn where NeuS's weights at sharpness `inv_s` put the surface; no gradient.
+
+    Each section between consecutive samples gets the NeuS opacity of a linear SDF (`neus_alpha`)
+    whose slope is the smaller of its own and the previous section's (a section that straddles a
+    thin wall still sees the entering slope), clamped to <= 0 (only entries count); the
+    compositing weights of these opacities are the piecewise-constant pdf that `sample_pdf`
+    inverts.
+
+    Args:
+        t: (R, S) float sorted lengths along each ray (S >= 2).
+        sdf: (R, S) float signed distances at those lengths (> 0 outside).
+        inv_s: sharpness s (> 0) of the weights used for the pdf.
+        n_samples: new lengths per ray (>= 0).
+        valid: optional (R, S - 1) bool, sections to consider (False: weight 0).
+        det: evenly spaced quantiles k / (n_samples + 1) (deterministic) instead of uniform
+            random ones.
+
+    Returns:
+        (R, n_samples) float new lengths in [t_0, t_{S-1}], sorted along each ray. A ray whose
+        SDF stays positive gets a near-uniform pdf (no NaN); one that starts inside (sdf < 0) is
+        opaque from its first section, where its samples then go.
+    """
+    check_tensor(t, "t", ("R", "S"), "float")
+    check_tensor(sdf, "sdf", tuple(t.shape), "float")
+    if t.shape[1] < 2:
+        raise ValueError(f"t must have at least 2 samples per ray; got {t.shape[1]}")
+    n = check_nonneg_int(n_samples, "n_samples")
+    if not float(inv_s) > 0:
+        raise ValueError(f"inv_s must be > 0; got {inv_s}")
+    if valid is not None:
+        check_tensor(valid, "valid", (t.shape[0], t.shape[1] - 1), "bool")
+    with torch.no_grad():
+        t = t.detach()
+        f = sdf.detach().to(t.dtype)
+        dt = (t[:, 1:] - t[:, :-1]).clamp(min=1e-6)
+        mid = 0.5 * (f[:, 1:] + f[:, :-1])
+        slope = (f[:, 1:] - f[:, :-1]) / dt
+        prev = torch.cat([torch.zeros_like(slope[:, :1]), slope[:, :-1]], dim=1)
+        slope = torch.minimum(slope, prev).clamp(-1e3, 0.0)
+        alpha = neus_alpha(mid, slope, dt, float(inv_s))
+        if valid is not None:
+            alpha = alpha * valid
+        weights = emission_absorption_weights(alpha, eps=1e-7)
+        if n == 0:
+            return t.new_zeros(t.shape[0], 0)
+        if det:  # quantiles k / (n + 1), k = 1..n: not the pdf's two ends (0 and 1)
+            new = sample_pdf(t, weights, n + 2, det=True, eps=1e-5)[:, 1:-1]
+        else:
+            new = sample_pdf(t, weights, n, det=False, eps=1e-5)
+        return new.sort(dim=-1).values
+
+
+def neus_importance_samples(
+    sdf_fn: Callable[[torch.Tensor], torch.Tensor],
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    t: torch.Tensor,
+    sdf: torch.Tensor,
+    n_importance: int,
+    rounds: int = 4,
+    base_inv_s: float = 64.0,
+    det: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NeuS's hierarchical up-sampling: `rounds` rounds of `neus_upsample` at sharpness
+    ``base_inv_s * 2**i``, each adding ``n_importance // rounds`` lengths (the last round the
+    remainder) where the current samples put the surface; no gradient.
+
+    Args:
+        sdf_fn: (P, 3) float points -> (P,) or (P, 1) signed distances.
+        origins, directions: (R, 3) float.
+        t: (R, S) float sorted coarse lengths; sdf: (R, S) float the SDF there.
+        n_importance: lengths to add per ray (>= 0).
+        rounds: up-sampling rounds (>= 1).
+        base_inv_s: sharpness of the first round (> 0).
+        det: deterministic quantiles (see `neus_upsample`).
+
+    Returns:
+        t: (R, S + n_importance) float sorted lengths; sdf: (R, S + n_importance) float the SDF
+        there (detached).
+    """
+    _check_rays(origins, directions)
+    R = origins.shape[0]
+    check_tensor(t, "t", (R, "S"), "float")
+    check_tensor(sdf, "sdf", tuple(t.shape), "float")
+    n = check_nonneg_int(n_importance, "n_importance")
+    k = check_positive_int(rounds, "rounds")
+    if not float(base_inv_s) > 0:
+        raise ValueError(f"base_inv_s must be > 0; got {base_inv_s}")
+    with torch.no_grad():
+        t = t.detach()
+        f = sdf.detach().to(t.dtype)
+        per = [n // k] * k
+        per[-1] += n - sum(per)
+        for i, m in enumerate(per):
+            if m == 0 or R == 0:
+                continue
+            t_new = neus_upsample(t, f, base_inv_s * 2.0**i, m, det=det)
+            pts = origins[:, None] + t_new[..., None] * directions[:, None]
+            f_new = sdf_fn(pts.reshape(-1, 3)).reshape(R, m).to(t.dtype)
+            t, order = torch.cat([t, t_new], dim=1).sort(dim=1)
+            f = torch.cat([f, f_new], dim=1).gather(1, order)
+        return t, f
