@@ -52,6 +52,13 @@ def test_exceptions(tmp_path):
     )
     with pytest.raises(ValueError, match="do not fit"):
         load_sdf(path)
+    good = path.read_bytes()
+    path.write_bytes(b"junk")  # a foreign / truncated weights file: ValueError naming it
+    with pytest.raises(ValueError, match="not a weights file"):
+        load_sdf(path)
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="not a weights file"):
+        load_sdf(path)
     side.write_text("{not json")
     with pytest.raises(ValueError, match="JSON"):
         load_sdf(path)

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from inverse3d.engine import Loop
     from inverse3d.eval.giraffe_metrics import controllability
     from inverse3d.methods.giraffe import build_models, pose_ranges, train_giraffe
+    from inverse3d.pipeline.model_files import save_model_file
     from inverse3d.pipeline.outputs import versions, write_report_json
     from inverse3d.viz.plots import plot_loss, to_uint8
 
@@ -126,9 +127,7 @@ def run(args: argparse.Namespace) -> int:
     gen, disc, history = train_giraffe(cfg, data.images, loop, seed=args.seed, device=dev)
     t_train = time.perf_counter() - t0 - t_data
     metrics = controllability(gen, args.eval_samples, seed=1)
-    sd = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
-    torch.save({"format": MODEL_FORMAT, "config": dataclasses.asdict(cfg),
-                "generator": sd(gen), "discriminator": sd(disc)}, out / "model.pt")  # fmt: skip
+    save_model_file(out / "model.pt", MODEL_FORMAT, cfg, {"generator": gen, "discriminator": disc})
     with torch.no_grad():
         samples = gen(*gen.sample_latents(64, torch.Generator().manual_seed(7)))
     Image.fromarray(to_uint8(_grid(samples, 8))).save(out / "samples.png")

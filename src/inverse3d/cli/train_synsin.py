@@ -42,43 +42,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def save_model(path: Path, model, config: SynSinConfig) -> None:
-    """Write model.pt: {"format", "config" (plain dict), "state_dict" (CPU tensors)}."""
-    import torch
+    """Write model.pt (pipeline.model_files: format, config, state_dict)."""
+    from inverse3d.pipeline.model_files import save_model_file
 
-    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"format": MODEL_FORMAT, "config": dataclasses.asdict(config), "state_dict": sd}
-    torch.save(payload, path)
+    save_model_file(path, MODEL_FORMAT, config, {"state_dict": model})
 
 
 def load_model(path: str | Path, device: str = "cpu"):
     """(model in eval mode, SynSinConfig) from a model.pt; InputError naming the file."""
-    import pickle
-
-    import torch
-
-    from inverse3d.common.errors import InputError
     from inverse3d.methods.synsin import build_model
-    from inverse3d.pipeline.config import build_config
+    from inverse3d.pipeline.model_files import load_model_file
 
-    name = str(path)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{name}: no such model file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise InputError(f"{name}: not a model file ({str(e).splitlines()[0]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise InputError(f"{name}: not a {MODEL_FORMAT} model file")
-    cfg_raw = payload.get("config")
-    if not isinstance(cfg_raw, dict):
-        raise InputError(f"{name}: no config in the model file")
-    cfg = build_config(SynSinConfig, cfg_raw, {k: f"{name} config" for k in cfg_raw})
-    try:
-        model = build_model(cfg)
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise InputError(f"{name}: weights do not fit the config ({str(e)[:200]})") from None
-    return model.to(device).eval(), cfg
+    model, cfg = load_model_file(path, MODEL_FORMAT, SynSinConfig, build_model, device=device)
+    return model, cfg
 
 
 def run(args: argparse.Namespace) -> int:

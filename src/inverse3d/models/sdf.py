@@ -191,7 +191,11 @@ def load_sdf(path: str | os.PathLike, map_location: Any = "cpu") -> nn.Module:
     if meta.get("kind") not in SDF_MODELS:
         raise ValueError(f"{side}: kind must be one of {SDF_MODELS}; got {meta.get('kind')!r}")
     net = build_sdf_model(meta["kind"], **meta.get("options", {}))
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: struct.error, zip errors, ...
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: not a weights file ({first})") from None
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
