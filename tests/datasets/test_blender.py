@@ -123,7 +123,13 @@ class TestLoadBlenderScene:
         bad = json.loads(json.dumps(meta))
         bad["frames"][0]["file_path"] = "./train/missing"
         (tmp_path / "transforms_train.json").write_text(json.dumps(bad))
-        with pytest.raises(ValueError, match="missing not found"):
+        # a frame whose photo was deleted is skipped, as instant-ngp and nerfstudio do
+        with pytest.warns(UserWarning, match="skipped 1 of 2 frames.*train/missing"):
+            scene = load_blender_scene(tmp_path)
+        assert len(scene) == 1 and scene.extra["image_names"] == ["train/r_1.png"]
+        bad["frames"][1]["file_path"] = "./train/missing_too"
+        (tmp_path / "transforms_train.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match="none of the 2 frames.*missing not found"):
             load_blender_scene(tmp_path)
 
 
@@ -174,8 +180,9 @@ def test_file_path_outside_the_folder(tmp_path, random_centres, write_png):
     assert scene.extra["image_names"][0] == meta["frames"][0]["file_path"]
     meta["frames"][0]["file_path"] = str(tmp_path / "elsewhere/missing.png")
     (scene_dir / "transforms_train.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="transforms_train.json.*missing.png.*not found"):
-        load_blender_scene(scene_dir)
+    with pytest.warns(UserWarning, match="transforms_train.json: skipped 1 of .*missing.png"):
+        scene = load_blender_scene(scene_dir)
+    assert len(scene) == len(ref) - 1
 
 
 def test_distortion_and_aabb_scale(tmp_path, random_centres, write_png):

@@ -102,3 +102,48 @@ def test_holdout_split_for_data_without_one(tmp_path):
     assert not set(got.test_idx) & set(got.train_idx)
     none = load_run_scene(RunSettings(data=str(tmp_path / "s"), holdout_every=0), "cpu")
     assert none.test_idx == [] and len(none.train_idx) == 16
+
+
+def test_downscale_divides_the_images_and_intrinsics(tmp_path):
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+    from inverse3d.pipeline.reconstruct import load_run_scene
+
+    write_folder_scene(make_synthetic_scene(n_views=3, n_test=1, image_size=16), tmp_path / "s")
+    full = load_run_scene(RunSettings(data=str(tmp_path / "s")), "cpu")
+    half = load_run_scene(RunSettings(data=str(tmp_path / "s"), downscale=2), "cpu")
+    assert tuple(full.images.shape[1:3]) == (16, 16)
+    assert tuple(half.images.shape[1:3]) == (8, 8)
+    assert half.cameras.image_size[0].tolist() == [8, 8]
+    # NDC cameras: the same projection of a world point at either size
+    import torch
+
+    p = torch.tensor([[[0.1, -0.2, 0.05]]])
+    a = full.cameras[0].transform_points_screen(p, image_size=(16, 16))[..., :2]
+    b = half.cameras[0].transform_points_screen(p, image_size=(8, 8))[..., :2]
+    torch.testing.assert_close(a / 2, b, atol=1e-4, rtol=1e-4)
+
+
+def test_default_method_follows_the_data(tmp_path):
+    """mesh for data with masks, nerf (scene mode) for data without; a method given by flag or
+    config file is kept."""
+    import dataclasses
+
+    from inverse3d.datasets.folder import write_folder_scene
+    from inverse3d.datasets.synthetic import make_synthetic_scene
+    from inverse3d.pipeline.config import write_yaml_file
+
+    scene = make_synthetic_scene(n_views=3, n_test=1, image_size=16)
+    write_folder_scene(scene, tmp_path / "masked")
+    write_folder_scene(dataclasses.replace(scene, masks=None, depths=None), tmp_path / "photos")
+    assert resolve_settings({"data": str(tmp_path / "masked")}, {})[2].name == "mesh"
+    assert resolve_settings({}, {})[2].name == "mesh"  # the built-in scene
+    run, cfg, method = resolve_settings({"data": str(tmp_path / "photos")}, {"steps": 3})
+    assert method.name == "nerf" and run.method == "nerf" and cfg.steps == 3
+    flagged = resolve_settings({"data": str(tmp_path / "photos"), "method": "volume"}, {})
+    assert flagged[2].name == "volume"
+    write_yaml_file(tmp_path / "c.yaml", {"method": "mesh"})
+    from_file = resolve_settings(
+        {"data": str(tmp_path / "photos")}, {}, config_file=str(tmp_path / "c.yaml")
+    )
+    assert from_file[2].name == "mesh"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,11 @@ def _distortion(meta: dict, frame: dict, where: str) -> tuple[str, list[float]]:
 
 
 def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
+    """The file's metadata, its frames whose image exists and those images' paths. Frames whose
+    image file is missing are skipped with a warning (captures often list photos that were
+    deleted later, e.g. blurry ones: instant-ngp's fox); none left is an error."""
     meta = read_json_list(json_path, "frames")
-    paths = []
+    frames, paths, missing = [], [], []
     for i, fr in enumerate(meta["frames"]):
         where = f"{json_path}: frames[{i}]"
         if not isinstance(fr, dict) or not isinstance(fr.get("file_path"), str):
@@ -100,9 +104,23 @@ def _frames(json_path: Path) -> tuple[dict, list[dict], list[Path]]:
             raise ValueError(f"{where}: missing transform_matrix")
         p = find_image(json_path.parent, fr["file_path"])
         if p is None:
-            raise ValueError(f"{where}: image {json_path.parent / fr['file_path']} not found")
+            missing.append(str(json_path.parent / fr["file_path"]))
+            continue
+        frames.append(fr)
         paths.append(p)
-    return meta, meta["frames"], paths
+    if missing and not paths:
+        raise ValueError(
+            f"{json_path}: none of the {len(missing)} frames' images exists "
+            f"(image {missing[0]} not found)"
+        )
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        warnings.warn(
+            f"{json_path}: skipped {len(missing)} of {len(meta['frames'])} frames whose image "
+            f"is not found ({shown}), as instant-ngp and nerfstudio do",
+            stacklevel=3,
+        )
+    return meta, frames, paths
 
 
 def _image_name(path: Path, root: Path) -> str:

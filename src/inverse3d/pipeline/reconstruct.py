@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 BUILTIN = "builtin"
+SCENE_METHOD = "nerf"
+"""The default method for data without masks (a capture of a scene, not of a masked object)."""
 
 
 @dataclass
@@ -67,7 +70,16 @@ class RunSettings:
         "scene folder or camera file: our folder format, transforms*.json, COLMAP, "
         "cameras.npz (default: the built-in scene)",
     )
-    method: str = setting(DEFAULT_METHOD, "reconstruction method")
+    downscale: int = setting(
+        1, "divide the data's image width and height by this factor when loading (box filter; "
+        "e.g. 8 for full-size phone photos)", low=1
+    )
+    method: str = setting(
+        DEFAULT_METHOD,
+        f"reconstruction method (default: {DEFAULT_METHOD} when the data has masks, as the "
+        f"built-in scene; {SCENE_METHOD} in scene mode when it has none, e.g. photos of an "
+        "object in a room)",
+    )
     seed: int = setting(0, "random seed (also picks the built-in scene's palette)", low=0)
     device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda when available)")
     normalize: bool = setting(
@@ -179,6 +191,8 @@ def resolve_settings(
     sources = dict.fromkeys(file_run, str(config_file))
     sources.update({k: flag(k) for k in flags_run})
     run = build_config(RunSettings, {**file_run, **flags_run}, sources)
+    if "method" not in sources and run.data is not None and not _data_has_masks(run):
+        run = dataclasses.replace(run, method=SCENE_METHOD)
     method = _method(run.method, sources.get("method", "--method"))
     set_sources = dict.fromkeys(file_set, str(config_file))
     set_sources.update({k: flag(k) for k in flags_method})
@@ -188,6 +202,19 @@ def resolve_settings(
             raise InputError(f"{set_sources[k]}: {k!r} is not a setting of method {run.method!r}")
     cfg = build_config(method.config_cls, {**file_set, **flags_method}, set_sources)
     return run, cfg, method
+
+
+def _data_has_masks(run: RunSettings) -> bool:
+    """Whether the run's data loads with masks (True when it cannot be read: the real load
+    reports the problem later)."""
+    from inverse3d.datasets.loader import load_scene
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_scene(Path(run.data), downscale=run.downscale).masks is not None
+    except Exception:  # noqa: BLE001 - the run's own load raises the proper error
+        return True
 
 
 def resolve_device(device: str | None) -> str:
@@ -220,7 +247,7 @@ def load_run_scene(run: RunSettings, device: str):
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder (--data)")
         try:
-            scene = load_scene(path)
+            scene = load_scene(path, downscale=run.downscale)
         except InputError:
             raise
         except (ValueError, TypeError, KeyError, IndexError) as e:
