@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_positive_int
 
 __all__ = [
@@ -101,6 +102,16 @@ def distort_points(xy: torch.Tensor, model: str, coeffs: torch.Tensor) -> torch.
     return torch.stack(torch.broadcast_tensors(x * scale, y * scale), -1)
 
 
+def _kernel_applies(xy: torch.Tensor, coeffs: tuple[torch.Tensor, ...]) -> bool:
+    """Whether the Triton kernel computes `undistort_points` here: float32 CUDA tensors (the
+    dispatch rule of `use_triton`) and no gradient asked for (the kernel has no backward)."""
+    if xy.dtype != torch.float32:
+        return False
+    if torch.is_grad_enabled() and (xy.requires_grad or any(t.requires_grad for t in coeffs)):
+        return False
+    return use_triton(xy, *coeffs)
+
+
 def undistort_points(
     xy: torch.Tensor, model: str, coeffs: torch.Tensor, iterations: int = 20
 ) -> torch.Tensor:
@@ -115,6 +126,10 @@ def undistort_points(
     model = _check_model(model)
     iterations = check_positive_int(iterations, "iterations")
     xd, yd, c = _split(xy, coeffs, model)
+    if _kernel_applies(xy, c):
+        from inverse3d.renderer._triton.lens_distortion import undistort_points_triton
+
+        return undistort_points_triton(xy, model, torch.stack(c, -1), iterations)
     if model == "opencv":
         k1, k2, k3, p1, p2 = c
         x, y = xd.clone(), yd.clone()

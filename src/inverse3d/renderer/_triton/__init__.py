@@ -1,0 +1,1 @@
+"""Triton kernels of the renderer layer (imported lazily by the functions they accelerate)."""
