@@ -1,0 +1,256 @@
+"""Exact closest-triangle search as one Triton kernel (the search stage of `mesh_sdf`).
+
+Queries are sorted along a Morton curve and triangles along the same curve by centroid, in the
+box of the mesh; the queries are cut into blocks of BQ and the triangles into tiles of BT, each
+with its bounding box (a tile's box holds every corner of its triangles). One program owns a
+query block and visits the tiles, starting with the one at the same position along the curve.
+A tile whose box is farther from the block's box than every query's current best distance is
+skipped; otherwise the (BQ, BT) exact point-triangle squared distances are formed in registers
+(the same regions as `ops.triangle_distance.point_triangle_distance`: the plane where the point
+projects inside a non-degenerate triangle, else the nearest of the three edges) and each
+query keeps its best triangle (exact ties: the smallest triangle id). Exact: a skipped tile
+cannot hold a nearer triangle. Memory: O(Q + T).
+
+Only the integer selection happens here; the caller recomputes the distance of the selected
+(query, triangle) pairs with autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from inverse3d.ops._triton.knn import block_boxes, morton_codes
+
+__all__ = ["BLOCK_Q", "BLOCK_T", "closest_triangle_search"]
+
+BLOCK_Q = 32  # queries per program
+BLOCK_T = 32  # triangles per tile
+_EPS = 1e-12  # as ops.triangle_distance
+
+# rows of the per-triangle table (coordinate-major, (ROWS, T))
+_A, _B, _C, _N, _M0, _M1, _M2 = 0, 3, 6, 9, 12, 15, 18
+_INV_NN, _INV_AB, _INV_BC, _INV_CA, _BIG, _ROWS = 21, 22, 23, 24, 25, 26
+
+
+@triton.jit
+def _seg(ex, ey, ez, inv, px, py, pz):
+    """Squared distance of the (BQ, BT) offsets p (from the segment start) to segments e."""
+    t = (px * ex + py * ey + pz * ez) * inv
+    t = tl.minimum(tl.maximum(t, 0.0), 1.0)
+    dx = px - t * ex
+    dy = py - t * ey
+    dz = pz - t * ez
+    return dx * dx + dy * dy + dz * dz
+
+
+@triton.jit
+def _closest_triangle_kernel(
+    q_ptr,  # (3, Q) sorted queries, coordinate-major
+    tab_ptr,  # (ROWS, T) sorted triangle table
+    tid_ptr,  # (T,) int32 original triangle id of each sorted triangle
+    qlo_ptr,  # (3, TQ) per query block: coordinate minimum
+    qhi_ptr,  # (3, TQ) coordinate maximum
+    tlo_ptr,  # (3, TT) per triangle tile: coordinate minimum of the corners
+    thi_ptr,  # (3, TT) coordinate maximum
+    out_ptr,  # (Q,) int64 best original triangle id per sorted query
+    Q,
+    T,
+    TQ,
+    TT,
+    BQ: tl.constexpr,
+    BT: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n_tiles = tl.cdiv(T, BT)
+    offs_q = pid * BQ + tl.arange(0, BQ)
+    qmask = offs_q < Q
+    acc = q_ptr.dtype.element_ty
+    qx = tl.load(q_ptr + offs_q, mask=qmask, other=0.0)
+    qy = tl.load(q_ptr + Q + offs_q, mask=qmask, other=0.0)
+    qz = tl.load(q_ptr + 2 * Q + offs_q, mask=qmask, other=0.0)
+    best_d = tl.full((BQ,), float("inf"), dtype=acc)
+    best_i = tl.full((BQ,), 2147483647, dtype=tl.int32)
+    worst_max = tl.max(best_d)
+    offs_t = tl.arange(0, BT)
+    t0 = ((pid * BQ) * n_tiles // Q).to(tl.int32)
+    # a while loop, not range(n_tiles): the interpreter cannot take a tensor loop bound
+    i = 0
+    while i < n_tiles:
+        t = t0 + i
+        t = tl.where(t >= n_tiles, t - n_tiles, t)
+        lb = 0.0
+        for d in tl.static_range(3):
+            qlo = tl.load(qlo_ptr + d * TQ + pid)
+            qhi = tl.load(qhi_ptr + d * TQ + pid)
+            tlo = tl.load(tlo_ptr + d * TT + t)
+            thi = tl.load(thi_ptr + d * TT + t)
+            gap = tl.maximum(tl.maximum(tlo - qhi, qlo - thi), 0.0)
+            lb += gap * gap
+        # margin: the bound and the distances round differently; pruning stays exact
+        if lb * 0.99999 <= worst_max:
+            o = t * BT + offs_t
+            tm = o < T
+            ax = tl.load(tab_ptr + (_A + 0) * T + o, mask=tm, other=0.0)
+            ay = tl.load(tab_ptr + (_A + 1) * T + o, mask=tm, other=0.0)
+            az = tl.load(tab_ptr + (_A + 2) * T + o, mask=tm, other=0.0)
+            bx = tl.load(tab_ptr + (_B + 0) * T + o, mask=tm, other=0.0)
+            by = tl.load(tab_ptr + (_B + 1) * T + o, mask=tm, other=0.0)
+            bz = tl.load(tab_ptr + (_B + 2) * T + o, mask=tm, other=0.0)
+            cx = tl.load(tab_ptr + (_C + 0) * T + o, mask=tm, other=0.0)
+            cy = tl.load(tab_ptr + (_C + 1) * T + o, mask=tm, other=0.0)
+            cz = tl.load(tab_ptr + (_C + 2) * T + o, mask=tm, other=0.0)
+            # offsets of the queries from the three corners, (BQ, BT)
+            apx = qx[:, None] - ax[None, :]
+            apy = qy[:, None] - ay[None, :]
+            apz = qz[:, None] - az[None, :]
+            bpx = qx[:, None] - bx[None, :]
+            bpy = qy[:, None] - by[None, :]
+            bpz = qz[:, None] - bz[None, :]
+            cpx = qx[:, None] - cx[None, :]
+            cpy = qy[:, None] - cy[None, :]
+            cpz = qz[:, None] - cz[None, :]
+            # inside test: the inner side of the three edge planes (normals n x edge)
+            m = tl.load(tab_ptr + (_M0 + 0) * T + o, mask=tm, other=0.0)
+            s0 = apx * m[None, :]
+            m = tl.load(tab_ptr + (_M0 + 1) * T + o, mask=tm, other=0.0)
+            s0 += apy * m[None, :]
+            m = tl.load(tab_ptr + (_M0 + 2) * T + o, mask=tm, other=0.0)
+            s0 += apz * m[None, :]
+            m = tl.load(tab_ptr + (_M1 + 0) * T + o, mask=tm, other=0.0)
+            s1 = bpx * m[None, :]
+            m = tl.load(tab_ptr + (_M1 + 1) * T + o, mask=tm, other=0.0)
+            s1 += bpy * m[None, :]
+            m = tl.load(tab_ptr + (_M1 + 2) * T + o, mask=tm, other=0.0)
+            s1 += bpz * m[None, :]
+            m = tl.load(tab_ptr + (_M2 + 0) * T + o, mask=tm, other=0.0)
+            s2 = cpx * m[None, :]
+            m = tl.load(tab_ptr + (_M2 + 1) * T + o, mask=tm, other=0.0)
+            s2 += cpy * m[None, :]
+            m = tl.load(tab_ptr + (_M2 + 2) * T + o, mask=tm, other=0.0)
+            s2 += cpz * m[None, :]
+            big = tl.load(tab_ptr + _BIG * T + o, mask=tm, other=0.0)
+            inside = (s0 >= 0) & (s1 >= 0) & (s2 >= 0) & (big[None, :] > 0)
+            nx = tl.load(tab_ptr + (_N + 0) * T + o, mask=tm, other=0.0)
+            ny = tl.load(tab_ptr + (_N + 1) * T + o, mask=tm, other=0.0)
+            nz = tl.load(tab_ptr + (_N + 2) * T + o, mask=tm, other=0.0)
+            inv = tl.load(tab_ptr + _INV_NN * T + o, mask=tm, other=0.0)
+            dn = apx * nx[None, :] + apy * ny[None, :] + apz * nz[None, :]
+            plane = dn * dn * inv[None, :]
+            inv = tl.load(tab_ptr + _INV_AB * T + o, mask=tm, other=0.0)
+            e = _seg(
+                (bx - ax)[None, :], (by - ay)[None, :], (bz - az)[None, :], inv[None, :],
+                apx, apy, apz,
+            )  # fmt: skip
+            inv = tl.load(tab_ptr + _INV_BC * T + o, mask=tm, other=0.0)
+            e2 = _seg(
+                (cx - bx)[None, :], (cy - by)[None, :], (cz - bz)[None, :], inv[None, :],
+                bpx, bpy, bpz,
+            )  # fmt: skip
+            e = tl.minimum(e, e2)
+            inv = tl.load(tab_ptr + _INV_CA * T + o, mask=tm, other=0.0)
+            e2 = _seg(
+                (ax - cx)[None, :], (ay - cy)[None, :], (az - cz)[None, :], inv[None, :],
+                cpx, cpy, cpz,
+            )  # fmt: skip
+            e = tl.minimum(e, e2)
+            dist = tl.where(inside, plane, e)
+            # padding and NaN distances (NaN inputs) become +inf
+            dist = tl.where(tm[None, :] & (dist == dist), dist, float("inf")).to(acc)
+            tid = tl.load(tid_ptr + o, mask=tm, other=2147483647)
+            mn = tl.min(dist, axis=1)
+            am = tl.min(tl.where(dist == mn[:, None], tid[None, :], 2147483647), axis=1)
+            better = (mn < best_d) | ((mn == best_d) & (am < best_i))
+            best_d = tl.where(better, mn, best_d)
+            best_i = tl.where(better, am, best_i)
+            worst_max = tl.max(tl.where(qmask, best_d, -float("inf")))
+        i += 1
+    tl.store(out_ptr + offs_q, best_i.to(tl.int64), mask=qmask)
+
+
+def _triangle_table(tri: torch.Tensor, min_triangle_area: float) -> torch.Tensor:
+    """(ROWS, T) per-triangle constants of the kernel from tri (T, 3, 3)."""
+    a, b, c = tri.unbind(1)
+    ab, bc, ca = b - a, c - b, a - c
+    n = torch.linalg.cross(ab, c - a, dim=-1)
+    nn = (n * n).sum(-1)
+    big = nn > max(4.0 * min_triangle_area * min_triangle_area, _EPS * _EPS)
+
+    def inv_len2(e: torch.Tensor) -> torch.Tensor:
+        ee = (e * e).sum(-1)
+        return torch.where(ee > _EPS, 1.0 / ee.clamp(min=_EPS), torch.zeros_like(ee))
+
+    rows = [
+        a, b, c, n,
+        torch.linalg.cross(n, ab, dim=-1),  # (ab x ap) . n = ap . (n x ab)
+        torch.linalg.cross(n, bc, dim=-1),
+        torch.linalg.cross(n, ca, dim=-1),
+    ]  # fmt: skip
+    scal = [1.0 / nn.clamp(min=_EPS * _EPS), inv_len2(ab), inv_len2(bc), inv_len2(ca), big]
+    tab = torch.cat([r.T for r in rows] + [s.to(tri.dtype)[None] for s in scal], 0)
+    return tab.contiguous()
+
+
+def closest_triangle_search(
+    points: torch.Tensor,
+    tris: torch.Tensor,
+    min_triangle_area: float = 0.0,
+    block_q: int | None = None,
+    block_t: int | None = None,
+    num_warps: int = 4,
+) -> torch.Tensor:
+    """Index of the closest triangle (exact point-triangle distance) of every query point.
+
+    Args:
+        points: (Q, 3) float queries.
+        tris: (T, 3, 3) float triangle corners, T > 0, same device.
+        min_triangle_area: triangles of smaller area count as their three edges (as in
+            `point_triangle_distance`).
+        block_q, block_t: queries per block and triangles per tile (powers of two; None:
+            BLOCK_Q, BLOCK_T).
+        num_warps: warps per program.
+
+    Returns:
+        (Q,) int64 triangle ids; exact ties go to the smallest id. The search runs in float64
+        for float64 inputs, else in float32; the caller recomputes the distances.
+    """
+    Q, T = points.shape[0], tris.shape[0]
+    dev = points.device
+    if T == 0:
+        raise ValueError("tris must hold at least one triangle; got 0")
+    if Q == 0:
+        return torch.zeros(0, dtype=torch.int64, device=dev)
+    dt = torch.float64 if points.dtype == torch.float64 else torch.float32
+    bq = block_q or BLOCK_Q
+    bt = block_t or BLOCK_T
+    with torch.no_grad():
+        tri = tris.detach().to(dt)
+        centre = tri.reshape(-1, 3).mean(0)
+        tri = tri - centre
+        q = points.detach().to(dt) - centre
+        flat = tri.reshape(1, -1, 3)
+        lo = flat.amin(1, keepdim=True)  # (1, 1, 3)
+        hi = flat.amax(1, keepdim=True)
+        ones_q = torch.ones(1, Q, dtype=torch.bool, device=dev)
+        ones_t = torch.ones(1, T, dtype=torch.bool, device=dev)
+        perm_q = morton_codes(q[None], ones_q, lo, hi)[0].argsort()
+        perm_t = morton_codes(tri.mean(1)[None], ones_t, lo, hi)[0].argsort()
+        q = q[perm_q]
+        tri = tri[perm_t]
+        lq = torch.tensor([Q], device=dev)
+        lt = torch.tensor([T], device=dev)
+        qlo, qhi = block_boxes(q[None], lq, bq)  # (1, 3, TQ)
+        tlo, _ = block_boxes(tri.amin(1)[None], lt, bt)  # (1, 3, TT)
+        _, thi = block_boxes(tri.amax(1)[None], lt, bt)
+        table = _triangle_table(tri, min_triangle_area)
+        qt = q.T.contiguous()  # (3, Q)
+        out = torch.empty(Q, dtype=torch.int64, device=dev)
+        _closest_triangle_kernel[(triton.cdiv(Q, bq),)](
+            qt, table, perm_t.to(torch.int32).contiguous(), qlo[0].contiguous(),
+            qhi[0].contiguous(), tlo[0].contiguous(), thi[0].contiguous(), out,
+            Q, T, qlo.shape[2], tlo.shape[2], BQ=bq, BT=bt, num_warps=num_warps,
+        )  # fmt: skip
+        res = torch.empty_like(out)
+        res[perm_q] = out.clamp(0, T - 1)
+    return res
