@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from inverse3d.ops.triangle_distance import point_triangle_distance
-from inverse3d.structures import Meshes
+from inverse3d.structures import Meshes, Pointclouds
 from inverse3d.utils import ico_sphere
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernel_backends import BACKENDS, backend_device, both, grads  # noqa: E402
 
 SDF = importlib.import_module("inverse3d.ops.mesh_sdf")
+PMD = importlib.import_module("inverse3d.loss.point_mesh_distance")
 
 
 def _kernel(monkeypatch, backend, bq=8, bt=8):
@@ -69,13 +70,20 @@ class TestClosestTriangleKernel:
             assert torch.equal(idx, d.argmin(1))  # random data: no ties
         else:
             torch.testing.assert_close(got, best, rtol=1e-5, atol=1e-6)
+        # the transposed search: every triangle's nearest point
+        idx = mod.closest_point_search(p.to(dev), tris.to(dev), area).cpu()
+        if dtype == torch.float64:
+            assert torch.equal(idx, d.argmin(0))
+        else:
+            got = d.gather(0, idx[None])[0]
+            torch.testing.assert_close(got, d.min(0).values, rtol=1e-5, atol=1e-6)
 
     def test_pruning_is_exact(self, monkeypatch, backend):
         """Queries near the centre of a sphere are about equally far from every tile: a bound
         that skipped a tile it must visit would return a wrong triangle."""
         dev = backend_device(backend)
         mod = _kernel(monkeypatch, backend)
-        m = ico_sphere(4 if backend == "cuda" else 2)
+        m = ico_sphere(4 if backend == "cuda" else 1)
         tris = m.verts_packed().double()[m.faces_packed()]
         g = torch.Generator().manual_seed(11)
         Q = 2000 if backend == "cuda" else 16
@@ -129,12 +137,22 @@ class TestClosestTriangleKernel:
         smallest = torch.where(d == best, torch.arange(tris.shape[0]), tris.shape[0]).min(1)
         assert ((d == best).sum(1) > 1).all()  # every query is a tie
         assert torch.equal(idx, smallest.values)
+        # transposed: the grid vertices in random order; each triangle has 3 at distance 0
+        pv = verts[torch.randperm(n * n, generator=torch.Generator().manual_seed(1))]
+        idx = mod.closest_point_search(pv.to(dev), tris.to(dev)).cpu()
+        d = _all_pairs(pv, tris)
+        assert ((d == 0).sum(0) == 3).all()
+        smallest = torch.where(d == 0, torch.arange(n * n)[:, None], n * n).min(0).values
+        assert torch.equal(idx, smallest)
 
     def test_empty_and_errors(self, monkeypatch, backend):
         dev = backend_device(backend)
         mod = _kernel(monkeypatch, backend)
         tris = torch.rand(3, 3, 3, device=dev)
         assert mod.closest_triangle_search(torch.zeros(0, 3, device=dev), tris).shape == (0,)
+        assert mod.closest_point_search(torch.zeros(0, 3, device=dev), tris).tolist() == [0] * 3
+        with pytest.raises(ValueError, match="points"):
+            mod.closest_point_search(torch.zeros(2, 2, device=dev), tris)
         with pytest.raises(ValueError, match="tris"):
             mod.closest_triangle_search(torch.zeros(2, 3, device=dev), tris[:0])
 
@@ -167,6 +185,36 @@ class TestClosestTriangleKernel:
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
         for a, b in zip(g1, g0):
             torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+    def test_point_mesh_face_distance(self, monkeypatch, backend):
+        """The loss through both kernels: same value and gradients as the reference, with
+        degenerate (below min_triangle_area) faces and a heterogeneous batch."""
+        dev = backend_device(backend)
+        _kernel(monkeypatch, backend)
+        big = backend == "cuda"
+        m1 = ico_sphere(3 if big else 1)
+        g = torch.Generator().manual_seed(9)
+        v2 = torch.randn(9, 3, generator=g, dtype=torch.float64)
+        v2[8] = v2[7] + 1e-3  # a tiny face, below the default min_triangle_area
+        f2 = torch.tensor([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 8], [1, 3, 5]])
+        verts = [m1.verts_packed().double().to(dev), v2.to(dev)]
+        faces = [m1.faces_packed().to(dev), f2.to(dev)]
+        Q = 3000 if big else 30
+        pts = [
+            (torch.randn(Q, 3, generator=g, dtype=torch.float64) * 0.8).to(dev),
+            torch.randn(Q // 3, 3, generator=g, dtype=torch.float64).to(dev),
+        ]
+
+        def run():
+            v = [x.clone().requires_grad_(True) for x in verts]
+            p = [x.clone().requires_grad_(True) for x in pts]
+            loss = PMD.point_mesh_face_distance(Meshes(verts=v, faces=faces), Pointclouds(p))
+            return loss, torch.autograd.grad(loss, v + p)
+
+        (l0, g0), (l1, g1) = both(monkeypatch, PMD, run)
+        torch.testing.assert_close(l1, l0, rtol=1e-12, atol=0)
+        for a, b in zip(g1, g0):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.cuda
