@@ -33,9 +33,10 @@ BLOCK_Q = 32  # queries per program
 BLOCK_T = 32  # triangles per tile
 _EPS = 1e-12  # as ops.triangle_distance
 
-# rows of the per-triangle table (coordinate-major, (ROWS, T))
-_A, _B, _C, _N, _M0, _M1, _M2 = 0, 3, 6, 9, 12, 15, 18
-_INV_NN, _INV_AB, _INV_BC, _INV_CA, _BIG, _ROWS = 21, 22, 23, 24, 25, 26
+# Rows of the per-triangle table (coordinate-major, (26, T); the kernels spell the row numbers
+# out, Triton kernels may not read plain globals): a 0-2, b 3-5, c 6-8, n = ab x ac 9-11,
+# n x ab 12-14, n x bc 15-17, n x ca 18-20, 1/|n|^2 21, 1/|ab|^2 22, 1/|bc|^2 23,
+# 1/|ca|^2 24 (0 for a zero-length edge), 1.0 where the triangle is not degenerate 25.
 
 
 @triton.jit
@@ -54,15 +55,15 @@ def _pair_dists(qx, qy, qz, tab_ptr, o, tm, T):
     """(BQ, BT) exact squared distances of queries (BQ,) x, y, z to the triangles o (BT,) of
     the table (tm: valid columns); invalid columns and NaN distances are +inf."""
     acc = qx.dtype
-    ax = tl.load(tab_ptr + (_A + 0) * T + o, mask=tm, other=0.0)
-    ay = tl.load(tab_ptr + (_A + 1) * T + o, mask=tm, other=0.0)
-    az = tl.load(tab_ptr + (_A + 2) * T + o, mask=tm, other=0.0)
-    bx = tl.load(tab_ptr + (_B + 0) * T + o, mask=tm, other=0.0)
-    by = tl.load(tab_ptr + (_B + 1) * T + o, mask=tm, other=0.0)
-    bz = tl.load(tab_ptr + (_B + 2) * T + o, mask=tm, other=0.0)
-    cx = tl.load(tab_ptr + (_C + 0) * T + o, mask=tm, other=0.0)
-    cy = tl.load(tab_ptr + (_C + 1) * T + o, mask=tm, other=0.0)
-    cz = tl.load(tab_ptr + (_C + 2) * T + o, mask=tm, other=0.0)
+    ax = tl.load(tab_ptr + 0 * T + o, mask=tm, other=0.0)
+    ay = tl.load(tab_ptr + 1 * T + o, mask=tm, other=0.0)
+    az = tl.load(tab_ptr + 2 * T + o, mask=tm, other=0.0)
+    bx = tl.load(tab_ptr + 3 * T + o, mask=tm, other=0.0)
+    by = tl.load(tab_ptr + 4 * T + o, mask=tm, other=0.0)
+    bz = tl.load(tab_ptr + 5 * T + o, mask=tm, other=0.0)
+    cx = tl.load(tab_ptr + 6 * T + o, mask=tm, other=0.0)
+    cy = tl.load(tab_ptr + 7 * T + o, mask=tm, other=0.0)
+    cz = tl.load(tab_ptr + 8 * T + o, mask=tm, other=0.0)
     # offsets of the queries from the three corners, (BQ, BT)
     apx = qx[:, None] - ax[None, :]
     apy = qy[:, None] - ay[None, :]
@@ -74,44 +75,44 @@ def _pair_dists(qx, qy, qz, tab_ptr, o, tm, T):
     cpy = qy[:, None] - cy[None, :]
     cpz = qz[:, None] - cz[None, :]
     # inside test: the inner side of the three edge planes (normals n x edge)
-    m = tl.load(tab_ptr + (_M0 + 0) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 12 * T + o, mask=tm, other=0.0)
     s0 = apx * m[None, :]
-    m = tl.load(tab_ptr + (_M0 + 1) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 13 * T + o, mask=tm, other=0.0)
     s0 += apy * m[None, :]
-    m = tl.load(tab_ptr + (_M0 + 2) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 14 * T + o, mask=tm, other=0.0)
     s0 += apz * m[None, :]
-    m = tl.load(tab_ptr + (_M1 + 0) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 15 * T + o, mask=tm, other=0.0)
     s1 = bpx * m[None, :]
-    m = tl.load(tab_ptr + (_M1 + 1) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 16 * T + o, mask=tm, other=0.0)
     s1 += bpy * m[None, :]
-    m = tl.load(tab_ptr + (_M1 + 2) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 17 * T + o, mask=tm, other=0.0)
     s1 += bpz * m[None, :]
-    m = tl.load(tab_ptr + (_M2 + 0) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 18 * T + o, mask=tm, other=0.0)
     s2 = cpx * m[None, :]
-    m = tl.load(tab_ptr + (_M2 + 1) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 19 * T + o, mask=tm, other=0.0)
     s2 += cpy * m[None, :]
-    m = tl.load(tab_ptr + (_M2 + 2) * T + o, mask=tm, other=0.0)
+    m = tl.load(tab_ptr + 20 * T + o, mask=tm, other=0.0)
     s2 += cpz * m[None, :]
-    big = tl.load(tab_ptr + _BIG * T + o, mask=tm, other=0.0)
+    big = tl.load(tab_ptr + 25 * T + o, mask=tm, other=0.0)
     inside = (s0 >= 0) & (s1 >= 0) & (s2 >= 0) & (big[None, :] > 0)
-    nx = tl.load(tab_ptr + (_N + 0) * T + o, mask=tm, other=0.0)
-    ny = tl.load(tab_ptr + (_N + 1) * T + o, mask=tm, other=0.0)
-    nz = tl.load(tab_ptr + (_N + 2) * T + o, mask=tm, other=0.0)
-    inv = tl.load(tab_ptr + _INV_NN * T + o, mask=tm, other=0.0)
+    nx = tl.load(tab_ptr + 9 * T + o, mask=tm, other=0.0)
+    ny = tl.load(tab_ptr + 10 * T + o, mask=tm, other=0.0)
+    nz = tl.load(tab_ptr + 11 * T + o, mask=tm, other=0.0)
+    inv = tl.load(tab_ptr + 21 * T + o, mask=tm, other=0.0)
     dn = apx * nx[None, :] + apy * ny[None, :] + apz * nz[None, :]
     plane = dn * dn * inv[None, :]
-    inv = tl.load(tab_ptr + _INV_AB * T + o, mask=tm, other=0.0)
+    inv = tl.load(tab_ptr + 22 * T + o, mask=tm, other=0.0)
     e = _seg(
         (bx - ax)[None, :], (by - ay)[None, :], (bz - az)[None, :], inv[None, :],
         apx, apy, apz,
     )  # fmt: skip
-    inv = tl.load(tab_ptr + _INV_BC * T + o, mask=tm, other=0.0)
+    inv = tl.load(tab_ptr + 23 * T + o, mask=tm, other=0.0)
     e2 = _seg(
         (cx - bx)[None, :], (cy - by)[None, :], (cz - bz)[None, :], inv[None, :],
         bpx, bpy, bpz,
     )  # fmt: skip
     e = tl.minimum(e, e2)
-    inv = tl.load(tab_ptr + _INV_CA * T + o, mask=tm, other=0.0)
+    inv = tl.load(tab_ptr + 24 * T + o, mask=tm, other=0.0)
     e2 = _seg(
         (ax - cx)[None, :], (ay - cy)[None, :], (az - cz)[None, :], inv[None, :],
         cpx, cpy, cpz,

@@ -23,11 +23,12 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["TILE_H", "TILE_W", "rasterize_points_select"]
+__all__ = ["BLOCK_P", "NUM_WARPS", "TILE_H", "TILE_W", "rasterize_points_select"]
 
 TILE_H = 16  # pixel rows per tile
 TILE_W = 16  # pixel columns per tile
-BLOCK_P = 32  # points per chunk of a tile's segment
+BLOCK_P = 16  # points per chunk of a tile's segment (32: register spills at 4 or 8 warps)
+NUM_WARPS = 4
 
 
 @triton.jit
@@ -108,6 +109,7 @@ def rasterize_points_select(
     K: int,
     tile: tuple[int, int] | None = None,
     block_p: int | None = None,
+    num_warps: int | None = None,
 ) -> torch.Tensor:
     """Per pixel, the packed ids of the K covering points of smallest z (ties: lower id).
 
@@ -122,6 +124,7 @@ def rasterize_points_select(
         N: number of clouds. K: points per pixel.
         tile: (TH, TW) pixels per tile, powers of two (None: TILE_H, TILE_W).
         block_p: points per chunk (power of two; None: BLOCK_P).
+        num_warps: warps per program (None: NUM_WARPS).
 
     Returns:
         (N, H, W, K) int64 packed point ids in ascending z, -1 in unfilled slots. A pixel is
@@ -169,6 +172,6 @@ def rasterize_points_select(
         _raster_kernel[(n_tiles,)](
             offsets, pair_pt, px.contiguous(), py.contiguous(), radius.contiguous(), box32,
             xs.contiguous(), ys.contiguous(), out_flat, P, H, W, TY, TX,
-            K=K, TH=th, TW=tw, BP=bp, enable_fp_fusion=False,
+            K=K, TH=th, TW=tw, BP=bp, num_warps=num_warps or NUM_WARPS, enable_fp_fusion=False,
         )  # fmt: skip
     return out
