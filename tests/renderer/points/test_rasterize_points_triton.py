@@ -44,7 +44,8 @@ def _compare(monkeypatch, points_list, image_size, radius, K, seed=0):
         if a is None or b is None:
             assert a is None and b is None
         else:
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+            # CUDA scatter-adds may sum in another order: equal up to rounding
+            torch.testing.assert_close(a, b)
     return i1
 
 
