@@ -85,6 +85,8 @@ class TestTritonRasterizePoints:
             for p in pts
         ]
         _compare(monkeypatch, pts, (11, 16), radius, 5)
+        # disks wider than the image: every point on every tile
+        _compare(monkeypatch, [p[:20] for p in pts], (11, 16), 1.5, 3)
 
     def test_ties_duplicates_and_invalid_points(self, monkeypatch, backend):
         dev = backend_device(backend)
