@@ -61,7 +61,7 @@ class TestClosestTriangleKernel:
         dev = backend_device(backend)
         mod = _kernel(monkeypatch, backend)
         g = torch.Generator().manual_seed(7)
-        Q, T = (3000, 2000) if backend == "cuda" else (40, 30)
+        Q, T = (3000, 2000) if backend == "cuda" else (24, 20)
         tris = _soup(T, g, dtype)
         p = torch.randn(Q, 3, generator=g, dtype=dtype) * 1.2
         p[:5] = tris[:5, 0] + 0.01  # next to the degenerate triangles
@@ -89,7 +89,7 @@ class TestClosestTriangleKernel:
         m = ico_sphere(4 if backend == "cuda" else 1)
         tris = m.verts_packed().double()[m.faces_packed()]
         g = torch.Generator().manual_seed(11)
-        Q = 2000 if backend == "cuda" else 16
+        Q = 2000 if backend == "cuda" else 8
         p = torch.randn(Q, 3, generator=g, dtype=torch.float64)
         p = torch.cat([p * 0.05, p / p.norm(dim=1, keepdim=True) * 1.01])
         idx = mod.closest_triangle_search(p.to(dev), tris.to(dev)).cpu()
@@ -195,14 +195,14 @@ class TestClosestTriangleKernel:
         dev = backend_device(backend)
         _kernel(monkeypatch, backend)
         big = backend == "cuda"
-        m1 = ico_sphere(3 if big else 1)
+        m1 = ico_sphere(3 if big else 0)
         g = torch.Generator().manual_seed(9)
         v2 = torch.randn(9, 3, generator=g, dtype=torch.float64)
         v2[8] = v2[7] + 1e-3  # a tiny face, below the default min_triangle_area
         f2 = torch.tensor([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 8], [1, 3, 5]])
         verts = [m1.verts_packed().double().to(dev), v2.to(dev)]
         faces = [m1.faces_packed().to(dev), f2.to(dev)]
-        Q = 3000 if big else 30
+        Q = 3000 if big else 16
         pts = [
             (torch.randn(Q, 3, generator=g, dtype=torch.float64) * 0.8).to(dev),
             torch.randn(Q // 3, 3, generator=g, dtype=torch.float64).to(dev),
