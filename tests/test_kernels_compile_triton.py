@@ -34,7 +34,9 @@ for ft in ("fp32", "fp64"):
                xs_ptr=f, ys_ptr=f, out_ptr="*i64", P="i32", H="i32", W="i32", TY="i32",
                TX="i32")
     comp("inverse3d.renderer.points._triton.rasterize", "_raster_kernel", sig,
-         dict(K=8, TH=16, TW=16, BP=16), enable_fp_fusion=False)
+         dict(K=8, KP=8, RESUME=False, TH=16, TW=16, BP=16), enable_fp_fusion=False)
+    comp("inverse3d.renderer.points._triton.rasterize", "_raster_kernel", sig,
+         dict(K=5, KP=8, RESUME=True, TH=16, TW=16, BP=16), enable_fp_fusion=False)
     base = dict(q_ptr=f, tab_ptr=f, qlo_ptr=f, qhi_ptr=f, tlo_ptr=f, thi_ptr=f, out_ptr="*i64",
                 Q="i32", T="i32", TQ="i32", TT="i32")
     mod = "inverse3d.ops._triton.closest_triangle"
@@ -51,4 +53,4 @@ def test_kernels_compile_for_sm90():
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.count("compiled") == 6
+    assert res.stdout.count("compiled") == 8

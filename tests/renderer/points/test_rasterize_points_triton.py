@@ -18,12 +18,14 @@ from kernel_backends import BACKENDS, backend_device, both, grads  # noqa: E402
 RP = importlib.import_module("inverse3d.renderer.points.rasterize_points")
 
 
-def _small_tiles(monkeypatch, th=8, tw=8, bp=8):
-    """Small tiles and chunks, so that tiny images cross several tiles and segments."""
+def _small_tiles(monkeypatch, th=8, tw=8, bp=8, budget=50):
+    """Small tiles, chunks and pair batches, so that tiny images cross several tiles and
+    segments, and the points come in several nearest-first batches."""
     mod = importlib.import_module("inverse3d.renderer.points._triton.rasterize")
     monkeypatch.setattr(mod, "TILE_H", th)
     monkeypatch.setattr(mod, "TILE_W", tw)
     monkeypatch.setattr(mod, "BLOCK_P", bp)
+    monkeypatch.setattr(mod, "PAIR_BUDGET", budget)
 
 
 def _compare(monkeypatch, points_list, image_size, radius, K, seed=0):

@@ -12,6 +12,10 @@ the covering points of a chunk are numbered with a running count, and the first 
 the K nearest (the segment is in depth order), written straight into the pixel's slots. The
 loop stops early once every pixel of the tile holds K points.
 
+Memory: the pairs are built for at most PAIR_BUDGET of them at once: points (nearest first) go
+in batches, and the kernel of a later batch starts from the slots the earlier ones filled, so
+the result is the same whatever the batch size.
+
 The kernel only selects integer indices; `rasterize_points` recomputes zbuf and dists with
 autograd from them. Coverage is evaluated with the same float operations as the reference
 (pixel centres passed in, no fused multiply-add), so the selection matches it exactly.
@@ -23,12 +27,22 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK_P", "NUM_WARPS", "TILE_H", "TILE_W", "rasterize_points_select"]
+__all__ = [
+    "BLOCK_P",
+    "NUM_WARPS",
+    "PAIR_BUDGET",
+    "TILE_H",
+    "TILE_W",
+    "rasterize_points_select",
+]
 
 TILE_H = 16  # pixel rows per tile
 TILE_W = 16  # pixel columns per tile
 BLOCK_P = 16  # points per chunk of a tile's segment (32: register spills at 4 or 8 warps)
 NUM_WARPS = 4
+# (tile, point) pairs built at once (about 30 bytes each with the sort): larger problems run in
+# batches of nearest-first points
+PAIR_BUDGET = 1 << 25
 
 
 @triton.jit
@@ -48,6 +62,8 @@ def _raster_kernel(
     TY,
     TX,
     K: tl.constexpr,
+    KP: tl.constexpr,  # K rounded up to a power of two
+    RESUME: tl.constexpr,  # out already holds the points of earlier batches
     TH: tl.constexpr,
     TW: tl.constexpr,
     BP: tl.constexpr,
@@ -64,8 +80,15 @@ def _raster_kernel(
     pmask = (row < H) & (col < W)
     xs = tl.load(xs_ptr + col, mask=pmask, other=0.0)
     ys = tl.load(ys_ptr + row, mask=pmask, other=0.0)
-    count = tl.where(pmask, 0, K).to(tl.int32)  # pixels outside the image count as full
     base = ((n * H + row) * W + col) * K  # (TH*TW,) first slot of each pixel
+    if RESUME:  # a later batch of (farther) points: continue after the slots already filled
+        slot = tl.arange(0, KP)
+        smask = pmask[:, None] & (slot[None, :] < K)
+        prev = tl.load(out_ptr + base[:, None] + slot[None, :], mask=smask, other=-1)
+        count = tl.sum((prev >= 0).to(tl.int32), axis=1)
+    else:
+        count = tl.zeros((TH * TW,), dtype=tl.int32)
+    count = tl.where(pmask, count, K)  # pixels outside the image count as full
     offs = tl.arange(0, BP)
     i = start
     todo = start < end
@@ -93,6 +116,10 @@ def _raster_kernel(
         count += tl.sum(hit_i, axis=1)
         i += BP
         todo = (i < end) & (tl.min(count) < K)
+
+
+def _next_pow2(x: int) -> int:
+    return 1 << max(0, (x - 1).bit_length())
 
 
 def rasterize_points_select(
@@ -150,28 +177,37 @@ def rasterize_points_select(
         key = torch.where(valid, pz, torch.full_like(pz, float("inf")))
         zorder = torch.sort(key + 0.0, stable=True).indices  # + 0.0: -0.0 sorts as 0.0
         cnt_z = cnt[zorder]
-        total = int(cnt_z.sum())
-        out_flat = out.view(-1)
-        if total == 0:
-            return out
-        pair_pt = torch.repeat_interleave(zorder, cnt_z, output_size=total)
-        first = torch.cumsum(cnt_z, 0) - cnt_z
-        j = torch.arange(total, device=dev) - torch.repeat_interleave(
-            first, cnt_z, output_size=total
-        )
-        w = ntx[pair_pt]
-        tile_id = (cloud[pair_pt] * TY + tr0[pair_pt] + j // w) * TX + tc0[pair_pt] + j % w
-        if n_tiles < 2**31:
-            tile_id = tile_id.to(torch.int32)
-        order = torch.sort(tile_id, stable=True).indices
-        pair_pt = pair_pt[order].contiguous()
-        per_tile = torch.bincount(tile_id, minlength=n_tiles)
-        offsets = torch.zeros(n_tiles + 1, dtype=torch.int64, device=dev)
-        torch.cumsum(per_tile, 0, out=offsets[1:])
-        box32 = box.to(torch.int32).contiguous()
-        _raster_kernel[(n_tiles,)](
-            offsets, pair_pt, px.contiguous(), py.contiguous(), radius.contiguous(), box32,
-            xs.contiguous(), ys.contiguous(), out_flat, P, H, W, TY, TX,
-            K=K, TH=th, TW=tw, BP=bp, num_warps=num_warps or NUM_WARPS, enable_fp_fusion=False,
-        )  # fmt: skip
+        ends = torch.cumsum(cnt_z, 0)
+        total = int(ends[-1])
+        # batches of nearest-first points, at most PAIR_BUDGET pairs each (one point's pairs
+        # are never split): each batch's kernel continues where the previous one stopped
+        args = (px.contiguous(), py.contiguous(), radius.contiguous(), box.to(torch.int32))
+        args = args + (xs.contiguous(), ys.contiguous(), out.view(-1), P, H, W, TY, TX)
+        start = done = 0
+        while done < total:
+            stop = int(torch.searchsorted(ends, done + PAIR_BUDGET, right=True))
+            stop = max(stop, start + 1)
+            n_pairs = int(ends[stop - 1]) - done
+            pair_pt = torch.repeat_interleave(
+                zorder[start:stop], cnt_z[start:stop], output_size=n_pairs
+            )
+            first = ends[start:stop] - cnt_z[start:stop] - done
+            j = torch.arange(n_pairs, device=dev) - torch.repeat_interleave(
+                first, cnt_z[start:stop], output_size=n_pairs
+            )
+            w = ntx[pair_pt]
+            tile_id = (cloud[pair_pt] * TY + tr0[pair_pt] + j // w) * TX + tc0[pair_pt] + j % w
+            if n_tiles < 2**31:
+                tile_id = tile_id.to(torch.int32)
+            order = torch.sort(tile_id, stable=True).indices
+            pair_pt = pair_pt[order].contiguous()
+            per_tile = torch.bincount(tile_id, minlength=n_tiles)
+            offsets = torch.zeros(n_tiles + 1, dtype=torch.int64, device=dev)
+            torch.cumsum(per_tile, 0, out=offsets[1:])
+            _raster_kernel[(n_tiles,)](
+                offsets, pair_pt, *args, K=K, KP=_next_pow2(K), RESUME=done > 0, TH=th, TW=tw,
+                BP=bp, num_warps=num_warps or NUM_WARPS, enable_fp_fusion=False,
+            )  # fmt: skip
+            done += n_pairs
+            start = stop
     return out
