@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_choice, check_tensor
 from inverse3d.ops.triangle_distance import (
     blockwise_min,
@@ -472,8 +473,10 @@ def mesh_sdf(
     `PRUNE_MIN_PAIRS` (point, triangle) pairs on, the closest triangle is found by a pruned
     exact search: triangles are grouped into about 6 sqrt(F) grid clusters with bounding
     spheres and slabs; each query first searches its nearest cluster (giving an upper bound U)
-    and then only the clusters that come within U; below that, by brute force. Either way the
-    distance of the chosen triangle is recomputed with autograd. Memory is
+    and then only the clusters that come within U; below that, by brute force. On CUDA with
+    Triton (`INVERSE3D_KERNELS`), one kernel does the search instead (`ops._triton.
+    closest_triangle`: Morton-sorted tiles with box pruning). Either way the distance of the
+    chosen triangle is recomputed with autograd. Memory is
     O(CHUNK_PAIRS + P + F).
 
     The sign (inside is negative) is chosen by `sign_method`:
@@ -522,7 +525,13 @@ def mesh_sdf(
             out.append(p.new_full((p.shape[0],), float("inf")))
             continue
         tris = v[f]
-        if p.shape[0] * f.shape[0] >= PRUNE_MIN_PAIRS:
+        if use_triton(p, tris):
+            from inverse3d.ops._triton.closest_triangle import closest_triangle_search
+
+            idx = closest_triangle_search(p, tris)
+            t = tris[idx]
+            d2 = point_triangle_distance(p, t[:, 0], t[:, 1], t[:, 2])
+        elif p.shape[0] * f.shape[0] >= PRUNE_MIN_PAIRS:
             _, idx = _closest_triangles(p, tris)
             t = tris[idx]
             d2 = point_triangle_distance(p, t[:, 0], t[:, 1], t[:, 2])

@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["knn_search", "MAX_DIM"]
+__all__ = ["MAX_DIM", "block_boxes", "knn_search", "morton_codes"]
 
 MAX_DIM = 16  # larger D: the reference's blocked matrix products are the better tool
 BLOCK_Q = 32  # queries per program
@@ -165,12 +165,12 @@ def knn_search(
         big = torch.finfo(dt).max
         lo = torch.where(valid2[..., None], p2, big).amin(1, keepdim=True)  # (N, 1, D)
         hi = torch.where(valid2[..., None], p2, -big).amax(1, keepdim=True)
-        perm1 = _morton(p1, valid1, lo, hi).argsort(dim=1)  # (N, P1)
-        perm2 = _morton(p2, valid2, lo, hi).argsort(dim=1)  # (N, P2)
+        perm1 = morton_codes(p1, valid1, lo, hi).argsort(dim=1)  # (N, P1)
+        perm2 = morton_codes(p2, valid2, lo, hi).argsort(dim=1)  # (N, P2)
         q = p1.gather(1, perm1[..., None].expand(-1, -1, D))  # (N, P1, D) sorted
         r = p2.gather(1, perm2[..., None].expand(-1, -1, D))
-        qlo, qhi = _block_boxes(q, l1, bq)  # (N, D, TQ)
-        rlo, rhi = _block_boxes(r, l2, br)  # (N, D, TR)
+        qlo, qhi = block_boxes(q, l1, bq)  # (N, D, TQ)
+        rlo, rhi = block_boxes(r, l2, br)  # (N, D, TR)
         q = q.transpose(1, 2).contiguous()  # (N, D, P1)
         r = r.transpose(1, 2).contiguous()  # (N, D, P2)
         grid = (triton.cdiv(P1, bq), N)
@@ -187,7 +187,7 @@ def knn_search(
     return res
 
 
-def _morton(p: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
+def morton_codes(p: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
     """(N, P) int64 Morton codes (10 bits per axis, first 3 axes) in the box [lo, hi];
     invalid points get a code above all valid ones."""
     D3 = min(p.shape[2], 3)
@@ -204,7 +204,7 @@ def _morton(p: torch.Tensor, valid: torch.Tensor, lo: torch.Tensor, hi: torch.Te
     return torch.where(valid, code, 1 << 40)
 
 
-def _block_boxes(x: torch.Tensor, lengths: torch.Tensor, block: int):
+def block_boxes(x: torch.Tensor, lengths: torch.Tensor, block: int):
     """Per block of `block` consecutive valid points of x (N, P, D): (lo, hi), each (N, D, T)
     with T = ceil(P / block); empty blocks get lo = +inf, hi = -inf. Points with a NaN
     coordinate are left out."""

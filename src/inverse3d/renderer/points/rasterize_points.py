@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_finite, check_nonneg_int, check_positive_int
 from inverse3d.renderer.points._radius import format_radius
 
@@ -88,6 +89,49 @@ def _reduce_topk(
     return pix[keep], z[keep], pt[keep]
 
 
+def _select_reference(idx_flat, px, py, pz, r, cloud, c0, c1, r0, r1, valid, H, W, K):
+    """The reference selection: fills idx_flat (N*H*W*K,) with the K nearest covering
+    points of every pixel (see the module docstring)."""
+    device, dtype = px.device, px.dtype
+    ncol = (c1 - c0 + 1).clamp(min=0)
+    counts = torch.where(valid, ncol * (r1 - r0 + 1).clamp(min=0), 0)
+    ys, xs = _pixel_centers(H, W, dtype, device)
+    ends = torch.cumsum(counts, 0)
+    total = int(ends[-1])
+    starts = ends - counts
+    keep_pix: list[torch.Tensor] = []
+    keep_z: list[torch.Tensor] = []
+    keep_pt: list[torch.Tensor] = []
+    n_kept = n_reduced = 0
+    # the candidate pairs are numbered 0..total-1 point after point; take them in
+    # ranges of _PAIR_BUDGET (a point with a huge disk is split over several ranges)
+    for s0 in range(0, total, _PAIR_BUDGET):
+        pair = torch.arange(s0, min(s0 + _PAIR_BUDGET, total), device=device)
+        pt = torch.searchsorted(ends, pair, right=True)  # owning point of each pair
+        off = pair - starts[pt]
+        col = c0[pt] + off % ncol[pt]
+        row = r0[pt] + off // ncol[pt]
+        d2 = (px[pt] - xs[col]) ** 2 + (py[pt] - ys[row]) ** 2
+        hit = d2 < r[pt] ** 2
+        pt, col, row = pt[hit], col[hit], row[hit]
+        keep_pix.append((cloud[pt] * H + row) * W + col)
+        keep_z.append(pz[pt])
+        keep_pt.append(pt)
+        n_kept += pt.shape[0]
+        if n_kept > n_reduced + 2 * _PAIR_BUDGET:  # bound the memory of kept pairs
+            sel = _reduce_topk(torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K)
+            keep_pix, keep_z, keep_pt = [sel[0]], [sel[1]], [sel[2]]
+            n_kept = n_reduced = sel[0].shape[0]
+    if keep_pix:
+        pix, _, pt = _reduce_topk(torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K)
+        # rank of each kept pair within its pixel (pairs are grouped by pixel)
+        new_group = torch.ones_like(pix, dtype=torch.bool)
+        new_group[1:] = pix[1:] != pix[:-1]
+        pos = torch.arange(pix.shape[0], device=device)
+        first = torch.cummax(torch.where(new_group, pos, 0), dim=0).values
+        idx_flat[pix * K + (pos - first)] = pt
+
+
 def rasterize_points(
     pointclouds: Any,
     image_size: int | Sequence[int] = 256,
@@ -148,47 +192,15 @@ def rasterize_points(
             c0, c1, r0, r1 = (t.long() for t in (c0, c1, r0, r1))
             outside = (px - r >= offx) | (px + r <= -offx) | (py - r >= offy) | (py + r <= -offy)
             valid = (pz >= 0) & ~outside & torch.isfinite(px) & torch.isfinite(py)
-            ncol = (c1 - c0 + 1).clamp(min=0)
-            counts = torch.where(valid, ncol * (r1 - r0 + 1).clamp(min=0), 0)
             ys, xs = _pixel_centers(H, W, dtype, device)
-            ends = torch.cumsum(counts, 0)
-            total = int(ends[-1])
-            starts = ends - counts
-            keep_pix: list[torch.Tensor] = []
-            keep_z: list[torch.Tensor] = []
-            keep_pt: list[torch.Tensor] = []
-            n_kept = n_reduced = 0
-            # the candidate pairs are numbered 0..total-1 point after point; take them in
-            # ranges of _PAIR_BUDGET (a point with a huge disk is split over several ranges)
-            for s0 in range(0, total, _PAIR_BUDGET):
-                pair = torch.arange(s0, min(s0 + _PAIR_BUDGET, total), device=device)
-                pt = torch.searchsorted(ends, pair, right=True)  # owning point of each pair
-                off = pair - starts[pt]
-                col = c0[pt] + off % ncol[pt]
-                row = r0[pt] + off // ncol[pt]
-                d2 = (px[pt] - xs[col]) ** 2 + (py[pt] - ys[row]) ** 2
-                hit = d2 < r[pt] ** 2
-                pt, col, row = pt[hit], col[hit], row[hit]
-                keep_pix.append((cloud[pt] * H + row) * W + col)
-                keep_z.append(pz[pt])
-                keep_pt.append(pt)
-                n_kept += pt.shape[0]
-                if n_kept > n_reduced + 2 * _PAIR_BUDGET:  # bound the memory of kept pairs
-                    sel = _reduce_topk(
-                        torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
-                    )
-                    keep_pix, keep_z, keep_pt = [sel[0]], [sel[1]], [sel[2]]
-                    n_kept = n_reduced = sel[0].shape[0]
-            if keep_pix:
-                pix, _, pt = _reduce_topk(
-                    torch.cat(keep_pix), torch.cat(keep_z), torch.cat(keep_pt), K
-                )
-                # rank of each kept pair within its pixel (pairs are grouped by pixel)
-                new_group = torch.ones_like(pix, dtype=torch.bool)
-                new_group[1:] = pix[1:] != pix[:-1]
-                pos = torch.arange(pix.shape[0], device=device)
-                first = torch.cummax(torch.where(new_group, pos, 0), dim=0).values
-                idx_flat[pix * K + (pos - first)] = pt
+            if dtype in (torch.float32, torch.float64) and use_triton(pts):
+                from inverse3d.renderer.points._triton.rasterize import rasterize_points_select
+
+                box = torch.stack([c0, c1, r0, r1])
+                sel = rasterize_points_select(px, py, pz, r, cloud, box, valid, xs, ys, N, K)
+                idx_flat = sel.view(-1)
+            else:
+                _select_reference(idx_flat, px, py, pz, r, cloud, c0, c1, r0, r1, valid, H, W, K)
     # zbuf and dists of the filled entries only, gathered from the points with autograd
     filled = torch.nonzero(idx_flat >= 0)[:, 0]  # (M,) flat entries
     p = points[idx_flat[filled]]  # (M, 3)

@@ -1,0 +1,51 @@
+"""Where the Triton kernel tests run: "cuda" (compiled kernels, marked cuda) or "interp" (the
+same kernels on CPU tensors under Triton's interpreter, when triton is importable and there is
+no GPU). Importing this module sets TRITON_INTERPRET=1 in the second case, before any kernel
+module is imported; the kernel modules are only imported lazily by the ops, so that holds as
+long as the test modules import this first. Without triton both backends are skipped."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+import torch
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+INTERP = HAS_TRITON and not torch.cuda.is_available()
+if INTERP:
+    os.environ["TRITON_INTERPRET"] = "1"
+
+BACKENDS = [
+    pytest.param("cuda", marks=pytest.mark.cuda, id="cuda"),
+    pytest.param("interp", id="interp"),
+]
+
+
+def backend_device(backend: str) -> torch.device:
+    """The device of a backend's tensors; skips when the backend cannot run here."""
+    if not HAS_TRITON:
+        pytest.skip("triton is not importable")
+    if backend == "interp":
+        if not INTERP:
+            pytest.skip("the interpreter runs only without a GPU (kernels compiled for it)")
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def both(monkeypatch, module, fn):
+    """fn() with `module.use_triton` forced off (the reference), then forced on (the kernel,
+    also for CPU tensors under the interpreter)."""
+    monkeypatch.setattr(module, "use_triton", lambda *t: False)
+    ref = fn()
+    monkeypatch.setattr(module, "use_triton", lambda *t: True)
+    fast = fn()
+    return ref, fast
+
+
+def grads(out: torch.Tensor, inputs, seed: int):
+    """Gradients of sum(out * c) for a seeded random cotangent c."""
+    g = torch.Generator().manual_seed(seed)
+    cot = torch.randn(out.shape, generator=g, dtype=out.dtype).to(out.device)
+    return torch.autograd.grad((out * cot).sum(), inputs, allow_unused=True)
