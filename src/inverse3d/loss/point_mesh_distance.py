@@ -4,19 +4,18 @@ Exact point-to-triangle / point-to-segment squared distances. Each nearest-primi
 chunked brute force (see ops.triangle_distance.CHUNK_PAIRS, memory O(CHUNK_PAIRS)) without autograd; the
 distance of the selected pair is then recomputed with autograd, so gradients reach both the
 points and the vertices. On CUDA with Triton (`INVERSE3D_KERNELS`) the point <-> triangle
-searches of `point_mesh_face_distance` run as kernels (`ops._triton.closest_triangle`).
+searches of `point_mesh_face_distance` run as kernels (`ops.triangle_distance.closest_triangle_pairs`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from inverse3d._dispatch import use_triton
 from inverse3d.ops.triangle_distance import (
     blockwise_min,
+    closest_triangle_pairs,
     point_segment_block_fn,
     point_segment_distance,
-    point_triangle_block_fn,
     point_triangle_distance,
 )
 
@@ -58,18 +57,7 @@ def _mean_over_pairs(meshes, pcls, prims, first_idx, counts, terms) -> torch.Ten
 def _tri_terms(p, a, b, c, area):
     """Mean point->triangle and mean triangle->point squared distances (one pass over pairs)."""
     tris = torch.stack([a, b, c], 1)
-    if use_triton(p, tris):
-        from inverse3d.ops._triton.closest_triangle import (
-            closest_point_search,
-            closest_triangle_search,
-        )
-
-        pi = closest_triangle_search(p, tris, area)
-        ti = closest_point_search(p, tris, area)
-    else:
-        _, pi, _, ti = blockwise_min(
-            point_triangle_block_fn(p, tris, area), p.shape[0], a.shape[0], p, cols=True
-        )
+    pi, ti = closest_triangle_pairs(p, tris, area)
     d_p = point_triangle_distance(p, a[pi], b[pi], c[pi], area)
     d_t = point_triangle_distance(p[ti], a, b, c, area)
     return d_p.mean(), d_t.mean()

@@ -15,9 +15,12 @@ from collections.abc import Callable
 
 import torch
 
+from inverse3d._dispatch import use_triton
+
 __all__ = [
     "CHUNK_PAIRS",
     "blockwise_min",
+    "closest_triangle_pairs",
     "point_segment_block_fn",
     "point_segment_distance",
     "point_triangle_block_fn",
@@ -227,3 +230,35 @@ def point_segment_block_fn(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
         return ap2 - t * (2 * d - t * f)
 
     return fn
+
+
+def closest_triangle_pairs(
+    p: torch.Tensor, tris: torch.Tensor, min_triangle_area: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both nearest-neighbour searches between points and triangles, without autograd.
+
+    p: (P, 3) float points; tris: (T, 3, 3) float triangle corners.
+    Returns (pi, ti): pi (P,) long, each point's nearest triangle; ti (T,) long, each triangle's
+    nearest point (exact distances; ties to the smallest index on the Triton path). On CUDA with
+    Triton (`INVERSE3D_KERNELS`) the searches run as kernels, else by `blockwise_min`.
+    """
+    if not torch.is_tensor(p) or p.ndim != 2 or p.shape[-1] != 3:
+        raise ValueError(f"p must be a (P, 3) tensor; got {getattr(p, 'shape', type(p))}")
+    if not torch.is_tensor(tris) or tris.ndim != 3 or tris.shape[1:] != (3, 3):
+        raise ValueError(
+            f"tris must be a (T, 3, 3) tensor; got {getattr(tris, 'shape', type(tris))}"
+        )
+    if use_triton(p, tris):
+        from inverse3d.ops._triton.closest_triangle import (
+            closest_point_search,
+            closest_triangle_search,
+        )
+
+        return (
+            closest_triangle_search(p, tris, min_triangle_area),
+            closest_point_search(p, tris, min_triangle_area),
+        )
+    _, pi, _, ti = blockwise_min(
+        point_triangle_block_fn(p, tris, min_triangle_area), p.shape[0], tris.shape[0], p, cols=True
+    )
+    return pi, ti
