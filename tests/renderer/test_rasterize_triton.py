@@ -187,10 +187,10 @@ def test_early_out_keeps_a_face_just_in_front(backend, persp, monkeypatch):
     # Faces 1-40: tiny faces at z = 1.99 in a corner. Face 41: a small face from z = 1.995
     # (next to pixel (7, 7), where its depth is 1.9994) to 2.1. Faces 42-101: planes behind
     # (z 2.001 to 2.01).
-    # Walk order: face 0 and 31 tiny faces fill the tile (K-th depth <= 2.0005), the next chunk
-    # starts at bound 1.99 and must be walked: it holds face 41, which wins pixel (7, 7). A
-    # depth bound inflated by 1% (2.0099), a walk that stops after the first chunk or faces
-    # sorted by their far vertex would lose it.
+    # Walk order: face 0 (first) fills the tile (K-th depth <= 2.0005), the next chunks start
+    # at bound 1.99 and must be walked: one holds face 41, which wins pixel (7, 7). A depth
+    # bound inflated by 1% (2.0099), a walk that stops after the first chunk or faces sorted
+    # by their far vertex would lose it.
     dev = _device(backend)
     g = torch.Generator().manual_seed(0)
     big = torch.tensor([[3.0, -3.0, 0.0], [-3.0, -3.0, 0.0], [0.0, 3.0, 0.0]])

@@ -228,14 +228,16 @@ def _raster_kernel(
             td = tl.where(td == m[:, None], _KEY_MAX, td)
 
 
-def tile_shape(K: int) -> tuple[int, int, int]:
-    """(BH, BW, BF): tile rows, tile columns and faces per chunk used for K faces per pixel
-    (smaller tiles for large K keep the per-pixel top-K in registers)."""
+def tile_shape(K: int) -> tuple[int, int, int, int]:
+    """(BH, BW, BF, num_warps): tile rows, tile columns, faces per chunk and warps used for K
+    faces per pixel. Chosen so that the sm_90 build keeps everything in registers (ptxas -v:
+    no spills; benchmarks/bm_raster_triton.py sweeps them on a GPU); smaller tiles for large K
+    keep the per-pixel top-K in registers."""
     if K == 1:
-        return 16, 16, 32
+        return 16, 16, 16, 8
     if K <= 8:
-        return 8, 16, 32
-    return 8, 8, 32
+        return 8, 16, 16, 4
+    return 8, 8, 16, 4
 
 
 def _next_pow2(x: int) -> int:
@@ -255,8 +257,7 @@ def select_faces(
     perspective_correct: bool,
     clip_barycentric_coords: bool,
     neighbor: torch.Tensor | None = None,
-    tile: tuple[int, int, int] | None = None,
-    num_warps: int = 4,
+    tile: tuple[int, int, int, int] | None = None,
 ) -> torch.Tensor:
     """The K nearest covering faces of every pixel, exactly as the reference selects them.
 
@@ -270,8 +271,7 @@ def select_faces(
         K: faces per pixel; blur_radius, perspective_correct, clip_barycentric_coords: as
             `rasterize_meshes`.
         neighbor: (F,) int64 other half of a face split by z clipping, -1 if none (or None).
-        tile: (BH, BW, BF) override of `tile_shape(K)` (powers of two).
-        num_warps: warps per program.
+        tile: (BH, BW, BF, num_warps) override of `tile_shape(K)` (BH, BW, BF powers of two).
 
     Returns:
         (N, H, W, K) int64 face indices, nearest first (equal depths: lower index), -1 padded.
@@ -283,7 +283,7 @@ def select_faces(
         raise ValueError(f"face_verts must hold fewer than 2**31 faces; got {F}")
     H, W = ys.numel(), xs.numel()
     dev = face_verts.device
-    BH, BW, BF = tile or tile_shape(K)
+    BH, BW, BF, num_warps = tile or tile_shape(K)
     TY, TX = triton.cdiv(H, BH), triton.cdiv(W, BW)
     TPI = TY * TX
     out = torch.full((N, H, W, K), -1, dtype=torch.int64, device=dev)
