@@ -37,6 +37,7 @@ def _pair(tab_ptr, rng_ptr, F, f, fm, i, j, px, py, blur, PERSP: tl.constexpr, C
 
     Mirrors `_pair_geometry` + the reference's candidate test operation by operation.
     tab: (22, F) float32 rows of `_face_table`; rng: (4, F) int32 pixel row/col ranges."""
+    f = f.to(tl.int64)  # row offsets r * F + f may pass 2**31
     x0 = tl.load(tab_ptr + 0 * F + f, mask=fm, other=0.0)[None, :]
     y0 = tl.load(tab_ptr + 1 * F + f, mask=fm, other=0.0)[None, :]
     x1 = tl.load(tab_ptr + 2 * F + f, mask=fm, other=0.0)[None, :]
