@@ -59,9 +59,9 @@ def random_meshes(sizes, device, scale=0.6, seed=0):
     return Meshes(verts, faces)
 
 
-def run_both(monkeypatch, meshes, seed=1, **kw):
-    """Outputs and vertex gradients (random cotangents on zbuf, bary and dists) of the
-    reference and of the kernel path."""
+def run_both(monkeypatch, meshes, seed=1, grads=(1, 2, 3), **kw):
+    """Outputs and vertex gradients (random cotangents on the outputs numbered in grads:
+    1 zbuf, 2 bary, 3 dists) of the reference and of the kernel path."""
     results = []
     for kernel in (False, True):
         monkeypatch.setattr(rm, "use_triton", lambda *t, k=kernel: k)
@@ -70,7 +70,7 @@ def run_both(monkeypatch, meshes, seed=1, **kw):
         outs = rm.rasterize_meshes(m, **kw)
         g = torch.Generator().manual_seed(seed)
         loss = 0.0
-        for t in outs[1:]:
+        for t in (outs[i] for i in grads):
             cot = torch.randn(t.shape, generator=g).to(t.device)
             loss = loss + (t * cot).sum()
         (grad,) = torch.autograd.grad(loss, verts)
@@ -83,7 +83,11 @@ def assert_parity(results):
     assert torch.equal(ker[0], ref[0]), "pix_to_face differs"
     for name, a, b in zip(("zbuf", "bary", "dists"), ker[1:], ref[1:]):
         assert torch.equal(a, b), f"{name} differs"
-    torch.testing.assert_close(gker, gref, rtol=1e-5, atol=1e-6)
+    # same pairs and formulas; only the order in which pair gradients are summed per vertex
+    # differs (and CUDA's atomics), so the gap is float rounding of the largest terms
+    gap = (gker - gref).abs().max().item()
+    assert gap <= 1e-5 * gref.abs().max().item() + 1e-6, f"gradient gap {gap}"
+    assert gref.abs().max() > 0
 
 
 CASES = {
@@ -111,6 +115,14 @@ def test_parity_random(backend, case, monkeypatch):
     res = run_both(monkeypatch, meshes, **CASES[case])
     assert (res[0][0][0] >= 0).any()  # something was drawn
     assert_parity(res)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dists_only_gradients(backend, monkeypatch):
+    # silhouettes: only dists reaches the loss, the backward then uses the saved nearest edges
+    meshes = random_meshes((30, 18), _device(backend), seed=5)
+    kw = dict(image_size=16, faces_per_pixel=8, blur_radius=3e-3)
+    assert_parity(run_both(monkeypatch, meshes, grads=(3,), **kw))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
