@@ -85,10 +85,12 @@ def _pair(tab_ptr, rng_ptr, F, f, fm, i, j, px, py, blur, PERSP: tl.constexpr, C
         w2 = t2 * inv_s
     inside = (w0 > 0) & (w1 > 0) & (w2 > 0)
     if CLIPB:
-        c0 = tl.maximum(w0, 0.0)
-        c1 = tl.maximum(w1, 0.0)
-        c2 = tl.maximum(w2, 0.0)
-        inv_c = tl.math.div_rn(tl.full(c0.shape, 1.0, tl.float32), tl.maximum(c0 + c1 + c2, 1e-5))
+        # clamp as torch: NaN stays NaN (a zero perspective sum gives 0 * inf)
+        c0 = tl.maximum(w0, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        c1 = tl.maximum(w1, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        c2 = tl.maximum(w2, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        csum = tl.maximum(c0 + c1 + c2, 1e-5, propagate_nan=tl.PropagateNan.ALL)
+        inv_c = tl.math.div_rn(tl.full(c0.shape, 1.0, tl.float32), csum)
         w0 = c0 * inv_c
         w1 = c1 * inv_c
         w2 = c2 * inv_c
