@@ -107,6 +107,35 @@ def w_hard_phong_fwd_bwd(api):
     return _hard_phong(api, True)
 
 
+def _raster_only(api, level, n, size, K, blur, backward):
+    """The mesh rasterizer alone (projection + rasterize_meshes) on the render workloads'
+    meshes and cameras; backward: a random cotangent on dists (what silhouettes use) and zbuf."""
+    r = api.renderer
+    meshes = api.utils.ico_sphere(level, DEV).extend(n)
+    rs = r.RasterizationSettings(image_size=size, blur_radius=blur, faces_per_pixel=K)
+    rast = r.MeshRasterizer(cameras=_cams(api, n), raster_settings=rs)
+    verts = meshes.verts_padded().clone().requires_grad_(backward)
+    w = _cotangent((n, size, size, K))
+
+    def fn():
+        if backward:
+            frags = rast(meshes.update_padded(verts))
+            (frags.dists * w + frags.zbuf * w).sum().backward()
+        else:
+            with torch.no_grad():
+                rast(meshes.update_padded(verts))
+
+    return fn
+
+
+def w_raster_hard_fwd(api):
+    return _raster_only(api, 6, 8, 512, 1, 0.0, False)
+
+
+def w_raster_soft_fwd_bwd(api):
+    return _raster_only(api, 4, 8, 256, 50, math.log(1 / 1e-4 - 1) * 1e-4, True)
+
+
 def w_chamfer(api):
     g = torch.Generator(device=DEV).manual_seed(0)
     x = torch.rand(8, 10_000, 3, device=DEV, generator=g).requires_grad_(True)
@@ -257,6 +286,17 @@ WORKLOADS: dict[str, tuple[str, Callable, dict]] = {
         "hard Phong 8 x ico6, 512^2, fwd+bwd",
         w_hard_phong_fwd_bwd,
         {"target_ms": 5},
+    ),
+    # the rasterizer alone, inside the two render workloads above (their targets bound it)
+    "raster_hard_fwd": (
+        "rasterizer only: 8 x ico6, 512^2, 1 F/px, fwd",
+        w_raster_hard_fwd,
+        {"target_ms": 3},
+    ),
+    "raster_soft_fwd_bwd": (
+        "rasterizer only: 8 x ico4, 256^2, 50 F/px, blur, fwd+bwd",
+        w_raster_soft_fwd_bwd,
+        {"target_ms": 4.5},
     ),
     "chamfer": ("chamfer 8 x 10k vs 10k, fwd+bwd", w_chamfer, {"target_ms": 2}),
     "knn": ("knn_points 4 x 50k x 50k, K=8", w_knn, {"target_ms": 8}),

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from inverse3d._dispatch import use_triton
 from inverse3d._validation import check_finite, check_positive_int
 from inverse3d.renderer.mesh._rasterize_reference import (
     barycentric_coordinates,
@@ -62,6 +63,8 @@ _PAIR_BUDGET = 1 << 19
 _BLOCK = 1 << 16
 # Count levels per doubling when grouping faces of similar pair counts (2**(1/3): <26% padding).
 _LEVELS_PER_OCTAVE = 3.0
+# Selected pairs filled in at once after the Triton selection.
+_FILL_CHUNK = 1 << 20
 # Pairs recomputed at once in the backward pass.
 _BACKWARD_CHUNK = 1 << 18
 
@@ -504,6 +507,41 @@ def _chunk_bounds(chunk_id: torch.Tensor) -> list[int]:
     return [0] + change.tolist() + [n]
 
 
+def _fill_selection(p2f, tab, xs, ys, settings, outs, keep_pairs):
+    """Fill the -1 padded outputs `outs` at the selected (pixel, face) pairs p2f (N, H, W, K)
+    with the pair geometry of the reference (same formulas, hence identical values).
+
+    Returns outs and, if keep_pairs, (flat, face, edge code) of the filled slots as
+    `_rasterize_forward` (else empty tensors)."""
+    K, persp, clipb = settings[2], settings[3], settings[4]
+    pix_to_face, zbuf, bary_out, dists = (t.view(-1) for t in outs)
+    bary_out = bary_out.view(-1, 3)
+    H, W = ys.numel(), xs.numel()
+    sel = p2f.reshape(-1)
+    pix_to_face.copy_(sel)
+    flat_all = (sel >= 0).nonzero().squeeze(1)
+    kept_face, kept_code = [], []
+    for s in range(0, flat_all.numel(), _FILL_CHUNK):
+        flat = flat_all[s : s + _FILL_CHUNK]
+        face = sel.index_select(0, flat)
+        pix = flat // K
+        px = xs.index_select(0, pix % W)
+        py = ys.index_select(0, (pix // W) % H)
+        bary, pz, dist, inside, code = _pair_geometry(
+            tab.index_select(1, face), px, py, persp, clipb, keep_pairs
+        )
+        zbuf.index_copy_(0, flat, pz)
+        dists.index_copy_(0, flat, torch.where(inside, -dist, dist))
+        bary_out.index_copy_(0, flat, bary)
+        if keep_pairs:
+            kept_face.append(face)
+            kept_code.append(code)
+    none = torch.zeros(0, dtype=torch.long, device=sel.device)
+    if not keep_pairs or not kept_face:
+        return outs, (none, none, none.to(torch.uint8))
+    return outs, (flat_all, torch.cat(kept_face), torch.cat(kept_code))
+
+
 def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep_pairs=False):
     """The chunked forward pass (no autograd). fv: (F, 3, 3).
 
@@ -532,6 +570,14 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
     kept_flat, kept_face, kept_code = [], [], []
     none = torch.zeros(0, dtype=torch.long, device=dev)
     valid, i_lo, i_hi, j_lo, j_hi = _face_pixel_ranges(fv_t, H, W, blur_radius, cull_backfaces)
+    if settings[1]:  # the Triton kernel selects the pairs, the shared geometry fills them in
+        from inverse3d.renderer.mesh._triton.rasterize import select_faces
+
+        p2f = select_faces(
+            fv, tab, (valid, i_lo, i_hi, j_lo, j_hi), face_to_mesh, N, xs, ys, K,
+            blur_radius, perspective_correct, clip_barycentric_coords, neighbor,
+        )  # fmt: skip
+        return _fill_selection(p2f, tab, xs, ys, settings, outs, keep_pairs)
     fidx = valid.nonzero().squeeze(1)
     if fidx.numel() == 0:
         return outs, (none, none, none.to(torch.uint8))
@@ -627,13 +673,17 @@ def rasterize_face_verts(
     clip_barycentric_coords: bool,
     cull_backfaces: bool,
     clipped_faces_neighbor_idx: torch.Tensor | None = None,
+    kernel: bool = False,
 ):
     """Rasterize packed faces. face_verts: (F, 3, 3) float NDC xy + view z;
     face_to_mesh: (F,) int64. Returns (pix_to_face, zbuf, bary_coords, dists) as
-    `rasterize_meshes` (face indices into face_verts)."""
+    `rasterize_meshes` (face indices into face_verts). kernel: select the faces with the
+    Triton kernel (float32 only; same outputs and gradients), else the chunked reference."""
+    if kernel and face_verts.dtype != torch.float32:
+        raise TypeError(f"kernel=True needs float32 face_verts; got {face_verts.dtype}")
     settings = (
         float(blur_radius),
-        None,
+        bool(kernel),
         int(faces_per_pixel),
         bool(perspective_correct),
         bool(clip_barycentric_coords),
@@ -741,6 +791,8 @@ def rasterize_meshes(
     face_to_mesh = torch.repeat_interleave(
         torch.arange(N, device=verts.device), num.to(verts.device), output_size=F
     )
+    # float64 stays on the reference (the kernel's depth keys are float32 bit patterns)
+    kernel = face_verts.dtype == torch.float32 and use_triton(face_verts)
     pix_to_face, zbuf, bary, dists = rasterize_face_verts(
         face_verts,
         face_to_mesh,
@@ -752,6 +804,7 @@ def rasterize_meshes(
         bool(clip_barycentric_coords),
         bool(cull_backfaces),
         neighbor,
+        kernel,
     )
     if clipped is not None:
         pix_to_face, bary = convert_clipped_rasterization_to_original_faces(

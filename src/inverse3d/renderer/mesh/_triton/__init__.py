@@ -1,0 +1,1 @@
+"""Triton kernels for the mesh renderer (imported lazily by `rasterize_meshes`; CUDA only)."""
