@@ -91,11 +91,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
+    from inverse3d.common.errors import InputError
     from inverse3d.ops.image_resize import resize_images
     from inverse3d.pipeline.outputs import versions, write_report_json
     from inverse3d.viz.plots import to_uint8
-
-    from inverse3d.common.errors import InputError
 
     t0 = time.perf_counter()
     if not args.checkpoint:

@@ -52,6 +52,7 @@ __all__ = [
     "body_errors",
     "fit_body",
     "flip_limb_depth",
+    "mirror_body_depth",
     "initial_translation",
     "project_points",
 ]
@@ -274,6 +275,65 @@ def flip_limb_depth(
     return out
 
 
+def _kabsch(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """(M, 3, 3) rotations R minimising sum_k |R src_k - dst_k|^2; src, dst (M, K, 3)."""
+    H = dst.transpose(1, 2) @ src  # (M, 3, 3)
+    U, _, Vh = torch.linalg.svd(H)
+    d = torch.det(U @ Vh).sign()
+    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return U @ D @ Vh
+
+
+def mirror_body_depth(
+    model: BodyModel, rotmats: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor
+) -> torch.Tensor:
+    """The whole-body monocular twin: every bone's direction mirrored about the plane
+    perpendicular to the viewing ray through the root (as `flip_limb_depth`, all at once).
+
+    Each joint's world frame is turned by the rotation that best maps its child bones onto
+    their mirrored directions (Kabsch; the smallest rotation for one child); a leaf joint keeps
+    its world orientation. For a nearly planar torso this is the yaw twin (the body turned by
+    the same angle the other way), which the starts of `fit_body` do not separate.
+
+    Args:
+        rotmats: (M, J, 3, 3) float local rotations (joint 0 global); betas: (M, B) float;
+        transl: (M, 3) float.
+
+    Returns:
+        (M, J, 3, 3) float local rotations.
+    """
+    from inverse3d.models.smpl import forward_kinematics
+
+    J = model.num_joints
+    check_tensor(rotmats, "rotmats", ("M", J, 3, 3), dtype="float", dims=(d := {}))
+    check_tensor(betas, "betas", ("M", None), dtype="float", dims=d)
+    check_tensor(transl, "transl", ("M", 3), dtype="float", dims=d)
+    P = model.parents
+    rest = model.rest_joints(betas)
+    posed, A = forward_kinematics(rotmats, rest, P)
+    G = A[:, :, :3, :3]
+    ray = posed[:, 0] + transl
+    ray = (ray / ray.norm(dim=-1, keepdim=True).clamp(min=1e-12))[:, None]
+    children = [[k for k in range(J) if P[k] == j] for j in range(J)]
+    new = []
+    out = rotmats.clone()
+    for j in range(J):
+        kids = children[j]
+        if not kids:
+            Gj = G[:, j]
+        else:
+            bones = (G[:, j] @ (rest[:, kids] - rest[:, j : j + 1]).transpose(1, 2)).transpose(1, 2)
+            twins = bones - 2 * (bones * ray).sum(-1, keepdim=True) * ray
+            if len(kids) == 1:
+                Q = _rotation_between(bones[:, 0], twins[:, 0])
+            else:
+                Q = _kabsch(bones, twins)
+            Gj = Q @ G[:, j]
+        new.append(Gj)
+        out[:, j] = Gj if j == 0 else new[P[j]].transpose(1, 2) @ Gj
+    return out
+
+
 class _Fitter:
     """The objective and the Adam stages of `fit_body`, for M hypotheses of N cases
     (hypothesis m fits case idx[m])."""
@@ -457,6 +517,23 @@ def fit_body(
     pick = best * N + cases
     p = [_leaf(x[pick]) for x in p]
 
+    if cfg.flip_steps > 0:
+        # The whole-body twin (`mirror_body_depth`) refined beside the body; the lower loss wins.
+        w_pose, w_shape = cfg.pose_weights[-1], cfg.shape_weights[-1]
+        with torch.no_grad():
+            rots = fit.rotmats(p[0], p[2])
+            allrots = torch.cat([rots, mirror_body_depth(model, rots, p[3], p[1])])
+        idx2 = cases.repeat(2)
+        q = [
+            _leaf(matrix_to_rotation_6d(allrots[:, 0])),
+            _leaf(p[1].detach().repeat(2, 1)),
+            _leaf(matrix_to_axis_angle(allrots[:, 1:])),
+            _leaf(p[3].detach().repeat(2, 1)),
+        ]
+        fit.stage(idx2, q, cfg.flip_steps, w_pose, w_shape, False)
+        pick = fit.final(idx2, q).view(2, N).argmin(0) * N + cases
+        p = [_leaf(x.detach()[pick]) for x in q]
+
     limbs = _limbs(model) if cfg.flip_steps > 0 else []
     if limbs:
         # Limb depth twins (`flip_limb_depth`): for each limb the twins of its upper bone, its
@@ -526,6 +603,10 @@ def body_errors(
     """Per-example 3D errors (in the model's unit), the usual protocols:
 
     mpjpe: mean joint distance after moving both roots (joint `root`) to the origin;
+    mpjpe_abs: mean joint distance as they are (camera frame: translation errors included);
+    mpjpe_scaled: root-aligned, then the prediction scaled about its root by the least-squares
+        factor (N-MPJPE, Rhodin et al. 2018): what keypoints can tell, since a body s times
+        larger and s times further away projects to the same image;
     pa_mpjpe: mean joint distance after the best similarity (Procrustes) alignment;
     v2v: mean vertex distance after root alignment (when vertices are given).
 
@@ -533,14 +614,18 @@ def body_errors(
         joints, true_joints: (N, J, 3) float; vertices, true_vertices: (N, V, 3) float or None.
 
     Returns:
-        {"mpjpe": (N,), "pa_mpjpe": (N,)[, "v2v": (N,)]} float.
+        {"mpjpe", "mpjpe_abs", "mpjpe_scaled", "pa_mpjpe"[, "v2v"]}: (N,) float each.
     """
     from inverse3d.ops.points_alignment import corresponding_points_alignment
 
     check_tensor(joints, "joints", ("N", "J", 3), dtype="float", dims=(d := {}))
     check_tensor(true_joints, "true_joints", ("N", "J", 3), dtype="float", dims=d)
     pr, gt = joints[:, root : root + 1], true_joints[:, root : root + 1]
-    out = {"mpjpe": ((joints - pr) - (true_joints - gt)).norm(dim=-1).mean(-1)}
+    rel, rel_t = joints - pr, true_joints - gt
+    out = {"mpjpe": (rel - rel_t).norm(dim=-1).mean(-1)}
+    out["mpjpe_abs"] = (joints - true_joints).norm(dim=-1).mean(-1)
+    scale = (rel * rel_t).sum((1, 2)) / (rel * rel).sum((1, 2)).clamp(min=1e-12)
+    out["mpjpe_scaled"] = (scale[:, None, None] * rel - rel_t).norm(dim=-1).mean(-1)
     sim = corresponding_points_alignment(joints, true_joints, estimate_scale=True)
     aligned = sim.s[:, None, None] * torch.bmm(joints, sim.R) + sim.T[:, None]
     out["pa_mpjpe"] = (aligned - true_joints).norm(dim=-1).mean(-1)
