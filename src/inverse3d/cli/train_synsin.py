@@ -18,7 +18,7 @@ from inverse3d.cli._common import add_run_folder_flags, verb_run_folder
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.synsin import SynSinConfig
 
-__all__ = ["SUMMARY", "HELP", "EXAMPLES", "MODEL_FORMAT", "add_arguments", "load_model", "run", "save_model"]
+__all__ = ["HELP", "EXAMPLES", "MODEL_FORMAT", "add_arguments", "load_model", "run", "save_model"]
 
 SUMMARY = "Train SynSin (single-image novel view synthesis) on procedural rooms."
 HELP = (
