@@ -75,7 +75,7 @@ class TestFitBody:
         3D joints beat the initial guess (rest pose, mean shape) by a wide margin."""
         n = 2
         c = _cases(model, n, noise=0.0, pose_scale=0.6)
-        cfg = SMPLifyConfig(camera_steps=60, stage_steps=60)
+        cfg = SMPLifyConfig(camera_steps=60, stage_steps=60, flip_steps=30)
         res = fit_body(model, c["keypoints"], torch.ones(n, 24), c["focal"], c["principal"], cfg)
         assert float(res.reprojection_error.max()) < 1.5
         err = body_errors(res.joints, c["joints"])
@@ -92,7 +92,7 @@ class TestFitBody:
         c = _cases(model, 1)
         conf = torch.ones(1, 24)
         conf[0, 20:] = 0.0
-        cfg = SMPLifyConfig(camera_steps=2, stage_steps=2)
+        cfg = SMPLifyConfig(camera_steps=2, stage_steps=2, flip_steps=2)
         fit_body(model, c["keypoints"], conf, c["focal"], c["principal"], cfg)
         with pytest.raises(ValueError, match="keypoints"):
             fit_body(model, c["keypoints"][:, :20], conf, c["focal"], c["principal"], cfg)
@@ -110,7 +110,7 @@ class TestFitBody:
 
     def test_penetration_term_runs(self, model):
         c = _cases(model, 1)
-        cfg = SMPLifyConfig(camera_steps=2, stage_steps=2, penetration_weight=10.0)
+        cfg = SMPLifyConfig(camera_steps=2, stage_steps=2, flip_steps=2, penetration_weight=10.0)
         res = fit_body(model, c["keypoints"], torch.ones(1, 24), c["focal"], c["principal"], cfg)
         assert bool(torch.isfinite(res.vertices).all())
 
@@ -238,6 +238,8 @@ class TestCli:
             "20",
             "--stage-steps",
             "20",
+            "--flip-steps",
+            "10",
         ]
         assert main(argv) == 0
         run = tmp_path / "runs" / "b"

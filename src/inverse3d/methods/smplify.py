@@ -18,6 +18,10 @@ principal point c in pixels, u = f X / Z + c. The body is placed by its global o
    with w_pose and w_shape decreasing from stage to stage (SMPLify's annealing).
 4. Several starts are fitted at once (the body upright, turned by yaws evenly spaced about its
    vertical: 4 by default, 2 = facing the camera and away); the lower final loss wins.
+5. Depth twins (flip_steps > 0): a bone turned towards the camera projects almost like the
+   same bone turned away, so the whole-body twin (`mirror_body_depth`) and then each limb's
+   twins (`flip_limb_depth`: upper bone, lower bone, both) are refined beside the fit at the
+   last stage's weights; the lowest loss wins per limb, and the combined body if it is lower.
 """
 
 from __future__ import annotations
