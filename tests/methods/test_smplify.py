@@ -75,7 +75,7 @@ class TestFitBody:
         3D joints beat the initial guess (rest pose, mean shape) by a wide margin."""
         n = 2
         c = _cases(model, n, noise=0.0, pose_scale=0.6)
-        cfg = SMPLifyConfig(camera_steps=60, stage_steps=60, flip_steps=30)
+        cfg = SMPLifyConfig(camera_steps=60, stage_steps=60, flip_steps=60)
         res = fit_body(model, c["keypoints"], torch.ones(n, 24), c["focal"], c["principal"], cfg)
         assert float(res.reprojection_error.max()) < 1.5
         err = body_errors(res.joints, c["joints"])
