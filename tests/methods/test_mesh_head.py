@@ -116,10 +116,6 @@ def test_cli_train_and_predict(tmp_path, capsys):
     assert np.abs(overlay.astype(int) - src.astype(int)).max() > 30  # the mesh is drawn on it
     rep = json.loads((tmp_path / "p" / "report.json").read_text())
     assert rep["metrics"]["faces"] > 0 and rep["overlay"] == "overlay.png"
-    # the old flag name still works (hidden alias of --checkpoint)
-    old = ["predict-mesh", str(image), "--model", str(run / "model.pt"),
-           "--out", str(tmp_path), "--name", "p_old"]  # fmt: skip
-    assert main(old) == 0 and (tmp_path / "p_old" / "mesh.obj").is_file()
     # a file that is not a model: exit code 2, one line naming it
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     capsys.readouterr()
@@ -175,7 +171,6 @@ def test_cli_help(capsys):
         assert e.value.code == 0
         text = capsys.readouterr().out
         assert "--checkpoint" in text if verb == "predict-mesh" else "--n-train" in text
-        assert "--model" not in text  # the old spelling is hidden
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out

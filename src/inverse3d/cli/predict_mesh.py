@@ -40,9 +40,8 @@ OVERLAY_SIZE = 256  # pixels per side of overlay.png (at least the model's image
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="PNG/JPG of one object (framed as the training images)")
     p.add_argument(
-        "--checkpoint", help="model.pt written by 'inverse3d train-mesh-head' (required)"
+        "--checkpoint", required=True, help="model.pt written by 'inverse3d train-mesh-head'"
     )
-    p.add_argument("--model", dest="checkpoint", help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--format", choices=("obj", "ply"), default="obj", help="mesh file format")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     add_run_folder_flags(p, "predict-<image file name>")
