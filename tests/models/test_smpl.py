@@ -221,3 +221,24 @@ class TestSyntheticBody:
         assert bool((J[..., 2] > 3).all())
         # upright in OpenCV axes: head above (smaller y than) the pelvis
         assert bool((J[:, 15, 1] < J[:, 0, 1]).all())
+        f = make_keypoint_cases(m, 3, torch.Generator().manual_seed(0), fixed_scale=True)
+        assert bool((f["betas"][:, 0] == 0).all()) and bool((f["betas"][:, 1:] != 0).any())
+
+    def test_synthetic_pose_prior_matches_the_sampler(self):
+        """The prior's mean / std per axis-angle component are the sampler's (20000 draws)."""
+        from inverse3d.loss.body_fitting import GaussianMixturePrior
+        from inverse3d.models.synthetic_body import sample_body_poses, synthetic_pose_prior
+
+        prior = synthetic_pose_prior(min_std=1e-3)
+        pose = sample_body_poses(20000, torch.Generator().manual_seed(0))[:, 1:].reshape(-1, 69)
+        mean = torch.as_tensor(prior["means"][0]).float()
+        std = torch.as_tensor(prior["covars"][0]).diagonal().sqrt().float()
+        torch.testing.assert_close(pose.mean(0), mean, atol=0.01, rtol=0)
+        torch.testing.assert_close(pose.std(0), std.clamp(min=1e-3) * (std > 1e-3), atol=0.01,
+                                   rtol=0.03)  # fmt: skip
+        gmm = GaussianMixturePrior(*(torch.as_tensor(prior[k]) for k in ("means", "covars",
+                                                                         "weights")))  # fmt: skip
+        assert float(gmm(mean[None])) == pytest.approx(0.0, abs=1e-4)  # minimum at the mean
+        assert float(gmm(mean[None] + 0.1)) > 0
+        with pytest.raises(ValueError, match="min_std"):
+            synthetic_pose_prior(0.0)

@@ -8,7 +8,9 @@
     inverse3d pose MESH IMAGE                             camera of one image of a known mesh
     inverse3d fit-sdf MESH_OR_DIR                         neural SDF per mesh, occupancy F1
     inverse3d fit-body IMAGE KEYPOINTS.json --model M     body pose and shape from 2D keypoints
-    inverse3d train-giraffe                              GIRAFFE generator on procedural images
+    inverse3d train-mesh-head                             Mesh R-CNN mesh head on procedural shapes
+    inverse3d predict-mesh IMAGE --checkpoint C           a mesh from one image (Mesh R-CNN)
+    inverse3d train-giraffe                               GIRAFFE generator on procedural images
     inverse3d train-synsin                                train SynSin on procedural rooms
     inverse3d synthesize IMAGE --angle A --checkpoint C   a novel view of one image (SynSin)
 
@@ -42,6 +44,7 @@ VERBS = (
     ("pose", "pose"),
     ("fit-sdf", "fit_sdf"),
     ("fit-body", "fit_body"),
+    ("train-mesh-head", "train_mesh_head"),
     ("predict-mesh", "predict_mesh"),
     ("train-giraffe", "train_giraffe"),
     ("train-synsin", "train_synsin"),
@@ -51,12 +54,35 @@ VERBS = (
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
+class _TopFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse measures the verb names 2 columns less indented than it prints them, so the
+    longest names had their line pushed below them; count the real indent."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        for sub in getattr(action, "_choices_actions", ()):
+            width = len(sub.metavar or sub.dest) + self._current_indent + 4
+            self._action_max_length = max(self._action_max_length, width)
+
+
+def _summary(mod) -> str:
+    """The verb's line in `inverse3d --help`: its SUMMARY, else the first sentence of HELP."""
+    summary = getattr(mod, "SUMMARY", None)
+    if summary:
+        return summary
+    first = mod.HELP.split(". ")[0].rstrip(".")
+    return first + "."
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inverse3d",
         description="3D deep learning and inverse rendering on PyTorch.",
         epilog="example:\n  inverse3d reconstruct            # reconstruct the built-in scene",
-        formatter_class=_RAW,
+        formatter_class=_TopFormatter,
     )
     parser.add_argument("--version", action="version", version=f"inverse3d {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f"{__name__}.{module}")
         p = sub.add_parser(
             name,
-            help=mod.HELP,
+            help=_summary(mod),
             description=mod.HELP,
             formatter_class=_RAW,
             epilog="examples:\n" + "\n".join(f"  {e}" for e in mod.EXAMPLES),

@@ -222,6 +222,9 @@ def run(args: argparse.Namespace) -> int:
                 "reprojection_error_px": "mean pixel distance of projected joints to keypoints "
                 "with confidence > 0",
                 "mpjpe": "mean joint distance after root (pelvis) alignment, model units",
+                "mpjpe_abs": "mean joint distance in the camera frame (translation included)",
+                "mpjpe_scaled": "root-aligned, prediction scaled by the least-squares factor "
+                "(keypoints cannot tell a body's size from its depth)",
                 "pa_mpjpe": "mean joint distance after Procrustes (similarity) alignment",
                 "v2v": "mean vertex distance after root alignment",
             },

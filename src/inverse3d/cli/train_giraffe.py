@@ -18,6 +18,7 @@ from inverse3d.cli._common import add_run_folder_flags, verb_run_folder
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.giraffe import GiraffeConfig
 
+SUMMARY = "Train GIRAFFE (compositional generative feature fields) on procedural images."
 HELP = (
     "Train GIRAFFE (object and background feature fields, density-weighted composition, "
     "volume-rendered features, 2D neural renderer; GAN with R1) on procedural images into a run "

@@ -20,6 +20,7 @@ from inverse3d.methods.synsin import SynSinConfig
 
 __all__ = ["HELP", "EXAMPLES", "MODEL_FORMAT", "add_arguments", "load_model", "run", "save_model"]
 
+SUMMARY = "Train SynSin (single-image novel view synthesis) on procedural rooms."
 HELP = (
     "Train SynSin (single-image novel view synthesis: features and depth lifted to a point "
     "cloud, moved by the relative camera, splatted by the point renderer, refined) on pairs of "

@@ -1,7 +1,7 @@
 """Train and evaluate a Mesh R-CNN mesh head (models.mesh_rcnn) on procedural shapes.
 
 Not a scene method (it learns from many images, not one scene), so it is not registered for
-`reconstruct`; `inverse3d predict-mesh train|predict` drives it.
+`reconstruct`; `inverse3d train-mesh-head` trains it and `inverse3d predict-mesh` uses it.
 
 Losses (Mesh R-CNN): voxel BCE on the frustum grid, plus for every refinement stage chamfer
 (squared L2, points sampled on the predicted mesh vs. on the ground truth), normal (1 - |cos|
@@ -31,7 +31,7 @@ __all__ = ["MeshHeadConfig", "build_model", "mesh_head_losses", "train_mesh_head
 
 @dataclass
 class MeshHeadConfig:
-    """Settings of `inverse3d predict-mesh train` (model, data, optimisation, losses)."""
+    """Settings of `inverse3d train-mesh-head` (model, data, optimisation, losses)."""
 
     grid: int = setting(16, "voxels per side of the frustum grid (G)", low=4, high=64)
     n_stages: int = setting(2, "mesh refinement stages", low=1, high=5)

@@ -32,6 +32,7 @@ __all__ = [
     "make_keypoint_cases",
     "make_synthetic_body",
     "sample_body_poses",
+    "synthetic_pose_prior",
     "write_synthetic_body",
 ]
 
@@ -293,6 +294,31 @@ def sample_body_poses(
     return pose
 
 
+def synthetic_pose_prior(min_std: float = 0.05) -> dict[str, np.ndarray]:
+    """The distribution of `sample_body_poses` (scale 1) as a one-component Gaussian pose prior,
+    in the GMM file layout of `loss.body_fitting.GaussianMixturePrior` / `fit-body --gmm`.
+
+    Each body joint's axis-angle component has the sampler's mean and standard deviation (a
+    hinge's Uniform(0, bend) added to its Normal(0, std): mean bend / 2, variance
+    std^2 + bend^2 / 12); components the sampler leaves at 0 get `min_std` so the covariance is
+    positive definite. Save it with numpy.savez(path, **synthetic_pose_prior()).
+
+    Returns:
+        {"means": (1, 69) float64, "covars": (1, 69, 69) float64 diagonal, "weights": (1,)}.
+    """
+    if not (isinstance(min_std, (int, float)) and min_std > 0):
+        raise ValueError(f"min_std must be a number > 0; got {min_std!r}")
+    mean = np.zeros((23, 3))
+    std = np.zeros((23, 3))
+    for j, sd in _POSE_STD.items():
+        std[j - 1] = sd
+    for j, axis, sign, bend in HINGES:
+        mean[j - 1, axis] = sign * bend / 2
+        std[j - 1, axis] = math.sqrt(std[j - 1, axis] ** 2 + bend**2 / 12)
+    var = np.maximum(std, min_std).reshape(-1) ** 2
+    return {"means": mean.reshape(1, -1), "covars": np.diag(var)[None], "weights": np.ones(1)}
+
+
 def make_keypoint_cases(
     model: Any,
     n: int,
@@ -301,6 +327,7 @@ def make_keypoint_cases(
     focal: float = 1000.0,
     noise_px: float = 2.0,
     pose_scale: float = 1.0,
+    fixed_scale: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Random bodies seen by a pinhole camera, with noisy 2D keypoints of every joint.
 
@@ -309,6 +336,10 @@ def make_keypoint_cases(
     about the body's vertical and tilted by Normal(0, 0.1) rad about x and z; depth
     Uniform(4, 6) m, lateral offsets Normal(0, 0.2) m. Keypoints: the projected joints plus
     Normal(0, noise_px) pixel noise per coordinate.
+
+    fixed_scale: betas[:, 0] = 0 (shape blend shape 0 of the synthetic body is a uniform scale,
+    which joint keypoints cannot tell from depth: a body s times larger and s times further
+    away projects to the same image); the other betas still vary.
 
     Args:
         model: a BodyModel with SMPL's 24 joints.
@@ -322,6 +353,8 @@ def make_keypoint_cases(
 
     g = generator
     betas = (torch.randn(n, model.num_betas, generator=g)).clamp(-2, 2)
+    if fixed_scale:
+        betas[:, 0] = 0.0
     pose = sample_body_poses(n, g, pose_scale)
     yaw = (torch.rand(n, generator=g) * 2 - 1) * math.pi
     tilt = torch.randn(n, 2, generator=g) * 0.1

@@ -1,4 +1,4 @@
-"""Trained-model files of the learning verbs (predict-mesh, train-synsin, train-giraffe).
+"""Trained-model files of the learning verbs (train-mesh-head, train-synsin, train-giraffe).
 
 A model file is `torch.save` of a plain dict: {"format": a string naming the kind and version,
 "config": the settings dataclass as a dict, and one or more state dicts of CPU tensors}. It is
