@@ -13,6 +13,7 @@ from inverse3d.loss.implicit_surface import (
     minimal_occupancy_loss,
     normal_smoothness_loss,
     occupancy_bce_loss,
+    surface_area_loss,
 )
 
 
@@ -89,3 +90,26 @@ def test_minimal_occupancy_rejects_bad_band_and_input():
         minimal_occupancy_loss(torch.zeros(3), True)
     with pytest.raises((TypeError, ValueError), match="sdf"):
         minimal_occupancy_loss(torch.zeros(3, dtype=torch.long), 0.1)
+
+
+def test_surface_area_estimates_sphere_area():
+    # Uniform points in [-1, 1]^3 (volume 8), a sphere of radius 0.5 (area pi): 8 * loss -> pi.
+    g = torch.Generator().manual_seed(1)
+    p = torch.rand(400_000, 3, generator=g, dtype=torch.float64) * 2 - 1
+    sdf = p.norm(dim=-1) - 0.5
+    assert 8.0 * float(surface_area_loss(sdf, 0.01)) == pytest.approx(math.pi, rel=0.03)
+    # Exact value at the surface: sigmoid(0) (1 - sigmoid(0)) / band = 1 / (4 band).
+    assert float(surface_area_loss(torch.zeros(5), 0.05)) == pytest.approx(5.0, rel=1e-6)
+    assert float(surface_area_loss(torch.zeros(0), 0.05)) == 0.0
+    with pytest.raises(ValueError, match="band"):
+        surface_area_loss(torch.zeros(3), -1.0)
+
+
+def test_surface_area_gradient_shrinks_a_sphere():
+    # For the sphere SDF |p| - r the estimated area falls as r falls (d area / d r = 8 pi r > 0).
+    g = torch.Generator().manual_seed(2)
+    p = torch.rand(200_000, 3, generator=g, dtype=torch.float64) * 2 - 1
+    r = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    loss = 8.0 * surface_area_loss(p.norm(dim=-1) - r, 0.02)
+    (dr,) = torch.autograd.grad(loss, r)
+    assert float(dr) == pytest.approx(8 * math.pi * 0.5, rel=0.1)

@@ -103,3 +103,9 @@ def test_minimal_occupancy_prior_is_logged_and_shrinks(tiny_scene):
     occ = [h["occupancy"] for h in rec.history]
     assert "occupancy" in rec.history[0]
     assert occ[-1] < occ[0]
+
+
+def test_minimal_surface_prior_is_logged(tiny_scene):
+    torch.manual_seed(0)
+    rec = fit(_cfg(steps=1, w_min_area=0.01, mesh_resolution=8), tiny_scene, Loop(progress=False))
+    assert rec.history[0]["area"] > 0 and "occupancy" not in rec.history[0]

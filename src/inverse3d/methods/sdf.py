@@ -38,7 +38,12 @@ import torch.nn.functional as F
 
 from inverse3d._validation import check_positive_int
 from inverse3d.engine import Loop
-from inverse3d.loss.implicit_surface import eikonal_loss, mask_bce_loss, minimal_occupancy_loss
+from inverse3d.loss.implicit_surface import (
+    eikonal_loss,
+    mask_bce_loss,
+    minimal_occupancy_loss,
+    surface_area_loss,
+)
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.models.environment_map import EnvironmentMap
 from inverse3d.models.implicit_surface import ColorNetwork, LearnedSharpness, SDFNetwork
@@ -119,10 +124,16 @@ class SdfConfig:
         "random points of the cube (shrinks what no image constrains, e.g. under the base)",
         low=0,
     )
-    occupancy_band: float = setting(
-        0.02, "width of the SDF band in which the minimal-occupancy prior acts", low=0
+    w_min_area: float = setting(
+        0.0,
+        "weight of the minimal-surface prior: the surface's area estimated at random points of "
+        "the cube (flattens what no image constrains; it also favours lids over concavities)",
+        low=0,
     )
-    occupancy_points: int = setting(1024, "random points per step of that prior", low=1)
+    occupancy_band: float = setting(
+        0.02, "width of the SDF band in which the two priors above act", low=0
+    )
+    occupancy_points: int = setting(1024, "random points per step of those priors", low=1)
     w_eikonal: float = setting(0.1, "weight of the eikonal loss", low=0)
     w_mask: float = setting(0.1, "weight of the mask BCE (only with masks)", low=0)
     use_depth: bool = setting(True, "use the data's depth maps (when it has them)")
@@ -423,11 +434,17 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
         l_eik = eikonal_loss(torch.cat([out["gradients"], g_rand]))
         loss = l_rgb + cfg.w_eikonal * l_eik
         scalars = {"rgb": l_rgb.detach(), "eikonal": l_eik.detach()}
-        if cfg.w_min_occupancy > 0:
+        if cfg.w_min_occupancy > 0 or cfg.w_min_area > 0:
             occ_pts = (torch.rand(cfg.occupancy_points, 3, device=device) * 2 - 1) * cfg.bound
-            l_occ = minimal_occupancy_loss(field.sdf.sdf(occ_pts), cfg.occupancy_band)
-            loss = loss + cfg.w_min_occupancy * l_occ
-            scalars["occupancy"] = l_occ.detach()
+            occ_sdf = field.sdf.sdf(occ_pts)
+            if cfg.w_min_occupancy > 0:
+                l_occ = minimal_occupancy_loss(occ_sdf, cfg.occupancy_band)
+                loss = loss + cfg.w_min_occupancy * l_occ
+                scalars["occupancy"] = l_occ.detach()
+            if cfg.w_min_area > 0:
+                l_area = surface_area_loss(occ_sdf, cfg.occupancy_band)
+                loss = loss + cfg.w_min_area * l_area
+                scalars["area"] = l_area.detach()
         if masks is not None and cfg.w_mask > 0:
             m = ndc_grid_sample(masks[idx][:, None], xys).reshape(-1)
             l_mask = mask_bce_loss(out["opacity"], m.clamp(0, 1))
