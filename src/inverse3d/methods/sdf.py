@@ -17,6 +17,12 @@ composited on the scene's background, eikonal (at those midpoints and 256 random
 of the opacity against the masks (when the scene has masks), L1 on the expected depth (only
 with `use_depth` and depth maps). The encoding's levels are switched on coarse to fine.
 
+Optional (off by default; issue 11, docs/methods.md "The lid and the blob"): a warm-up that
+caps s by a geometric ramp (`sharpness_warmup`, `sharpness_warmup_end`), and two priors at
+random points of the cube for what no image constrains (the region under an object seen only
+from above): the smallest solid (`w_min_occupancy`, `loss.minimal_occupancy_loss`) and the
+smallest surface (`w_min_area`, `loss.surface_area_loss`).
+
 Without masks the opacity is constrained only by the colours against the background colour
 (`scene.background()`): the object must stand out from a uniform background, and background
 clutter inside the cube becomes surface.
