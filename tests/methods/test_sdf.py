@@ -96,7 +96,7 @@ def test_minimal_occupancy_prior_is_logged_and_shrinks(tiny_scene):
     # With a weight that dominates the image losses the prior must shrink the solid.
     torch.manual_seed(0)
     rec = fit(
-        _cfg(steps=8, w_min_occupancy=50.0, occupancy_band=0.05, mesh_resolution=8),
+        _cfg(steps=4, w_min_occupancy=50.0, occupancy_band=0.05, mesh_resolution=8),
         tiny_scene,
         Loop(progress=False),
     )
