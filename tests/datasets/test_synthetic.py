@@ -34,6 +34,28 @@ class TestMugMesh:
         assert abs(float(v.norm(dim=1).max()) - 0.9) < 1e-5
         torch.testing.assert_close(v.min(0).values, -v.max(0).values, atol=1e-5, rtol=0)
 
+    def test_inside_textured_changes_only_the_inside(self):
+        plain, tex = mug_mesh(), mug_mesh(inside="textured")
+        torch.testing.assert_close(plain.verts_packed(), tex.verts_packed())
+        a = plain.textures.verts_features_packed()
+        b = tex.textures.verts_features_packed()
+        torch.testing.assert_close(a, mug_mesh(inside="plain").textures.verts_features_packed())
+        v = plain.verts_packed()
+        changed = (a - b).abs().sum(1) > 1e-6
+        # Every changed vertex lies in the opening's cylinder (inner radius 0.9 of the outer
+        # radius, about the base disc's centre), above the base; about half the inside changes.
+        base = v[v[:, 1] < float(v[:, 1].min()) + 1e-5]
+        centre = base.mean(0)
+        r_out = float(v[:, 1].max() - v[:, 1].min()) / 2.05  # the body: radius 1, 2.05 high
+        radial = (v[:, [0, 2]] - centre[[0, 2]]).norm(dim=1)
+        assert bool(changed.any())
+        assert float(radial[changed].max()) <= 0.9 * r_out + 1e-4
+        assert float(v[changed, 1].min()) > float(v[:, 1].min()) + 0.1 * r_out
+        inside = (radial < 0.9 * r_out + 1e-4) & (v[:, 1] > float(v[:, 1].min()) + 0.14 * r_out)
+        assert 0.3 < float(changed.sum()) / float(inside.sum()) < 0.7
+        with pytest.raises(ValueError, match="inside"):
+            mug_mesh(inside="striped")
+
     def test_closed_and_outward(self):
         parts = _tm(mug_mesh()).split(only_watertight=False)
         assert len(parts) == 2  # body, handle

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -73,3 +75,37 @@ def test_importance_sampling_off_and_rounds(tiny_scene):
         check_config(SdfConfig(upsample_rounds=0))
     with pytest.raises(ValueError, match="rounds"):  # fit itself refuses it too
         fit(_cfg(steps=1, upsample_rounds=0), tiny_scene, Loop(progress=False))
+
+
+def test_sharpness_warmup_caps_s_on_a_geometric_ramp(tiny_scene):
+    # During the warm-up (the first 2 of 4 steps) the s used is min(learned s, cap), the cap going
+    # geometrically from the initial s0 = exp(3) to sharpness_warmup_end (here 5, below s0, so the
+    # cap binds): step 1 uses s0 (5 / s0)^(1/2); after the warm-up the learned s (~ s0) is back.
+    torch.manual_seed(0)
+    cfg = _cfg(steps=4, sharpness_warmup=0.5, sharpness_warmup_end=5.0, mesh_resolution=8)
+    rec = fit(cfg, tiny_scene, Loop(progress=False))
+    s = [h["s"] for h in rec.history]
+    s0 = math.exp(3.0)
+    assert s[1] == pytest.approx(s0 * (5.0 / s0) ** 0.5, rel=1e-5)
+    assert s[3] == pytest.approx(s0, rel=0.02)
+    off = fit(_cfg(steps=2, mesh_resolution=8), tiny_scene, Loop(progress=False))
+    assert off.history[1]["s"] == pytest.approx(s0, rel=0.02)  # default: no cap
+
+
+def test_minimal_occupancy_prior_is_logged_and_shrinks(tiny_scene):
+    # With a weight that dominates the image losses the prior must shrink the solid.
+    torch.manual_seed(0)
+    rec = fit(
+        _cfg(steps=4, w_min_occupancy=50.0, occupancy_band=0.05, mesh_resolution=8),
+        tiny_scene,
+        Loop(progress=False),
+    )
+    occ = [h["occupancy"] for h in rec.history]
+    assert "occupancy" in rec.history[0]
+    assert occ[-1] < occ[0]
+
+
+def test_minimal_surface_prior_is_logged(tiny_scene):
+    torch.manual_seed(0)
+    rec = fit(_cfg(steps=1, w_min_area=0.01, mesh_resolution=8), tiny_scene, Loop(progress=False))
+    assert rec.history[0]["area"] > 0 and "occupancy" not in rec.history[0]

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from inverse3d._validation import check_nonneg_int, check_positive_int
+from inverse3d._validation import check_choice, check_nonneg_int, check_positive_int
 from inverse3d.structures.scene import SceneData
 
 __all__ = [
@@ -200,12 +200,16 @@ def _palette(seed: int) -> torch.Tensor:
     return torch.cat([cols, inside])
 
 
-def mug_mesh(seed: int = 0, device: str | torch.device = "cpu"):
+def mug_mesh(seed: int = 0, device: str | torch.device = "cpu", inside: str = "plain"):
     """The built-in scene's mug as a one-mesh `Meshes` with `TexturesVertex` colours.
 
     Args:
         seed: selects the colour palette and the stripe pattern (the geometry is the same).
         device: where the mesh lives.
+        inside: colouring of the inner wall and floor: "plain" (the cream palette entry 4, the
+            built-in scene) or "textured" (a checker of palette entries 1 and 4: 12 sectors
+            around, bands of 0.3 along the inner wall, rings on the floor), a variant that
+            gives a photometric cue inside the opening (a diagnostic for surface methods).
 
     Returns:
         Meshes (batch of 1, float32): body (a closed surface of revolution) and handle (a closed
@@ -216,6 +220,7 @@ def mug_mesh(seed: int = 0, device: str | torch.device = "cpu"):
     from inverse3d.structures.meshes import Meshes
 
     seed = check_nonneg_int(seed, "seed")
+    inside = check_choice(inside, "inside", ("plain", "textured"))
     profile, label = _body_profile()
     n_seg = 72
     bv, bf, pidx = _revolve(profile, n_seg)
@@ -235,6 +240,16 @@ def mug_mesh(seed: int = 0, device: str | torch.device = "cpu"):
     body_col[part == 0] = pal[0]
     body_col[part == 2] = pal[4]
     body_col[part >= 3] = pal[4]
+    if inside == "textured":
+        # Checker inside: 12 sectors around, bands of 0.3 along the inner wall (profile length
+        # from the rim down), rings of 0.3 on the floor; palette entries 1 and 4 alternate.
+        sector = torch.floor((phi % (2 * math.pi)) / (2 * math.pi) * 12).long()
+        radius = bv[:, [0, 2]].norm(dim=1)
+        level = torch.where(part == 3, torch.floor((_HEIGHT - bv[:, 1]) / 0.3), 0.0)
+        level = torch.where(part == 4, 7 + torch.floor((_R_IN - radius) / 0.3), level).long()
+        checker = (sector + level) % 2 == 0
+        sel = (part >= 3) & checker
+        body_col[sel] = pal[1]
     # Handle: its own colour with a darker middle third.
     handle_col = pal[3].expand(hv.shape[0], 3).clone()
     mid = (hparam > 1 / 3) & (hparam < 2 / 3)
@@ -314,6 +329,7 @@ def make_synthetic_scene(
     device: str | torch.device = "cpu",
     room: bool = False,
     distortion: tuple[float, ...] | None = None,
+    inside: str = "plain",
 ) -> SceneData:
     """Render the built-in mug scene (deterministic per seed).
 
@@ -343,7 +359,7 @@ def make_synthetic_scene(
     n_views = check_positive_int(n_views, "n_views")
     n_test = check_nonneg_int(n_test, "n_test")
     size = check_positive_int(image_size, "image_size")
-    mesh = mug_mesh(seed, device=device)
+    mesh = mug_mesh(seed, device=device, inside=inside)
     elev, azim, test_idx = mug_camera_angles(n_views, n_test)
     n = len(elev)
     R, T = look_at_view_transform(dist=_DIST, elev=elev, azim=azim, device=device)
@@ -394,6 +410,7 @@ def make_synthetic_scene(
         extra={
             "unit_frame": True,  # normalised to the unit sphere: no normalize_scene needed
             "seed": seed,
+            "inside": inside,
             "elev": elev,
             "azim": azim,
             "dist": _DIST,

@@ -7,6 +7,12 @@
   points known to be occupied (DVR's occupancy loss, rays inside the mask that found no surface).
 - `normal_smoothness_loss`: mean ``|n(p) - n(q)|`` between the unit normals at surface points
   and at random neighbours (DVR's normal loss).
+- `minimal_occupancy_loss`: mean ``sigmoid(-sdf / band)`` at points of the volume, a prior for
+  the smallest solid: it shrinks the surface wherever no image term holds it (regions that no
+  camera sees, such as under an object photographed from above).
+- `surface_area_loss`: mean ``sigmoid'(sdf / band) / band`` at points of the volume, a smoothed
+  delta of the surface: times the volume it estimates the surface's area (minimal-surface
+  prior: flattens what no image constrains, but also favours closing concavities).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from inverse3d._validation import check_tensor
 __all__ = [
     "eikonal_loss",
     "mask_bce_loss",
+    "minimal_occupancy_loss",
     "normal_smoothness_loss",
     "occupancy_bce_loss",
+    "surface_area_loss",
 ]
 
 
@@ -79,3 +87,39 @@ def normal_smoothness_loss(normals: torch.Tensor, neighbour_normals: torch.Tenso
     a = F.normalize(normals, dim=-1)
     b = F.normalize(neighbour_normals, dim=-1)
     return (a - b).norm(dim=-1).mean()
+
+
+def minimal_occupancy_loss(sdf: torch.Tensor, band: float) -> torch.Tensor:
+    """Mean soft occupancy ``sigmoid(-sdf / band)`` of SDF values (...) float (negative inside);
+    0 for none.
+
+    With points drawn uniformly in a volume it estimates the share of the volume that is solid,
+    smoothed over a band of width `band` (> 0) around the surface: its gradient moves the surface
+    inwards wherever it is not held by other terms. Far inside (sdf << -band) it saturates, so
+    the push acts on the surface, not on the whole solid.
+    """
+    check_tensor(sdf, "sdf", None, "float")
+    if isinstance(band, bool) or not isinstance(band, (int, float)) or not band > 0:
+        raise ValueError(f"band must be a number > 0; got {band!r}")
+    zero = _empty_to_zero(sdf)
+    if zero is not None:
+        return zero
+    return torch.sigmoid(-sdf / float(band)).mean()
+
+
+def surface_area_loss(sdf: torch.Tensor, band: float) -> torch.Tensor:
+    """Mean of the smoothed surface delta ``s (1 - s) / band``, ``s = sigmoid(sdf / band)``, over
+    SDF values (...) float at points drawn uniformly in a volume V; 0 for none.
+
+    For a true SDF (unit gradient) and a band small against the curvature, ``V * loss`` is the
+    area of the zero level set (the kernel integrates to 1 across the surface); its gradient is
+    a smoothed mean-curvature flow, which flattens bumps and fills concavities.
+    """
+    check_tensor(sdf, "sdf", None, "float")
+    if isinstance(band, bool) or not isinstance(band, (int, float)) or not band > 0:
+        raise ValueError(f"band must be a number > 0; got {band!r}")
+    zero = _empty_to_zero(sdf)
+    if zero is not None:
+        return zero
+    sig = torch.sigmoid(sdf / float(band))
+    return (sig * (1.0 - sig)).mean() / float(band)

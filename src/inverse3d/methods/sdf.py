@@ -17,6 +17,12 @@ composited on the scene's background, eikonal (at those midpoints and 256 random
 of the opacity against the masks (when the scene has masks), L1 on the expected depth (only
 with `use_depth` and depth maps). The encoding's levels are switched on coarse to fine.
 
+Optional (off by default; issue 11, docs/methods.md "The lid and the blob"): a warm-up that
+caps s by a geometric ramp (`sharpness_warmup`, `sharpness_warmup_end`), and two priors at
+random points of the cube for what no image constrains (the region under an object seen only
+from above): the smallest solid (`w_min_occupancy`, `loss.minimal_occupancy_loss`) and the
+smallest surface (`w_min_area`, `loss.surface_area_loss`).
+
 Without masks the opacity is constrained only by the colours against the background colour
 (`scene.background()`): the object must stand out from a uniform background, and background
 clutter inside the cube becomes surface.
@@ -38,7 +44,12 @@ import torch.nn.functional as F
 
 from inverse3d._validation import check_positive_int
 from inverse3d.engine import Loop
-from inverse3d.loss.implicit_surface import eikonal_loss, mask_bce_loss
+from inverse3d.loss.implicit_surface import (
+    eikonal_loss,
+    mask_bce_loss,
+    minimal_occupancy_loss,
+    surface_area_loss,
+)
 from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.models.environment_map import EnvironmentMap
 from inverse3d.models.implicit_surface import ColorNetwork, LearnedSharpness, SDFNetwork
@@ -103,6 +114,32 @@ class SdfConfig:
         True, "colour depends on the view direction (False: Lambertian colour network)"
     )
     init_variance: float = setting(0.3, "initial log-sharpness v (s = exp(10 v))")
+    sharpness_warmup: float = setting(
+        0.0,
+        "fraction of the steps during which s is capped by a geometric ramp from its initial "
+        "value to sharpness_warmup_end (a soft surface that sees deeper early; 0: off)",
+        low=0,
+        high=1,
+    )
+    sharpness_warmup_end: float = setting(
+        200.0, "the cap on s at the end of the sharpness warm-up", low=1
+    )
+    w_min_occupancy: float = setting(
+        0.0,
+        "weight of the minimal-occupancy prior: mean of sigmoid(-sdf / occupancy_band) at "
+        "random points of the cube (shrinks what no image constrains, e.g. under the base)",
+        low=0,
+    )
+    w_min_area: float = setting(
+        0.0,
+        "weight of the minimal-surface prior: the surface's area estimated at random points of "
+        "the cube (flattens what no image constrains; it also favours lids over concavities)",
+        low=0,
+    )
+    occupancy_band: float = setting(
+        0.02, "width of the SDF band in which the two priors above act", low=0
+    )
+    occupancy_points: int = setting(1024, "random points per step of those priors", low=1)
     w_eikonal: float = setting(0.1, "weight of the eikonal loss", low=0)
     w_mask: float = setting(0.1, "weight of the mask BCE (only with masks)", low=0)
     use_depth: bool = setting(True, "use the data's depth maps (when it has them)")
@@ -165,16 +202,24 @@ class _Field(torch.nn.Module):
             else None
         )
         self.grid_active = False
+        self.sharpness_cap: float | None = None  # set by the warm-up schedule of `fit`
         if cfg.fd_eps <= 0 and cfg.encoding == "grid":
             raise ValueError("fd_eps must be > 0 with encoding 'grid' (not twice differentiable)")
         self.fd_eps = float(cfg.fd_eps) if cfg.fd_eps > 0 else None
+
+    def current_sharpness(self) -> torch.Tensor:
+        """The learned s, capped during the sharpness warm-up (0-dim)."""
+        s = self.sharpness()
+        if self.sharpness_cap is not None:
+            s = s.clamp(max=self.sharpness_cap)
+        return s
 
     @torch.no_grad()
     def update_grid(self) -> None:
         """Occupied cells: |sdf| below the cell diagonal plus 4 / s (where NeuS's weights live)."""
         if self.grid is None:
             return
-        margin = float(self.grid.cell_size.norm()) + 4.0 / float(self.sharpness())
+        margin = float(self.grid.cell_size.norm()) + 4.0 / float(self.current_sharpness())
         self.grid.update(lambda p: margin - self.sdf.sdf(p).abs().reshape(-1), jitter=True)
         self.grid_active = True
 
@@ -235,7 +280,7 @@ class _Field(torch.nn.Module):
         dt = (t[:, 1:] - t[:, :-1]).clamp(min=1e-6)
         slope = (f[:, 1:] - f[:, :-1]) / dt
         mid_f = 0.5 * (f[:, 1:] + f[:, :-1])
-        alpha = neus_alpha(mid_f, slope, dt, self.sharpness()) * valid
+        alpha = neus_alpha(mid_f, slope, dt, self.current_sharpness()) * valid
         weights = emission_absorption_weights(alpha, eps=1e-7)  # (R, S-1)
         t_mid = 0.5 * (t[:, 1:] + t[:, :-1])
         sig = (weights.detach() > cfg.min_weight).reshape(-1).nonzero().squeeze(-1)
@@ -358,11 +403,18 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
     levels = field.sdf.encoding.n_levels if field.sdf.encoding is not None else 0
     start_levels = min(cfg.start_levels, levels) if levels else 0
     full_at = max(1, int(cfg.levels_full_at * steps))
+    warm_steps = int(cfg.sharpness_warmup * steps)
+    s0 = float(field.sharpness().detach())
+    s_end = float(cfg.sharpness_warmup_end)
 
     def set_schedule(step: int) -> None:
         if levels:
             k = start_levels + (levels - start_levels) * min(1.0, step / full_at)
             field.sdf.set_active_levels(int(k))
+        if step < warm_steps:  # geometric ramp of the cap from s0 to s_end
+            field.sharpness_cap = s0 * (s_end / s0) ** (step / warm_steps)
+        else:
+            field.sharpness_cap = None
 
     def step_fn(step: int):
         set_schedule(step)
@@ -388,6 +440,17 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
         l_eik = eikonal_loss(torch.cat([out["gradients"], g_rand]))
         loss = l_rgb + cfg.w_eikonal * l_eik
         scalars = {"rgb": l_rgb.detach(), "eikonal": l_eik.detach()}
+        if cfg.w_min_occupancy > 0 or cfg.w_min_area > 0:
+            occ_pts = (torch.rand(cfg.occupancy_points, 3, device=device) * 2 - 1) * cfg.bound
+            occ_sdf = field.sdf.sdf(occ_pts)
+            if cfg.w_min_occupancy > 0:
+                l_occ = minimal_occupancy_loss(occ_sdf, cfg.occupancy_band)
+                loss = loss + cfg.w_min_occupancy * l_occ
+                scalars["occupancy"] = l_occ.detach()
+            if cfg.w_min_area > 0:
+                l_area = surface_area_loss(occ_sdf, cfg.occupancy_band)
+                loss = loss + cfg.w_min_area * l_area
+                scalars["area"] = l_area.detach()
         if masks is not None and cfg.w_mask > 0:
             m = ndc_grid_sample(masks[idx][:, None], xys).reshape(-1)
             l_mask = mask_bce_loss(out["opacity"], m.clamp(0, 1))
@@ -409,7 +472,7 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
         opt.step()
         sched.step()
         psnr = -10.0 * torch.log10(((out["rgb"] - target) ** 2).mean().clamp(min=1e-10))
-        scalars.update(loss=loss.detach(), psnr=psnr.detach(), s=field.sharpness().detach())
+        scalars.update(loss=loss.detach(), psnr=psnr.detach(), s=field.current_sharpness().detach())
         return scalars
 
     state = {"field": field, "optimizer": opt, "scheduler": sched}
