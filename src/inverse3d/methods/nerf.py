@@ -113,6 +113,12 @@ class NerfConfig:
     pose_warmup: int = setting(
         100, "steps of linear warm-up of the pose corrections' learning rate", low=0
     )
+    pose_translation_scale: float = setting(
+        1.0,
+        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
+        "turning a camera to shifting it, which look alike on a small distant object)",
+        low=0.0,
+    )
     appearance_embedding: bool = setting(
         False,
         "learn a latent per training image fed to the colour head (exposure, white balance); "
@@ -282,7 +288,8 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     if cfg.refine_poses:
         refine = CameraRefinement(len(train), fixed=[0], device=device)
         extras["poses"] = refine
-        groups.append({"params": list(refine.parameters()), "lr": cfg.lr_poses})
+        groups.append({"params": [refine.rot], "lr": cfg.lr_poses})
+        groups.append({"params": [refine.trans], "lr": cfg.lr_poses * cfg.pose_translation_scale})
     opt = torch.optim.Adam(groups, eps=1e-15)
     state = _ModuleState(field, grid, opt, extras)
     nv = min(cfg.views_per_step, len(train))
@@ -296,7 +303,9 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
         if refine is not None:
-            opt.param_groups[1]["lr"] = cfg.lr_poses * refine.warmup_factor(step, cfg.pose_warmup)
+            factor = refine.warmup_factor(step, cfg.pose_warmup)
+            opt.param_groups[1]["lr"] = cfg.lr_poses * factor
+            opt.param_groups[2]["lr"] = cfg.lr_poses * cfg.pose_translation_scale * factor
             cams = refine(train.cameras, idx)
         else:
             cams = train.cameras[idx]
