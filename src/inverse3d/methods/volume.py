@@ -80,6 +80,12 @@ class VolumeConfig:
     pose_warmup: int = setting(
         100, "steps of linear warm-up of the pose corrections' learning rate", low=0
     )
+    pose_translation_scale: float = setting(
+        1.0,
+        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
+        "turning a camera to shifting it, which look alike on a small distant object)",
+        low=0.0,
+    )
     background_model: str = setting(
         "auto",
         "what the rays see behind the cube: data: the scene's uniform background colour; "
@@ -102,7 +108,12 @@ class _PoseState:
 
     def __init__(self, n_views: int, cfg: VolumeConfig, device) -> None:
         self.poses = CameraRefinement(n_views, fixed=[0], device=device)
-        self.optimizer = torch.optim.Adam(self.poses.parameters(), lr=cfg.lr_poses)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": [self.poses.rot], "lr": cfg.lr_poses},
+                {"params": [self.poses.trans], "lr": cfg.lr_poses * cfg.pose_translation_scale},
+            ]
+        )
 
     def state_dict(self) -> dict:
         return {"poses": self.poses.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -240,6 +251,9 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
         if pose_state is not None:
             factor = pose_state.poses.warmup_factor(step, cfg.pose_warmup)
             pose_state.optimizer.param_groups[0]["lr"] = cfg.lr_poses * factor
+            pose_state.optimizer.param_groups[1]["lr"] = (
+                cfg.lr_poses * cfg.pose_translation_scale * factor
+            )
             pose_state.optimizer.zero_grad()
             cams = pose_state.poses(train.cameras, idx)
         else:
