@@ -1,5 +1,6 @@
 """nerf --refine-poses on the built-in scene: training poses perturbed by a known small error
-(3 degrees about each camera's centre, 0.02 shift) are corrected."""
+(3 degrees about each camera's centre, 0.02 shift) are corrected (16 training views of 32x32,
+translations learnt at a tenth of the rotations' rate: `pose_translation_scale` 0.1)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from inverse3d.methods import get_method
 from inverse3d.transforms.so3 import so3_exp_map, so3_relative_angle
 
 REFINE = dict(
-    steps=160,
+    steps=240,
     n_levels=4,
     log2_hashmap_size=12,
     finest_resolution=32,
@@ -29,6 +30,7 @@ REFINE = dict(
     refine_poses=True,
     lr_poses=0.005,
     pose_warmup=60,
+    pose_translation_scale=0.1,
 )
 
 
@@ -61,7 +63,7 @@ def errors(cams, truth, points):
 
 @pytest.fixture(scope="module")
 def scene():
-    return make_synthetic_scene(n_views=8, n_test=2, image_size=32)
+    return make_synthetic_scene(n_views=16, n_test=2, image_size=32)
 
 
 def test_refine_poses_recovers_a_perturbation(scene):
@@ -74,16 +76,18 @@ def test_refine_poses_recovers_a_perturbation(scene):
     m = get_method("nerf")
     rec = m.fit(m.config_cls(**REFINE), bad, Loop(progress=False))
     rot1, pix1 = errors(rec.artifacts["refined_cameras"], truth, points)
-    # Measured (seeds 0, 1, 2): 0.71 / 0.83 / 0.75 px and 2.08 / 1.72 / 1.86 degrees. At 32
-    # pixels a turn about the camera's centre and a sideways shift move the mug's image alike
-    # (the refined centres move 0.08-0.1 instead of the 0.02), so the image-space error falls
-    # to a third while the rotation error falls by a third.
+    # Measured (seeds 0 / 1): 0.48 / 0.36 px, 1.39 / 0.85 degrees (160 steps: 1.17 / 1.51, most
+    # of the rest a roll about the optical axis, which hardly moves a centred mug at 32 px).
+    # With 8 views, 160 steps and translations at the rotations' rate: 2.08 / 1.72 / 1.86
+    # degrees for seeds 0 / 1 / 2 (a turn about the camera's centre and a sideways shift move
+    # the mug's image alike).
     assert pix1 < 0.5 * pix0
-    assert rot1 < 0.8 * rot0
+    assert rot1 < 0.5 * rot0
     metrics = rec.artifacts["metrics"]
     assert 0.5 < metrics["pose_rotation_deg"] < 5.0 and metrics["pose_translation"] > 0.0
     off = rec.artifacts["camera_offsets"]
-    assert off["rot"].shape == (8, 3) and off["rot"][0].abs().sum() == 0  # view 0 fixed
+    assert off["rot"].shape == (16, 3) and off["rot"][0].abs().sum() == 0  # view 0 fixed
+    assert float(off["trans"].norm(dim=-1).max()) < 0.1
 
 
 def test_refine_poses_off_reports_nothing(scene):

@@ -22,7 +22,12 @@ so that every ray weighs the same (a mean per loss would let the few rays that m
 hundreds of free-space rays).
 
 Without masks the mask is taken as the pixels that differ from the background colour by more
-than 0.03 (a uniform background is required).
+than 0.03 (a uniform background is required: when more than `MAX_KEYED_SHARE` of the pixels
+differ, as in a capture of a room, the fit is refused with a message naming the methods that
+model a background). With masks, `background_model` "environment" or "outer" renders the rays
+that miss the surface with a `models.BackgroundModel` fitted (L1) to the pixels outside the
+masks, so held-out views show the surroundings; dvr cannot learn one without masks (its
+silhouette losses need them).
 
 The mesh is the marching-cubes surface of the occupancy logit at 0 on a `mesh_resolution`^3
 grid, with vertex colours from the texture head.
@@ -39,6 +44,7 @@ from inverse3d._validation import check_positive_int
 from inverse3d.engine import Loop
 from inverse3d.loss.implicit_surface import normal_smoothness_loss, occupancy_bce_loss
 from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel
 from inverse3d.models.implicit_surface import OccupancyNetwork
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.implicit.raysampling import NDCMultinomialRaysampler
@@ -52,7 +58,11 @@ from inverse3d.renderer.mesh.textures import TexturesVertex
 from inverse3d.renderer.utils import ndc_grid_sample
 from inverse3d.structures.meshes import Meshes
 
-__all__ = ["DvrConfig", "fit"]
+__all__ = ["DvrConfig", "fit", "MAX_KEYED_SHARE"]
+
+# Without masks, the share of pixels that may differ from the background colour: above it the
+# background is not uniform (a capture with surroundings) and the keyed masks would be the image.
+MAX_KEYED_SHARE = 0.6
 
 
 @dataclass
@@ -91,6 +101,21 @@ class DvrConfig:
     w_depth: float = setting(1.0, "weight of the L1 depth loss", low=0)
     mesh_resolution: int = setting(128, "grid size of the marching cubes", low=8)
     render_chunk: int = setting(8192, "rays per chunk when rendering whole images", low=1)
+    background_model: str = setting(
+        "auto",
+        "what the rays that miss the surface see: data: the scene's uniform background colour; "
+        "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
+        "sphere, parallax); both need masks (dvr's silhouettes come from them); auto: data",
+        choices=BACKGROUND_CHOICES,
+    )
+    environment_size: int = setting(
+        16, "background model: texels from pole to pole (twice as many around)", low=1
+    )
+    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
+    background_samples: int = setting(16, "outer background: samples per ray", low=1)
+    lr_background: float = setting(
+        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
+    )
 
 
 def _logit_fn(net: OccupancyNetwork):
@@ -130,12 +155,36 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
         n_harmonic=cfg.n_harmonic,
         bound=cfg.bound,
     ).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     images = train.images.permute(0, 3, 1, 2)  # (N, 3, H, W)
     if train.masks is not None:
         masks = train.masks
     else:
+        if cfg.background_model in ("environment", "outer"):
+            raise ValueError(
+                f"dvr's background_model {cfg.background_model!r} needs masks: dvr learns the "
+                "silhouette from masks, and the data has none (sdf and volume learn a "
+                "background model without masks)"
+            )
         masks = ((train.images - bg).abs().amax(-1) > 0.03).float()
+        if float(masks.mean()) > MAX_KEYED_SHARE:
+            raise ValueError(
+                f"dvr needs masks or a uniform background: the data has no masks and "
+                f"{float(masks.mean()):.0%} of its pixels differ from the background colour "
+                f"{tuple(round(float(c), 3) for c in bg)} (a scene with surroundings); use sdf "
+                "or volume, whose background model renders the surroundings"
+            )
+    background = None
+    groups = [{"params": list(net.parameters()), "lr": cfg.lr}]
+    if cfg.background_model in ("environment", "outer"):
+        background = BackgroundModel(
+            cfg.background_model,
+            cfg.bound,
+            cfg.environment_size,
+            cfg.background_layers,
+            cfg.background_samples,
+        ).to(device)
+        groups.append({"params": list(background.parameters()), "lr": cfg.lr_background})
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     use_depth = cfg.use_depth and cfg.depth != "none" and train.depths is not None
     depths = train.depths if use_depth else None
     nv = min(check_positive_int(cfg.views_per_step, "views_per_step"), len(train))
@@ -219,6 +268,13 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
             + cfg.w_freespace * l_free * (p_free.shape[0] / n_all)
             + cfg.w_occupancy * l_occ * (p_occ.shape[0] / n_all)
         )
+        if background is not None and bool(out_rays.numel()):
+            # the background model sees the rays outside the masks (the surface's own wrong hits
+            # there are pushed away by the free-space loss)
+            c_bg = background(o[out_rays], d[out_rays], stratified=True)
+            l_bg = (c_bg - target[out_rays]).abs().sum(-1).mean()
+            loss = loss + cfg.w_rgb * l_bg * (out_rays.shape[0] / n_all)
+            scalars["background"] = l_bg.detach()
         if cfg.w_normal > 0 and bool(in_hit.any()):
             p_n = p_s[in_hit]
             q = p_n + F.normalize(torch.randn_like(p_n), dim=-1) * cfg.normal_radius
@@ -248,7 +304,10 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
         )
         return scalars
 
-    result = loop.run(step_fn, steps, state={"net": net, "optimizer": opt}, desc="dvr")
+    state = {"net": net, "optimizer": opt}
+    if background is not None:
+        state["background"] = background
+    result = loop.run(step_fn, steps, state=state, desc="dvr")
     net.eval()
     n_final = n_samples_at(steps)
     mesh = _extract_mesh(net, cfg.mesh_resolution, cfg.bound, device)
@@ -272,7 +331,10 @@ def fit(config: DvrConfig, scene, loop: Loop) -> Reconstruction:
                 bundle.directions.reshape(-1, 3).split(cfg.render_chunk),
             ):
                 _, _, t, hit = _cast(net, o, d, cfg.bound, n_final, cfg.n_secant)
-                rgb = bg.expand(o.shape[0], 3).clone()
+                if background is not None:
+                    rgb = background(o, d)
+                else:
+                    rgb = bg.expand(o.shape[0], 3).clone()
                 if bool(hit.any()):
                     rgb[hit] = net(o[hit] + t[hit, None] * d[hit])[1]
                 rows.append(torch.cat([rgb, hit.float()[:, None]], -1))

@@ -9,6 +9,11 @@ silhouette (the soft rasterizer's alpha, sigma 1e-4, blur radius log(1/1e-4 - 1)
 mesh_normal_consistency and mesh_laplacian_smoothing, and an L1 depth term on the pixels inside
 the masks when the data has depths. Colours are baked radiance (no lighting model), so the final
 colours are re-projected from the training images (visibility by depth test).
+
+Without masks the method starts from a sphere and fits colours only, and only on a uniform
+background: data without masks where most pixels differ from the background colour (a capture
+of a thing in a room) is refused with a clear message (no background model here: the hull and
+the silhouette loss need masks; sdf and volume have one).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from inverse3d.loss.mesh_edge_loss import mesh_edge_loss
 from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
 from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.ops.foreground import background_key_masks
 from inverse3d.ops.hull_mesh import occupancy_mesh
 from inverse3d.ops.image_resize import resize_images
 from inverse3d.ops.subdivide_meshes import SubdivideMeshes
@@ -159,6 +165,25 @@ def _initial_mesh(cfg: MeshConfig, train) -> tuple[torch.Tensor, torch.Tensor]:
     return sphere.verts_packed() * 0.8 * cfg.bound, sphere.faces_packed()
 
 
+# Without masks, the share of pixels that may differ from the background colour (as dvr's).
+MAX_KEYED_SHARE = 0.6
+
+
+def _check_uniform_background(images: torch.Tensor, bg) -> None:
+    """Refuse data without masks whose background is not uniform (a capture with surroundings):
+    the mesh method has no background model; its hull and silhouette loss need masks."""
+    color = torch.as_tensor(bg, dtype=images.dtype, device=images.device)
+    keyed = background_key_masks(images, threshold=0.03, softness=0.0, cleanup=0, background=color)
+    share = float(keyed.mean())
+    if share > MAX_KEYED_SHARE:
+        raise ValueError(
+            f"the mesh method needs masks or a uniform background: the data has no masks and "
+            f"{share:.0%} of its pixels differ from the background colour {tuple(bg)} (a scene "
+            "with surroundings); use sdf or volume (a background model renders the "
+            "surroundings) or nerf"
+        )
+
+
 def fit(config: MeshConfig, scene, loop: Loop) -> Reconstruction:
     """Fit a mesh with vertex colours to the training views of `scene` (a SceneData)."""
     cfg = config
@@ -167,6 +192,8 @@ def fit(config: MeshConfig, scene, loop: Loop) -> Reconstruction:
     if len(train) == 0:
         raise ValueError("the scene has no training views")
     bg = scene.background()
+    if train.masks is None:
+        _check_uniform_background(train.images, bg)
     h, w = scene.image_size
     scale = cfg.image_size / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))

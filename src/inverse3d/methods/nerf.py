@@ -113,6 +113,12 @@ class NerfConfig:
     pose_warmup: int = setting(
         100, "steps of linear warm-up of the pose corrections' learning rate", low=0
     )
+    pose_translation_scale: float = setting(
+        1.0,
+        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
+        "turning a camera to shifting it, which look alike on a small distant object)",
+        low=0.0,
+    )
     appearance_embedding: bool = setting(
         False,
         "learn a latent per training image fed to the colour head (exposure, white balance); "
@@ -282,7 +288,8 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     if cfg.refine_poses:
         refine = CameraRefinement(len(train), fixed=[0], device=device)
         extras["poses"] = refine
-        groups.append({"params": list(refine.parameters()), "lr": cfg.lr_poses})
+        groups.append({"params": [refine.rot], "lr": cfg.lr_poses})
+        groups.append({"params": [refine.trans], "lr": cfg.lr_poses * cfg.pose_translation_scale})
     opt = torch.optim.Adam(groups, eps=1e-15)
     state = _ModuleState(field, grid, opt, extras)
     nv = min(cfg.views_per_step, len(train))
@@ -296,7 +303,9 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
                 grid.update(lambda p: field.density(p))
         idx = torch.randperm(len(train))[:nv].tolist()
         if refine is not None:
-            opt.param_groups[1]["lr"] = cfg.lr_poses * refine.warmup_factor(step, cfg.pose_warmup)
+            factor = refine.warmup_factor(step, cfg.pose_warmup)
+            opt.param_groups[1]["lr"] = cfg.lr_poses * factor
+            opt.param_groups[2]["lr"] = cfg.lr_poses * cfg.pose_translation_scale * factor
             cams = refine(train.cameras, idx)
         else:
             cams = train.cameras[idx]
@@ -337,14 +346,59 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
 
     mean_latent = None if latents is None else latents.weight.detach().mean(0)
 
-    def render(cameras, distortion=None) -> torch.Tensor:
-        def rays(b) -> torch.Tensor:
-            lat = None
-            if mean_latent is not None:
-                lat = mean_latent.expand(b.origins.shape[0], -1)
-            return trace(b.origins, b.directions, False, lat)[0]
+    def render(cameras, distortion=None, appearance=None) -> torch.Tensor:
+        """(N, H, W, 4); appearance: (A,) or (N, A) latents (None: the training mean)."""
+        if appearance is None or mean_latent is None:
+            lat_all = None if mean_latent is None else mean_latent.expand(len(cameras), -1)
+        else:
+            lat_all = appearance.to(device).expand(len(cameras), -1)
+        out = []
+        for i in range(len(cameras)):
 
-        return render_image_rays(cameras, (h, w), rays, 1, near, far, distortion=distortion)
+            def rays(b, i=i) -> torch.Tensor:
+                lat = None if lat_all is None else lat_all[i].expand(b.origins.shape[0], -1)
+                return trace(b.origins, b.directions, False, lat)[0]
+
+            lens = None if distortion is None else distortion[i : i + 1]
+            out.append(
+                render_image_rays(cameras[i : i + 1], (h, w), rays, 1, near, far, distortion=lens)
+            )
+        return torch.cat(out)
+
+    def fit_appearance(
+        cameras, images, keep=None, distortion=None, steps: int = 100, lr: float = 0.01
+    ) -> torch.Tensor:
+        """NeRF-W's test-time latents: with the field frozen, optimise one latent per view
+        (from the training mean) on the pixels `keep` (N, H, W) of `images` (N, H, W, 3).
+        Returns (N, A) latents for render(..., appearance=)."""
+        if mean_latent is None:
+            raise ValueError("fit_appearance needs a fit with appearance_embedding")
+        n = len(cameras)
+        imgs = images.to(device).permute(0, 3, 1, 2)
+        keep_img = (torch.ones(n, h, w) if keep is None else keep.float()).to(device)[:, None]
+        lat = mean_latent.expand(n, -1).clone().requires_grad_(True)
+        opt_l = torch.optim.Adam([lat], lr=lr)
+        frozen = [p for p in field.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            for _ in range(steps):
+                b = random_pixel_rays(cameras, (h, w), n_rays, 1, near, far, False, distortion)
+                sel = ndc_grid_sample(keep_img, b.xys, align_corners=False)[:, 0] > 0.5
+                if not bool(sel.any()):
+                    break
+                target = ndc_grid_sample(imgs, b.xys, align_corners=False).permute(0, 2, 1)
+                per_ray = lat[:, None].expand(n, b.xys.shape[1], -1).reshape(-1, lat.shape[1])
+                pred = trace(b.origins.reshape(-1, 3), b.directions.reshape(-1, 3), True, per_ray)
+                pred = pred[0].reshape(n, -1, 4)[..., :3]
+                loss = ((pred - target) ** 2)[sel].mean()
+                opt_l.zero_grad()
+                loss.backward()
+                opt_l.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return lat.detach()
 
     mesh = _field_mesh(world_field, box, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
     artifacts: dict = {"field": field.state_dict(), "metrics": {}}
@@ -356,6 +410,7 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
             artifacts["refined_cameras"] = refine(train.cameras)
     if latents is not None:
         artifacts["appearance_latents"] = latents.weight.detach().cpu()
+        artifacts["fit_appearance"] = fit_appearance
     return Reconstruction(
         mesh=mesh,
         render=render,

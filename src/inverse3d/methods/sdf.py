@@ -27,9 +27,10 @@ Without masks the opacity is constrained only by the colours against the backgro
 (`scene.background()`): the object must stand out from a uniform background, and background
 clutter inside the cube becomes surface.
 
-Captures in a room (`background_model="environment"`): the rays' remaining transmittance sees a
-learned `models.EnvironmentMap` (colour by direction) instead of the uniform background, so the
-room need not be painted into the cube; the mesh is still the cube's SDF only.
+Captures in a room (`background_model`, "auto": "outer" when the data has no masks): the rays'
+remaining transmittance sees a learned `models.BackgroundModel` (NeRF++'s outer field, or an
+environment map of directions) instead of the uniform background, so the room need not be
+painted into the cube; the mesh is still the cube's SDF only.
 
 The mesh is the marching-cubes surface of the SDF at 0 on a `mesh_resolution`^3 grid over the
 cube (watertight), with vertex colours from the colour network seen along the normal.
@@ -51,7 +52,7 @@ from inverse3d.loss.implicit_surface import (
     surface_area_loss,
 )
 from inverse3d.methods.base import Reconstruction, register, setting
-from inverse3d.models.environment_map import EnvironmentMap
+from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel, resolve_background
 from inverse3d.models.implicit_surface import ColorNetwork, LearnedSharpness, SDFNetwork
 from inverse3d.models.occupancy_grid import OccupancyGrid
 from inverse3d.ops.marching_cubes import marching_cubes
@@ -153,20 +154,26 @@ class SdfConfig:
     mesh_resolution: int = setting(192, "grid size of the marching cubes", low=8)
     render_chunk: int = setting(4096, "rays per chunk when rendering whole images", low=1)
     background_model: str = setting(
-        "data",
-        "what the rays see behind the object: data: the scene's uniform background colour; "
-        "environment: a learned environment map over directions (captures in a room, no masks)",
-        choices=("data", "environment"),
+        "auto",
+        "what the rays see behind the cube: data: the scene's uniform background colour; "
+        "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
+        "sphere, parallax); auto: data when the data has masks, else outer",
+        choices=BACKGROUND_CHOICES,
     )
     environment_size: int = setting(
-        16, "environment map: texels from pole to pole (twice as many around)", low=1
+        16, "background model: texels from pole to pole (twice as many around)", low=1
+    )
+    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
+    background_samples: int = setting(16, "outer background: samples per ray", low=1)
+    lr_background: float = setting(
+        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
     )
 
 
 class _Field(torch.nn.Module):
     """The SDF, colour and sharpness modules, and the NeuS rendering of rays."""
 
-    def __init__(self, cfg: SdfConfig) -> None:
+    def __init__(self, cfg: SdfConfig, background: str = "data") -> None:
         super().__init__()
         self.cfg = cfg
         self.sdf = SDFNetwork(
@@ -184,9 +191,15 @@ class _Field(torch.nn.Module):
             view_dependent=cfg.view_dependent,
         )
         self.sharpness = LearnedSharpness(cfg.init_variance)
-        self.environment = (
-            EnvironmentMap(cfg.environment_size, 2 * cfg.environment_size)
-            if cfg.background_model == "environment"
+        self.background = (
+            BackgroundModel(
+                background,
+                cfg.bound,
+                cfg.environment_size,
+                cfg.background_layers,
+                cfg.background_samples,
+            )
+            if background != "data"
             else None
         )
         self.grid = (
@@ -296,8 +309,8 @@ class _Field(torch.nn.Module):
             grad = origins.new_zeros(0, 3)
         colors = colors.reshape(R, S - 1, 3)
         opacity = weights.sum(-1)
-        if self.environment is not None:
-            background = self.environment(directions)  # (R, 3)
+        if self.background is not None:
+            background = self.background(origins, directions, stratified=train)  # (R, 3)
         color = (weights[..., None] * colors).sum(1) + (1.0 - opacity)[:, None] * background
         depth = (weights * t_mid).sum(-1) / opacity.clamp(min=1e-6)
         return {"rgb": color, "opacity": opacity, "depth": depth, "gradients": grad}
@@ -367,15 +380,14 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
     train = scene.train()
     bg = torch.tensor(scene.background(), dtype=torch.float32, device=device)
     h, w = scene.image_size
-    field = _Field(cfg).to(device)
+    background = resolve_background(cfg.background_model, scene.masks is not None)
+    field = _Field(cfg, background).to(device)
     params = [
-        {
-            "params": list(field.sdf.parameters())
-            + list(field.color.parameters())
-            + (list(field.environment.parameters()) if field.environment is not None else [])
-        },
+        {"params": list(field.sdf.parameters()) + list(field.color.parameters())},
         {"params": list(field.sharpness.parameters()), "lr": min(cfg.lr, 1e-3)},
     ]
+    if field.background is not None:
+        params.append({"params": list(field.background.parameters()), "lr": cfg.lr_background})
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
     gamma = cfg.lr_final_ratio ** (1.0 / max(steps, 1)) if cfg.lr_final_ratio > 0 else 1.0
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)

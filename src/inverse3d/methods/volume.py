@@ -3,7 +3,8 @@
 Densities and colours are the sigmoid of logits stored on a grid over [-bound, bound]^3, rendered
 with VolumeRenderer + EmissionAbsorptionRaymarcher along random rays (MonteCarloRaysampler) of
 random training views, fitted with a Huber loss on the colours (composited on the data's
-background) and on the opacity against the masks, Adam (lr 0.1). The grid goes coarse to fine
+background, or behind the cube a `models.BackgroundModel` of the surroundings when the data has
+no masks: `background_model`) and on the opacity against the masks, Adam (lr 0.1). The grid goes coarse to fine
 (trilinear upsampling of the logits). The mesh is the marching-cubes surface of the density grid
 at `iso`, with vertex colours sampled from the colour grid.
 """
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from inverse3d.engine import Loop
 from inverse3d.loss.ray_losses import DepthSupervision, distortion_loss, grid_tv_loss
 from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel, resolve_background
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.camera_refinement import CameraRefinement
 from inverse3d.renderer.implicit.image_rays import (
@@ -78,6 +80,27 @@ class VolumeConfig:
     pose_warmup: int = setting(
         100, "steps of linear warm-up of the pose corrections' learning rate", low=0
     )
+    pose_translation_scale: float = setting(
+        1.0,
+        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
+        "turning a camera to shifting it, which look alike on a small distant object)",
+        low=0.0,
+    )
+    background_model: str = setting(
+        "auto",
+        "what the rays see behind the cube: data: the scene's uniform background colour; "
+        "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
+        "sphere, parallax); auto: data when the data has masks, else outer",
+        choices=BACKGROUND_CHOICES,
+    )
+    environment_size: int = setting(
+        16, "background model: texels from pole to pole (twice as many around)", low=1
+    )
+    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
+    background_samples: int = setting(16, "outer background: samples per ray", low=1)
+    lr_background: float = setting(
+        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
+    )
 
 
 class _PoseState:
@@ -85,13 +108,35 @@ class _PoseState:
 
     def __init__(self, n_views: int, cfg: VolumeConfig, device) -> None:
         self.poses = CameraRefinement(n_views, fixed=[0], device=device)
-        self.optimizer = torch.optim.Adam(self.poses.parameters(), lr=cfg.lr_poses)
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": [self.poses.rot], "lr": cfg.lr_poses},
+                {"params": [self.poses.trans], "lr": cfg.lr_poses * cfg.pose_translation_scale},
+            ]
+        )
 
     def state_dict(self) -> dict:
         return {"poses": self.poses.state_dict(), "optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, sd: dict) -> None:
         self.poses.load_state_dict(sd["poses"])
+        self.optimizer.load_state_dict(sd["optimizer"])
+
+
+class _BackgroundState:
+    """The background model and its own optimizer (the grid's is replaced at each stage)."""
+
+    def __init__(self, kind: str, cfg: VolumeConfig, device) -> None:
+        self.model = BackgroundModel(
+            kind, cfg.bound, cfg.environment_size, cfg.background_layers, cfg.background_samples
+        ).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr_background)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
         self.optimizer.load_state_dict(sd["optimizer"])
 
 
@@ -142,7 +187,8 @@ class _GridState:
 
 
 def _march(bundle: RayBundle, vols: Volumes, bg) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGBA (..., 4) on the background `bg` and weights (..., S) of the rays of `bundle`."""
+    """RGBA (..., 4) on the background `bg` (a colour (3,) or one per ray (..., 3)) and weights
+    (..., S) of the rays of `bundle`."""
     dens, cols = VolumeSampler(vols)(bundle)
     # strict: a density outside [0, 1] or NaN is a bug here, not something to warn about
     rgba = EmissionAbsorptionRaymarcher(strict_densities=True)(
@@ -183,6 +229,19 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
     if cfg.refine_poses:
         pose_state = _PoseState(len(train), cfg, device)
         modules["poses"] = pose_state
+    bg_state = None
+    kind = resolve_background(cfg.background_model, scene.masks is not None)
+    if kind != "data":
+        bg_state = _BackgroundState(kind, cfg, device)
+        modules["background"] = bg_state
+
+    def ray_background(bundle: RayBundle, stratified: bool):
+        """The data's colour, or the background model's colour of each ray (..., 3)."""
+        if bg_state is None:
+            return bg
+        o, d = bundle.origins, bundle.directions
+        c = bg_state.model(o.reshape(-1, 3), d.reshape(-1, 3), stratified=stratified)
+        return c.reshape(*o.shape[:-1], 3)
 
     def step_fn(step: int):
         for k, s in enumerate(cfg.stage_steps):
@@ -192,6 +251,9 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
         if pose_state is not None:
             factor = pose_state.poses.warmup_factor(step, cfg.pose_warmup)
             pose_state.optimizer.param_groups[0]["lr"] = cfg.lr_poses * factor
+            pose_state.optimizer.param_groups[1]["lr"] = (
+                cfg.lr_poses * cfg.pose_translation_scale * factor
+            )
             pose_state.optimizer.zero_grad()
             cams = pose_state.poses(train.cameras, idx)
         else:
@@ -201,7 +263,7 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
             cams, (h, w), n_rays, cfg.pts_per_ray, near, far, distortion=lens
         )
         xys = bundle.xys
-        pred, weights = _march(bundle, state.volumes(nv), bg)
+        pred, weights = _march(bundle, state.volumes(nv), ray_background(bundle, True))
         target = ndc_grid_sample(images[idx], xys, align_corners=False).permute(0, 2, 1)
         out = {"rgb": F.huber_loss(pred[..., :3], target, delta=cfg.huber_delta)}
         loss = out["rgb"]
@@ -222,8 +284,12 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
             out["distortion"] = distortion_loss(wts, t)
             loss = loss + cfg.w_distortion * out["distortion"]
         state.optimizer.zero_grad()
+        if bg_state is not None:
+            bg_state.optimizer.zero_grad()
         loss.backward()
         state.optimizer.step()
+        if bg_state is not None:
+            bg_state.optimizer.step()
         if pose_state is not None:
             pose_state.optimizer.step()
         out["loss"] = loss
@@ -241,7 +307,8 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
                 lengths=b.lengths[None],
                 xys=b.xys[None],
             )
-            return _march(bb, vols, bg)[0][0]
+            with torch.no_grad():
+                return _march(bb, vols, ray_background(bb, False))[0][0]
 
         return render_image_rays(
             cameras, (h, w), rays, cfg.pts_per_ray, near, far, distortion=distortion

@@ -17,7 +17,28 @@ import torch.nn.functional as F
 
 from inverse3d._validation import check_positive_int, check_tensor
 
-__all__ = ["EnvironmentMap"]
+__all__ = ["EnvironmentMap", "direction_latlong", "wrap_longitude"]
+
+
+def direction_latlong(directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Longitude and latitude of directions, both scaled to [-1, 1] (grid_sample coordinates).
+
+    directions: (P, 3) float, need not be unit. Returns lon (P,) = atan2(x, z) / pi (+-1 is the
+    seam behind -z) and lat (P,) = -asin(y) / (pi / 2) (-1 at the pole y = +1, the top row).
+    """
+    check_tensor(directions, "directions", shape=("P", 3), dtype="float")
+    d = F.normalize(directions, dim=-1)
+    lon = torch.atan2(d[:, 0], d[:, 2]) / math.pi
+    lat = -torch.asin(d[:, 1].clamp(-1.0, 1.0)) / (math.pi / 2)
+    return lon, lat
+
+
+def wrap_longitude(tex: torch.Tensor, lon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A texture (..., W) widened by one column on each side (its last column before the first,
+    its first after the last) and the longitude lon (P,) in [-1, 1] rescaled to it, so that
+    bilinear `grid_sample` with align_corners=False wraps around the seam."""
+    w = tex.shape[-1]
+    return torch.cat([tex[..., -1:], tex, tex[..., :1]], -1), lon * w / (w + 2)
 
 
 class EnvironmentMap(torch.nn.Module):
@@ -43,14 +64,8 @@ class EnvironmentMap(torch.nn.Module):
     def forward(self, directions: torch.Tensor) -> torch.Tensor:
         check_tensor(directions, "directions", shape=("...", 3), dtype="float")
         lead = directions.shape[:-1]
-        d = F.normalize(directions.reshape(-1, 3), dim=-1)
-        lon = torch.atan2(d[:, 0], d[:, 2]) / math.pi  # (P,) in [-1, 1]
-        lat = -torch.asin(d[:, 1].clamp(-1.0, 1.0)) / (math.pi / 2)  # y = +1 at the top row
-        # wrap the longitude: one texel column repeated on each side, sampled with corners
-        # at texel centres of the extended map
-        tex = torch.cat([self.logits[..., -1:], self.logits, self.logits[..., :1]], -1)
-        w = self.width
-        gx = lon * w / (w + 2)
+        lon, lat = direction_latlong(directions.reshape(-1, 3))
+        tex, gx = wrap_longitude(self.logits, lon)
         grid = torch.stack([gx, lat], -1).to(tex.dtype)[None, None]  # (1, 1, P, 2)
         out = F.grid_sample(
             tex[None], grid, mode="bilinear", padding_mode="border", align_corners=False
