@@ -105,6 +105,36 @@ class TestQuality:
         assert auto.history[0]["iou"] > 0.6 > sphere.history[0]["iou"]
 
 
+class TestScaleAndCrop:
+    def test_fit_is_scale_equivariant(self, tiny_scene):
+        """The world scaled by s (object and camera positions): the same images, so the fit must
+        give s times the same mesh (learning rate and Laplacian weight relative to its size)."""
+        from dataclasses import replace
+
+        s = 0.4
+        cams = tiny_scene.cameras.clone()
+        cams.T = cams.T * s
+        small = replace(tiny_scene, cameras=cams)
+        settings = dict(steps=4, image_size=24, views_per_step=2, project_colors=False)
+        a = fit(tiny_scene, **settings).mesh.verts_packed()
+        b = fit(small, **settings).mesh.verts_packed()
+        assert (
+            a - fit(tiny_scene, **{**settings, "steps": 0}).mesh.verts_packed()
+        ).abs().max() > 1e-3
+        assert torch.allclose(b, s * a, atol=1e-4 * float(a.abs().max()))
+
+    def test_crop_follows_the_object(self, tiny_scene):
+        """A small off-centre object is fitted in a window around it; a large centred one and
+        the plain sphere (which fills the images) are not cropped."""
+        scene = _moved(tiny_scene, 0.3, (0.35, -0.2, 0.25))
+        small = fit(scene, steps=0, image_size=32).artifacts["metrics"]
+        assert 0 < small["crop_side"] < 24
+        assert fit(tiny_scene, steps=0, image_size=32).artifacts["metrics"]["crop_side"] == 0
+        sphere = fit(scene, init="sphere", steps=0, image_size=32).artifacts["metrics"]
+        assert sphere["crop_side"] == 0
+        assert fit(scene, steps=0, image_size=32, crop=False).artifacts["metrics"]["crop_side"] == 0
+
+
 def _moved(scene, scale: float, offset):
     """The scene re-rendered with its mesh scaled about the origin and moved (masks only)."""
     from dataclasses import replace
