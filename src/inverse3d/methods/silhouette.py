@@ -6,6 +6,14 @@ masks by `loss.silhouette_iou_loss` (1 - soft IoU), regularised by `mesh_laplaci
 (uniform) and `loss.mesh_flatten_loss`; Adam moves the vertices. Colours are projected from the
 training images at the end (they play no part in the fit).
 
+Scale: the vertex offsets are in units of the initial mesh's RMS radius r0 (so `lr` is relative
+to the object's size) and the Laplacian term is divided by r0: scaling the world (object and
+camera positions) scales the result. Crop (`crop`): each view is fitted in a square window
+around its silhouette and the initial mesh (`ops.silhouette_init.square_windows`), rendered at
+`image_size` through `renderer.crop.crop_cameras`, against the masks' windows enlarged
+bilinearly: a small object gets the fitting resolution (issue 17: at 64 px an object at 0.3x
+spans ~16 pixels, where the soft rasterizer's blur, fixed in pixels, swamps it).
+
 Initial mesh (`init`):
 
 - "auto": `ops.silhouette_init.silhouette_sphere`: the object's box triangulated from the masks'
