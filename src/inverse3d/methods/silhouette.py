@@ -258,6 +258,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
     fit_cameras = train.cameras
     window = _crop_window(cfg, train.cameras, train_masks, v0) if cfg.crop else None
     if window is not None:
+        whole = masks  # the whole images at the fitting scale (their aspect kept): the init's
         tops, lefts, side = window
         fit_cameras = crop_cameras(ndc_cameras(train.cameras), (h, w), tops, lefts, side, side)
         size = (cfg.image_size, cfg.image_size)
@@ -266,7 +267,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
         if cfg.sphere_level < 0 and cfg.init != "hull":
             # the level follows the silhouettes at the resolution the fit sees them
             level = silhouette_sphere_level(masks)
-            v0, faces = _initial_mesh(cfg, train.cameras, resize_images(train_masks, size), level)
+            v0, faces = _initial_mesh(cfg, train.cameras, whole, level)
     state = _State(v0, len(train), cfg)
 
     blend = BlendParams(sigma=cfg.sigma, gamma=1e-4)
