@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 PYTHONPATH=src python benchmarks/bm_silhouette.py [--size 64] [--views 16]
         [--steps 150] [--objects mug,cow] [--inits sphere,auto,hull] [--data ../shared/data/book]
-        [--device cpu] [--markdown]
+        [--device cpu] [--markdown] [--set KEY=VALUE ...]
 
 Objects: the built-in mug and the book's cow (chap2/data/cow_mesh/cow.obj; skipped when absent),
 each scaled so that its farthest vertex is at 0.9 from its bounding-box centre, placed either
@@ -90,9 +90,9 @@ def _steps_to(history, level=0.9, window=5):
     return None
 
 
-def run_one(scene, init: str, steps: int, size: int) -> dict:
+def run_one(scene, init: str, steps: int, size: int, overrides: dict | None = None) -> dict:
     torch.manual_seed(0)
-    cfg = SilhouetteConfig(steps=steps, init=init, image_size=size)
+    cfg = SilhouetteConfig(steps=steps, init=init, image_size=size, **(overrides or {}))
     t = time.perf_counter()
     rec = fit(cfg, scene, Loop(progress=False))
     dt = time.perf_counter() - t
@@ -128,7 +128,20 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(_default_data()), help="the book's data folder")
     p.add_argument("--device", default="cpu")
     p.add_argument("--markdown", action="store_true", help="print a table at the end")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a SilhouetteConfig setting (YAML value), e.g. --set crop=false; repeatable",
+    )
     args = p.parse_args(argv)
+    import yaml
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
     base = make_synthetic_scene(
         n_views=args.views, n_test=4, image_size=args.size, device=args.device
     )
@@ -145,7 +158,7 @@ def main(argv=None) -> int:
                 row = {
                     "object": name,
                     "placement": placement,
-                    **run_one(scene, init, args.steps, args.size),
+                    **run_one(scene, init, args.steps, args.size, overrides),
                 }
                 rows.append(row)
                 print(json.dumps(row), flush=True)

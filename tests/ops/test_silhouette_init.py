@@ -15,6 +15,8 @@ from inverse3d.ops.silhouette_init import (
     silhouette_perimeters,
     silhouette_sphere,
     silhouette_sphere_level,
+    silhouette_windows,
+    square_windows,
 )
 from inverse3d.ops.visual_hull import visual_hull_grid_points
 from inverse3d.renderer.cameras import FoVPerspectiveCameras, PerspectiveCameras
@@ -160,6 +162,42 @@ class TestSphereLevel:
         lo, hi = v.min(0).values, v.max(0).values
         assert ((lo + hi) / 2 - torch.tensor(centre)).abs().max() < 0.02
         assert ((hi - lo) / 2 - torch.tensor(half)).abs().max() < 0.02
+
+
+class TestWindows:
+    def test_values(self):
+        boxes = torch.tensor([[10.0, 20.0, 20.0, 26.0], [0.0, 0.0, 5.0, 4.0]])
+        tops, lefts, side = square_windows(boxes, (48, 64), margin=0.25)
+        assert side == math.ceil(10 * 1.5) + 4  # largest side 10, 25% each way, 2 px each way
+        assert lefts.tolist() == [6, 0] and tops.tolist() == [14, 0]  # centred; clamped
+        for (x0, y0, x1, y1), t, le in zip(boxes.tolist(), tops.tolist(), lefts.tolist()):
+            assert le <= x0 and x1 <= le + side and t <= y0 and y1 <= t + side
+        big = torch.tensor([[0.0, 0.0, 60.0, 40.0]])
+        tops, lefts, side = square_windows(big, (48, 64))
+        assert side == 48 and tops.tolist() == [0] and 0 <= lefts.item() <= 16
+
+    def test_masks(self):
+        m = torch.zeros(3, 32, 40)
+        m[0, 4:10, 30:36] = 1
+        m[1, 20:30, 2:7] = 1  # height 10: the largest box side
+        tops, lefts, side = silhouette_windows(m[:2], margin=0.0)
+        assert side == 14
+        boxes, _ = mask_bboxes(m[:2])
+        for b, t, le in zip(boxes.tolist(), tops.tolist(), lefts.tolist()):
+            assert le <= b[0] and b[2] <= le + side and t <= b[1] and b[3] <= t + side
+        # an empty mask's box is the whole image: nothing is cropped
+        tops, lefts, side = silhouette_windows(m, margin=0.0)
+        assert side == 32 and tops.tolist() == [0, 0, 0]
+
+    def test_exceptions(self):
+        with pytest.raises(ValueError, match="margin"):
+            square_windows(torch.zeros(1, 4), (8, 8), margin=-1.0)
+        with pytest.raises(ValueError, match="image_size"):
+            square_windows(torch.zeros(1, 4), (8, 0))
+        with pytest.raises(ValueError, match="boxes"):
+            square_windows(torch.zeros(0, 4), (8, 8))
+        with pytest.raises(ValueError, match="boxes"):
+            square_windows(torch.zeros(2, 3), (8, 8))
 
 
 class TestHullMesh:

@@ -6,6 +6,14 @@ masks by `loss.silhouette_iou_loss` (1 - soft IoU), regularised by `mesh_laplaci
 (uniform) and `loss.mesh_flatten_loss`; Adam moves the vertices. Colours are projected from the
 training images at the end (they play no part in the fit).
 
+Scale: the vertex offsets are in units of the initial mesh's RMS radius r0 (so `lr` is relative
+to the object's size) and the Laplacian term is divided by r0: scaling the world (object and
+camera positions) scales the result. Crop (`crop`): each view is fitted in a square window
+around its silhouette and the initial mesh (`ops.silhouette_init.square_windows`), rendered at
+`image_size` through `renderer.crop.crop_cameras`, against the masks' windows enlarged
+bilinearly: a small object gets the fitting resolution (issue 17: at 64 px an object at 0.3x
+spans ~16 pixels, where the soft rasterizer's blur, fixed in pixels, swamps it).
+
 Initial mesh (`init`):
 
 - "auto": `ops.silhouette_init.silhouette_sphere`: the object's box triangulated from the masks'
@@ -44,11 +52,18 @@ from inverse3d.methods.base import Reconstruction, register, setting
 from inverse3d.ops.foreground import background_key_masks, deeplabv3_masks
 from inverse3d.ops.hull_mesh import occupancy_mesh
 from inverse3d.ops.image_resize import resize_images
-from inverse3d.ops.silhouette_init import silhouette_sphere, silhouette_sphere_level
+from inverse3d.ops.silhouette_init import (
+    mask_bboxes,
+    silhouette_sphere,
+    silhouette_sphere_level,
+    square_windows,
+)
 from inverse3d.ops.vertex_colors import project_vertex_colors
 from inverse3d.ops.visual_hull import visual_hull
 from inverse3d.renderer.blending import BlendParams, sigmoid_alpha_blend
 from inverse3d.renderer.camera_refinement import CameraRefinement
+from inverse3d.renderer.cameras import PerspectiveCameras
+from inverse3d.renderer.crop import crop_cameras, crop_images, ndc_cameras
 from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
 from inverse3d.renderer.mesh.render_views import render_mesh_views
 from inverse3d.renderer.mesh.textures import TexturesVertex
@@ -90,10 +105,27 @@ class SilhouetteConfig:
     )
     image_size: int = setting(64, "longer side of the silhouettes the fitting renders", low=8)
     views_per_step: int = setting(4, "training views rendered per step", low=1)
-    lr: float = setting(0.005, "Adam learning rate of the vertex offsets", low=0.0, high=1.0)
+    lr: float = setting(
+        0.00625,
+        "Adam learning rate of the vertex offsets, in units of the initial mesh's RMS radius",
+        low=0.0,
+        high=1.0,
+    )
     sigma: float = setting(1e-4, "soft rasterizer sharpness (SoftRas' sigma)", low=0.0)
     faces_per_pixel: int = setting(20, "faces blended per pixel", low=1)
-    w_laplacian: float = setting(0.05, "weight of mesh_laplacian_smoothing (uniform)", low=0.0)
+    crop: bool = setting(
+        True,
+        "fit each view in a square window around its silhouette and the initial mesh, "
+        "rendered at image_size (a small object gets the fitting resolution)",
+    )
+    crop_margin: float = setting(
+        0.25, "space around the largest box in the crop windows, a fraction of its side", low=0.0
+    )
+    w_laplacian: float = setting(
+        0.04,
+        "weight of mesh_laplacian_smoothing (uniform), divided by the initial mesh's RMS radius",
+        low=0.0,
+    )
     w_flatten: float = setting(0.001, "weight of mesh_flatten_loss", low=0.0)
     refine_cameras: bool = setting(False, "refine the training cameras' poses jointly")
     lr_cameras: float = setting(
@@ -137,11 +169,42 @@ def _initial_mesh(cfg: SilhouetteConfig, cameras, masks: torch.Tensor, level: in
     return sphere.verts_packed() * 0.8 * cfg.bound, sphere.faces_packed()
 
 
+def _crop_window(cfg: SilhouetteConfig, cameras, masks: torch.Tensor, verts: torch.Tensor):
+    """(tops, lefts, side) of the views' square windows holding both the silhouette and the
+    initial mesh, or None when the cameras cannot be cropped or a window would be the image."""
+    if not isinstance(cameras, PerspectiveCameras) or cameras.K is not None:
+        return None
+    n, h, w = masks.shape
+    boxes, valid = mask_bboxes(masks, threshold=0.5)
+    with torch.no_grad():
+        pts = cameras.transform_points_screen(
+            verts[None].expand(n, -1, -1).to(cameras.R.dtype), image_size=(h, w)
+        )[..., :2]
+    lo, hi = pts.min(dim=1).values.floor(), pts.max(dim=1).values.ceil()
+    proj = torch.cat([lo, hi], dim=1).to(boxes)  # (N, 4) x0, y0, x1, y1
+    if not bool(torch.isfinite(proj).all()):
+        return None
+    lo = torch.where(valid[:, None], torch.minimum(boxes[:, :2], proj[:, :2]), proj[:, :2])
+    hi = torch.where(valid[:, None], torch.maximum(boxes[:, 2:], proj[:, 2:]), proj[:, 2:])
+    lo = torch.maximum(lo, torch.zeros_like(lo))
+    hi = torch.minimum(hi, torch.tensor([float(w), float(h)], device=hi.device))
+    tops, lefts, side = square_windows(torch.cat([lo, hi], dim=1), (h, w), cfg.crop_margin)
+    if side >= min(h, w):
+        return None
+    return tops, lefts, side
+
+
 class _State:
-    """Vertex offsets, camera pose offsets and their optimizer (sizes fixed by the init)."""
+    """Vertex offsets, camera pose offsets and their optimizer (sizes fixed by the init).
+
+    The offsets are in units of the initial mesh's RMS radius (verts = base + radius offsets), so
+    that the learning rate is relative to the object's size.
+    """
 
     def __init__(self, base: torch.Tensor, n_views: int, cfg: SilhouetteConfig):
         self.base = base.detach()
+        centred = self.base - self.base.mean(dim=0)
+        self.radius = float(centred.square().sum(dim=1).mean().sqrt().clamp(min=1e-6))
         self.offsets = torch.zeros_like(self.base, requires_grad=True)
         # view 0 fixes the frame; the world turns about the origin (the object's centre)
         self.poses = CameraRefinement(n_views, fixed=[0], pivot="origin", device=base.device)
@@ -151,7 +214,7 @@ class _State:
         self.optimizer = torch.optim.Adam(groups)
 
     def verts(self) -> torch.Tensor:
-        return self.base + self.offsets
+        return self.base + self.radius * self.offsets
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -192,6 +255,19 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
     masks = resize_images(train_masks, size)
     level = cfg.sphere_level if cfg.sphere_level >= 0 else silhouette_sphere_level(masks)
     v0, faces = _initial_mesh(cfg, train.cameras, masks, level)
+    fit_cameras = train.cameras
+    window = _crop_window(cfg, train.cameras, train_masks, v0) if cfg.crop else None
+    if window is not None:
+        whole = masks  # the whole images at the fitting scale (their aspect kept): the init's
+        tops, lefts, side = window
+        fit_cameras = crop_cameras(ndc_cameras(train.cameras), (h, w), tops, lefts, side, side)
+        size = (cfg.image_size, cfg.image_size)
+        mode = "bilinear" if side < cfg.image_size else "area"
+        masks = resize_images(crop_images(train_masks, tops, lefts, side, side), size, mode)
+        if cfg.sphere_level < 0 and cfg.init != "hull":
+            # the level follows the silhouettes at the resolution the fit sees them
+            level = silhouette_sphere_level(masks)
+            v0, faces = _initial_mesh(cfg, train.cameras, whole, level)
     state = _State(v0, len(train), cfg)
 
     blend = BlendParams(sigma=cfg.sigma, gamma=1e-4)
@@ -206,7 +282,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         idx = torch.randperm(len(train))[:nv].tolist()
-        cams = state.poses(train.cameras, idx) if cfg.refine_cameras else train.cameras[idx]
+        cams = state.poses(fit_cameras, idx) if cfg.refine_cameras else fit_cameras[idx]
         mesh = Meshes([state.verts()], [faces])
         batch = mesh.extend(nv)
         frags = rasterizer(batch, cameras=cams)
@@ -215,7 +291,8 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
         out: dict[str, torch.Tensor] = {"iou_loss": silhouette_iou_loss(alpha, masks[idx])}
         loss = out["iou_loss"]
         if cfg.w_laplacian > 0:
-            out["laplacian"] = mesh_laplacian_smoothing(mesh, method="uniform")
+            # divided by the initial radius: the term's weight does not depend on the object's size
+            out["laplacian"] = mesh_laplacian_smoothing(mesh, method="uniform") / state.radius
             loss = loss + cfg.w_laplacian * out["laplacian"]
         if cfg.w_flatten > 0:
             out["flatten"] = mesh_flatten_loss(mesh)
@@ -245,7 +322,12 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
     digits = max(3, len(str(len(scene) - 1)))
     artifacts: dict[str, Any] = {
         "images": {f"silhouettes/{i:0{digits}d}.png": rgba[i].cpu() for i in range(len(scene))},
-        "metrics": {"initial_vertices": float(v0.shape[0]), "sphere_level": float(level)},
+        "metrics": {
+            "initial_vertices": float(v0.shape[0]),
+            "sphere_level": float(level),
+            # side in pixels of the crop windows (0: the whole images)
+            "crop_side": float(window[2]) if window is not None else 0.0,
+        },
         "mask_source": source,
     }
     if cfg.refine_cameras:

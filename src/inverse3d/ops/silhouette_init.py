@@ -24,6 +24,13 @@ equator. The silhouettes' detail is measured by their perimeter P in pixels (med
 counted as foreground pixels with a background 4-neighbour): a long perimeter means a large
 or intricate outline. L is the level whose equator has one edge per `pixels_per_edge` pixels of
 P: L = round(log2(P / (6 pixels_per_edge))), clamped to [min_level, max_level].
+
+Windows (`silhouette_windows`). A small object covers few pixels of its images; fitting it in a
+square window around its silhouette, rendered at the fitting resolution, gives it as many pixels
+as a centred large one (`renderer.crop.crop_cameras` turns the windows into cameras). One side
+for all views (the largest box side times 1 + 2 margin, plus 2 pixels each way), each window
+centred on its view's box and shifted to lie inside the image; the side is capped at the image's
+shorter side (no crop then).
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ __all__ = [
     "silhouette_perimeters",
     "silhouette_sphere",
     "silhouette_sphere_level",
+    "silhouette_windows",
+    "square_windows",
 ]
 
 
@@ -289,3 +298,49 @@ def silhouette_sphere(
     sphere = ico_sphere(level, device=masks.device)
     verts = sphere.verts_packed() * half.clamp(min=min_extent) + centre
     return verts, sphere.faces_packed()
+
+
+def square_windows(
+    boxes: torch.Tensor, image_size: tuple[int, int], margin: float = 0.25
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Square windows of one side around boxes, inside the image (see the module docstring).
+
+    boxes: (N, 4) float (x0, y0, x1, y1) pixels, as `mask_bboxes` (x1, y1 exclusive).
+    image_size: (H, W) positive ints.
+    margin: >= 0, space left on each side of the largest box, as a fraction of its side.
+    Returns: tops (N,) long, lefts (N,) long (the windows' top-left pixels) and side (int, at
+    most min(H, W)); every window lies inside its image.
+    """
+    boxes = check_tensor(boxes, "boxes", ("N", 4), "float")
+    if boxes.shape[0] == 0:
+        raise ValueError("boxes must hold at least one box; got N = 0")
+    if len(image_size) != 2 or any(not isinstance(s, int) or s < 1 for s in image_size):
+        raise ValueError(f"image_size must be two positive ints (H, W); got {image_size!r}")
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not margin >= 0:
+        raise ValueError(f"margin must be a number >= 0; got {margin!r}")
+    h, w = image_size
+    sides = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    side = int(math.ceil(float(sides.max()) * (1.0 + 2.0 * float(margin)))) + 4
+    side = max(1, min(side, h, w))
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    lefts = torch.round(cx - side / 2).long().clamp(0, w - side)
+    tops = torch.round(cy - side / 2).long().clamp(0, h - side)
+    return tops, lefts, side
+
+
+def silhouette_windows(
+    masks: torch.Tensor, margin: float = 0.25, threshold: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """`square_windows` around each mask's foreground box (an empty mask's box: the image).
+
+    masks: (N, H, W) float (or bool) foreground masks, 1 = object.
+    margin: >= 0, as `square_windows`. threshold: masks are foreground where >= threshold.
+    Returns: tops (N,) long, lefts (N,) long, side (int).
+    """
+    masks = check_tensor(masks, "masks", ("N", "H", "W"), ("float", "bool"))
+    n, h, w = masks.shape
+    boxes, valid = mask_bboxes(masks, threshold)
+    whole = torch.tensor([0.0, 0.0, float(w), float(h)], device=boxes.device)
+    boxes = torch.where(valid[:, None], boxes, whole)
+    return square_windows(boxes, (h, w), margin)
