@@ -37,9 +37,9 @@ def backend_device(backend: str) -> torch.device:
 def both(monkeypatch, module, fn):
     """fn() with `module.use_triton` forced off (the reference), then forced on (the kernel,
     also for CPU tensors under the interpreter)."""
-    monkeypatch.setattr(module, "use_triton", lambda *t: False)
+    monkeypatch.setattr(module, "use_triton", lambda *t, **kw: False)
     ref = fn()
-    monkeypatch.setattr(module, "use_triton", lambda *t: True)
+    monkeypatch.setattr(module, "use_triton", lambda *t, **kw: True)
     fast = fn()
     return ref, fast
 

@@ -28,15 +28,16 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def use_triton(*tensors: torch.Tensor) -> bool:
+def use_triton(*tensors: torch.Tensor, experimental: bool = False) -> bool:
     """True when a Triton kernel should run for these tensors.
 
-    "reference": never. "auto": when all tensors are on CUDA and Triton is importable.
-    "triton": when all tensors are on CUDA; raises RuntimeError if Triton is missing (CPU
-    tensors still take the reference, which is the only CPU implementation).
+    "reference": never. "auto": when all tensors are on CUDA and Triton is importable, except
+    for `experimental` kernels (not yet checked against the reference on a GPU: they run only
+    when asked for). "triton": when all tensors are on CUDA; raises RuntimeError if Triton is
+    missing (CPU tensors still take the reference, which is the only CPU implementation).
     """
     mode = kernels_mode()
-    if mode == "reference":
+    if mode == "reference" or (experimental and mode == "auto"):
         return False
     if not tensors or not all(t.is_cuda for t in tensors):
         return False

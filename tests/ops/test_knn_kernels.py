@@ -128,3 +128,20 @@ class TestKnnKernel:
         d = ((p1[0, :, None] - p2[0, None]) ** 2).sum(-1).nan_to_num(nan=float("inf"))
         exp = d.topk(4, largest=False).values
         torch.testing.assert_close(fast.dists[0], exp)
+
+
+def test_experimental_kernels_run_only_when_asked_for(monkeypatch):
+    """Kernels not yet checked on a GPU (experimental=True) stay off under "auto"."""
+    from types import SimpleNamespace
+
+    from inverse3d import _dispatch
+
+    fake_cuda = SimpleNamespace(is_cuda=True)
+    monkeypatch.setattr(_dispatch, "triton_available", lambda: True)
+    monkeypatch.setenv("INVERSE3D_KERNELS", "auto")
+    assert use_triton(fake_cuda)
+    assert not use_triton(fake_cuda, experimental=True)
+    monkeypatch.setenv("INVERSE3D_KERNELS", "triton")
+    assert use_triton(fake_cuda, experimental=True)
+    monkeypatch.setenv("INVERSE3D_KERNELS", "reference")
+    assert not use_triton(fake_cuda) and not use_triton(fake_cuda, experimental=True)

@@ -31,9 +31,9 @@ def _device(backend: str) -> torch.device:
 
 
 def _both(monkeypatch, fn):
-    monkeypatch.setattr(ld, "use_triton", lambda *t: False)
+    monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: False)
     ref = fn()
-    monkeypatch.setattr(ld, "use_triton", lambda *t: True)
+    monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: True)
     return ref, fn()
 
 
@@ -61,7 +61,7 @@ def test_kernel_matches_reference(monkeypatch, backend, model, coeffs):
 def test_kernel_used_only_without_gradient(monkeypatch, backend):
     """A gradient through the iteration needs the reference (the kernel has no backward)."""
     dev = _device(backend)
-    monkeypatch.setattr(ld, "use_triton", lambda *t: True)
+    monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: True)
     xy = (torch.rand(50, 2) * 0.5).to(dev).requires_grad_(True)
     c = torch.tensor([0.1, -0.05, 0.0, 0.001, 0.0], device=dev)
     out = ld.undistort_points(xy, "opencv", c)

@@ -65,7 +65,7 @@ def run_both(monkeypatch, meshes, seed=1, grads=(1, 2, 3), **kw):
     1 zbuf, 2 bary, 3 dists) of the reference and of the kernel path."""
     results = []
     for kernel in (False, True):
-        monkeypatch.setattr(rm, "use_triton", lambda *t, k=kernel: k)
+        monkeypatch.setattr(rm, "use_triton", lambda *t, k=kernel, **kw: k)
         verts = meshes.verts_padded().detach().clone().requires_grad_(True)
         m = meshes.update_padded(verts)
         outs = rm.rasterize_meshes(m, **kw)

@@ -525,7 +525,7 @@ def mesh_sdf(
             out.append(p.new_full((p.shape[0],), float("inf")))
             continue
         tris = v[f]
-        if use_triton(p, tris):
+        if use_triton(p, tris, experimental=True):
             from inverse3d.ops._triton.closest_triangle import closest_triangle_search
 
             idx = closest_triangle_search(p, tris)

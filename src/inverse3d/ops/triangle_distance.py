@@ -248,7 +248,7 @@ def closest_triangle_pairs(
         raise ValueError(
             f"tris must be a (T, 3, 3) tensor; got {getattr(tris, 'shape', type(tris))}"
         )
-    if use_triton(p, tris):
+    if use_triton(p, tris, experimental=True):
         from inverse3d.ops._triton.closest_triangle import (
             closest_point_search,
             closest_triangle_search,

@@ -109,7 +109,7 @@ def _kernel_applies(xy: torch.Tensor, coeffs: tuple[torch.Tensor, ...]) -> bool:
         return False
     if torch.is_grad_enabled() and (xy.requires_grad or any(t.requires_grad for t in coeffs)):
         return False
-    return use_triton(xy, *coeffs)
+    return use_triton(xy, *coeffs, experimental=True)
 
 
 def undistort_points(

@@ -792,7 +792,7 @@ def rasterize_meshes(
         torch.arange(N, device=verts.device), num.to(verts.device), output_size=F
     )
     # float64 stays on the reference (the kernel's depth keys are float32 bit patterns)
-    kernel = face_verts.dtype == torch.float32 and use_triton(face_verts)
+    kernel = face_verts.dtype == torch.float32 and use_triton(face_verts, experimental=True)
     pix_to_face, zbuf, bary, dists = rasterize_face_verts(
         face_verts,
         face_to_mesh,

@@ -193,7 +193,7 @@ def rasterize_points(
             outside = (px - r >= offx) | (px + r <= -offx) | (py - r >= offy) | (py + r <= -offy)
             valid = (pz >= 0) & ~outside & torch.isfinite(px) & torch.isfinite(py)
             ys, xs = _pixel_centers(H, W, dtype, device)
-            if dtype in (torch.float32, torch.float64) and use_triton(pts):
+            if dtype in (torch.float32, torch.float64) and use_triton(pts, experimental=True):
                 from inverse3d.renderer.points._triton.rasterize import rasterize_points_select
 
                 box = torch.stack([c0, c1, r0, r1])
