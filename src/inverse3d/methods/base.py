@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "BackgroundSettings",
     "Method",
     "REGISTRY",
     "Reconstruction",
@@ -109,3 +110,19 @@ def get_method(name: str) -> Method:
 def field_help(config_cls: type) -> Mapping[str, str]:
     """{field name: help text} of a config dataclass."""
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(config_cls)}
+
+
+@dataclass
+class BackgroundSettings:
+    """Settings of the background model (`models.BackgroundModel`) shared by the methods that
+    composite one behind the object's cube (volume, sdf, dvr): each method's config inherits
+    them and declares its own `background_model` choice (its default rule differs)."""
+
+    environment_size: int = setting(
+        16, "background model: texels from pole to pole (twice as many around)", low=1
+    )
+    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
+    background_samples: int = setting(16, "outer background: samples per ray", low=1)
+    lr_background: float = setting(
+        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
+    )

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from inverse3d._validation import check_positive_int
 from inverse3d.engine import Loop
 from inverse3d.loss.implicit_surface import normal_smoothness_loss, occupancy_bce_loss
-from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.methods.base import BackgroundSettings, Reconstruction, register, setting
 from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel
 from inverse3d.models.implicit_surface import OccupancyNetwork
 from inverse3d.ops.marching_cubes import marching_cubes
@@ -66,7 +66,7 @@ MAX_KEYED_SHARE = 0.6
 
 
 @dataclass
-class DvrConfig:
+class DvrConfig(BackgroundSettings):
     """Settings of the "dvr" method (occupancy network, secant ray casting)."""
 
     steps: int = setting(1000, "optimisation steps", low=0)
@@ -107,14 +107,6 @@ class DvrConfig:
         "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
         "sphere, parallax); both need masks (dvr's silhouettes come from them); auto: data",
         choices=BACKGROUND_CHOICES,
-    )
-    environment_size: int = setting(
-        16, "background model: texels from pole to pole (twice as many around)", low=1
-    )
-    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
-    background_samples: int = setting(16, "outer background: samples per ray", low=1)
-    lr_background: float = setting(
-        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
     )
 
 

@@ -51,7 +51,7 @@ from inverse3d.loss.implicit_surface import (
     minimal_occupancy_loss,
     surface_area_loss,
 )
-from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.methods.base import BackgroundSettings, Reconstruction, register, setting
 from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel, resolve_background
 from inverse3d.models.implicit_surface import ColorNetwork, LearnedSharpness, SDFNetwork
 from inverse3d.models.occupancy_grid import OccupancyGrid
@@ -73,7 +73,7 @@ __all__ = ["SdfConfig", "fit", "sdf_grid", "extract_mesh"]
 
 
 @dataclass
-class SdfConfig:
+class SdfConfig(BackgroundSettings):
     """Settings of the "sdf" method (NeuS-style SDF volume rendering with a hash grid)."""
 
     steps: int = setting(1500, "optimisation steps", low=0)
@@ -159,14 +159,6 @@ class SdfConfig:
         "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
         "sphere, parallax); auto: data when the data has masks, else outer",
         choices=BACKGROUND_CHOICES,
-    )
-    environment_size: int = setting(
-        16, "background model: texels from pole to pole (twice as many around)", low=1
-    )
-    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
-    background_samples: int = setting(16, "outer background: samples per ray", low=1)
-    lr_background: float = setting(
-        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
     )
 
 

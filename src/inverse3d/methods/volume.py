@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from inverse3d.engine import Loop
 from inverse3d.loss.ray_losses import DepthSupervision, distortion_loss, grid_tv_loss
-from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.methods.base import BackgroundSettings, Reconstruction, register, setting
 from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel, resolve_background
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.camera_refinement import CameraRefinement
@@ -40,7 +40,7 @@ __all__ = ["VolumeConfig", "fit"]
 
 
 @dataclass
-class VolumeConfig:
+class VolumeConfig(BackgroundSettings):
     """Settings of the "volume" method (voxel grid, emission-absorption volume rendering)."""
 
     steps: int = setting(1000, "optimisation steps", low=0)
@@ -92,14 +92,6 @@ class VolumeConfig:
         "environment: a learned colour per direction; outer: a NeRF++ outer field (inverted "
         "sphere, parallax); auto: data when the data has masks, else outer",
         choices=BACKGROUND_CHOICES,
-    )
-    environment_size: int = setting(
-        16, "background model: texels from pole to pole (twice as many around)", low=1
-    )
-    background_layers: int = setting(8, "outer background: grid layers of inverse distance", low=1)
-    background_samples: int = setting(16, "outer background: samples per ray", low=1)
-    lr_background: float = setting(
-        0.05, "Adam learning rate of the background model", low=0.0, high=1.0
     )
 
 
