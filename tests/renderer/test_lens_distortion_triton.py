@@ -4,37 +4,15 @@ cuda) and, without a GPU, under Triton's interpreter on CPU tensors; skipped wit
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-HAS_TRITON = importlib.util.find_spec("triton") is not None
-INTERP = HAS_TRITON and not torch.cuda.is_available()
-if INTERP:  # before any kernel module is imported (they are imported lazily)
-    os.environ["TRITON_INTERPRET"] = "1"
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inverse3d.renderer import lens_distortion as ld  # noqa: E402
-
-BACKENDS = [pytest.param("cuda", marks=pytest.mark.cuda), pytest.param("interp")]
-
-
-def _device(backend: str) -> torch.device:
-    if not HAS_TRITON:
-        pytest.skip("triton is not importable")
-    if backend == "interp":
-        if not INTERP:
-            pytest.skip("the interpreter runs only without a GPU")
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def _both(monkeypatch, fn):
-    monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: False)
-    ref = fn()
-    monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: True)
-    return ref, fn()
+from kernel_backends import BACKENDS, backend_device, both  # noqa: E402 (sets TRITON_INTERPRET)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -46,12 +24,12 @@ def _both(monkeypatch, fn):
     ],
 )
 def test_kernel_matches_reference(monkeypatch, backend, model, coeffs):
-    dev = _device(backend)
+    dev = backend_device(backend)
     g = torch.Generator().manual_seed(0)
     xy_true = (torch.rand(2, 333, 2, generator=g) * 1.2 - 0.6).to(dev)  # per camera: 333 rays
     c = torch.tensor(coeffs, device=dev)[:, None, :]  # (2, 1, P): broadcast over the rays
     xy = ld.distort_points(xy_true, model, c)
-    ref, fast = _both(monkeypatch, lambda: ld.undistort_points(xy, model, c))
+    ref, fast = both(monkeypatch, ld, lambda: ld.undistort_points(xy, model, c))
     assert fast.shape == ref.shape == (2, 333, 2)
     torch.testing.assert_close(fast, ref, atol=2e-6, rtol=1e-5)
     torch.testing.assert_close(fast, xy_true, atol=2e-5, rtol=1e-4)  # and it inverts the model
@@ -60,7 +38,7 @@ def test_kernel_matches_reference(monkeypatch, backend, model, coeffs):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kernel_used_only_without_gradient(monkeypatch, backend):
     """A gradient through the iteration needs the reference (the kernel has no backward)."""
-    dev = _device(backend)
+    dev = backend_device(backend)
     monkeypatch.setattr(ld, "use_triton", lambda *t, **kw: True)
     xy = (torch.rand(50, 2) * 0.5).to(dev).requires_grad_(True)
     c = torch.tensor([0.1, -0.05, 0.0, 0.001, 0.0], device=dev)
