@@ -28,6 +28,7 @@ import torch
 __all__ = [
     "BackgroundSettings",
     "Method",
+    "PoseRefinementSettings",
     "REGISTRY",
     "Reconstruction",
     "get_method",
@@ -125,4 +126,25 @@ class BackgroundSettings:
     background_samples: int = setting(16, "outer background: samples per ray", low=1)
     lr_background: float = setting(
         0.05, "Adam learning rate of the background model", low=0.0, high=1.0
+    )
+
+
+@dataclass
+class PoseRefinementSettings:
+    """Settings of the per-camera pose refinement (`renderer.CameraRefinement`) shared by the
+    ray methods that offer `--refine-poses` (nerf, volume)."""
+
+    refine_poses: bool = setting(
+        False,
+        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
+    )
+    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
+    pose_warmup: int = setting(
+        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
+    )
+    pose_translation_scale: float = setting(
+        1.0,
+        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
+        "turning a camera to shifting it, which look alike on a small distant object)",
+        low=0.0,
     )

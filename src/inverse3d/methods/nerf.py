@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from inverse3d.engine import Loop
 from inverse3d.loss.ray_losses import DepthSupervision, distortion_loss
-from inverse3d.methods.base import Reconstruction, register, setting
+from inverse3d.methods.base import PoseRefinementSettings, Reconstruction, register, setting
 from inverse3d.models.hash_grid import HashGridEncoding, HashGridField
 from inverse3d.models.nerf import volume_render_weights
 from inverse3d.models.occupancy_grid import OccupancyGrid
@@ -48,7 +48,7 @@ __all__ = ["NerfConfig", "fit", "mesh_box"]
 
 
 @dataclass
-class NerfConfig:
+class NerfConfig(PoseRefinementSettings):
     """Settings of the "nerf" method (hash-grid NeRF with occupancy-grid skipping)."""
 
     steps: int = setting(1200, "optimisation steps", low=0)
@@ -104,20 +104,6 @@ class NerfConfig:
         "the surface is where one cell of that grid has this opacity, 1 - exp(-sigma cell)",
         low=1e-6,
         high=1 - 1e-6,
-    )
-    refine_poses: bool = setting(
-        False,
-        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
-    )
-    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
-    pose_warmup: int = setting(
-        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
-    )
-    pose_translation_scale: float = setting(
-        1.0,
-        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
-        "turning a camera to shifting it, which look alike on a small distant object)",
-        low=0.0,
     )
     appearance_embedding: bool = setting(
         False,
@@ -403,11 +389,7 @@ def fit(config: NerfConfig, scene, loop: Loop) -> Reconstruction:
     mesh = _field_mesh(world_field, box, cfg.mesh_resolution, cfg.mesh_opacity, mean_latent)
     artifacts: dict = {"field": field.state_dict(), "metrics": {}}
     if refine is not None:
-        artifacts["metrics"].update(refine.mean_correction())
-        rot, trans = refine.corrections()
-        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
-        with torch.no_grad():
-            artifacts["refined_cameras"] = refine(train.cameras)
+        refine.add_artifacts(artifacts, train.cameras)
     if latents is not None:
         artifacts["appearance_latents"] = latents.weight.detach().cpu()
         artifacts["fit_appearance"] = fit_appearance

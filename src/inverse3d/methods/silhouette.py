@@ -331,9 +331,7 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
         "mask_source": source,
     }
     if cfg.refine_cameras:
-        rot, trans = state.poses.corrections()
-        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
-        artifacts["metrics"].update(state.poses.mean_correction())
+        state.poses.add_artifacts(artifacts)
     return Reconstruction(
         mesh=mesh, render=render, history=result.history, steps=result.steps, artifacts=artifacts
     )

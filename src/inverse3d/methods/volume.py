@@ -18,7 +18,13 @@ import torch.nn.functional as F
 
 from inverse3d.engine import Loop
 from inverse3d.loss.ray_losses import DepthSupervision, distortion_loss, grid_tv_loss
-from inverse3d.methods.base import BackgroundSettings, Reconstruction, register, setting
+from inverse3d.methods.base import (
+    BackgroundSettings,
+    PoseRefinementSettings,
+    Reconstruction,
+    register,
+    setting,
+)
 from inverse3d.models.background import BACKGROUND_CHOICES, BackgroundModel, resolve_background
 from inverse3d.ops.marching_cubes import marching_cubes
 from inverse3d.renderer.camera_refinement import CameraRefinement
@@ -40,7 +46,7 @@ __all__ = ["VolumeConfig", "fit"]
 
 
 @dataclass
-class VolumeConfig(BackgroundSettings):
+class VolumeConfig(PoseRefinementSettings, BackgroundSettings):
     """Settings of the "volume" method (voxel grid, emission-absorption volume rendering)."""
 
     steps: int = setting(1000, "optimisation steps", low=0)
@@ -72,20 +78,6 @@ class VolumeConfig(BackgroundSettings):
     )
     init_density: float = setting(-4.0, "initial density logit")
     iso: float = setting(0.5, "density level of the extracted surface", low=0.0, high=1.0)
-    refine_poses: bool = setting(
-        False,
-        "learn an SE(3) correction of each training camera's pose (the first view fixes the frame)",
-    )
-    lr_poses: float = setting(1e-3, "Adam learning rate of the pose corrections", low=0.0, high=1.0)
-    pose_warmup: int = setting(
-        100, "steps of linear warm-up of the pose corrections' learning rate", low=0
-    )
-    pose_translation_scale: float = setting(
-        1.0,
-        "learning rate of the pose translations relative to lr_poses (below 1 the fit prefers "
-        "turning a camera to shifting it, which look alike on a small distant object)",
-        low=0.0,
-    )
     background_model: str = setting(
         "auto",
         "what the rays see behind the cube: data: the scene's uniform background colour; "
@@ -312,11 +304,7 @@ def fit(config: VolumeConfig, scene, loop: Loop) -> Reconstruction:
         )
     artifacts: dict = {}
     if pose_state is not None:
-        rot, trans = pose_state.poses.corrections()
-        artifacts["metrics"] = pose_state.poses.mean_correction()
-        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
-        with torch.no_grad():
-            artifacts["refined_cameras"] = pose_state.poses(train.cameras)
+        pose_state.poses.add_artifacts(artifacts, train.cameras)
     return Reconstruction(
         mesh=mesh,
         render=render,

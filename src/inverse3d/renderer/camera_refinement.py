@@ -119,6 +119,18 @@ class CameraRefinement(torch.nn.Module):
             "pose_translation": float(shift),
         }
 
+    def add_artifacts(self, artifacts: dict, cameras=None) -> None:
+        """Record the refinement in a method's `artifacts`: `mean_correction()` merged into
+        artifacts["metrics"], the corrections as "camera_offsets" {"rot", "trans"} (detached, CPU)
+        and, when `cameras` (the refined cameras, as given to `forward`) are given, the corrected
+        cameras as "refined_cameras"."""
+        artifacts.setdefault("metrics", {}).update(self.mean_correction())
+        rot, trans = self.corrections()
+        artifacts["camera_offsets"] = {"rot": rot.detach().cpu(), "trans": trans.detach().cpu()}
+        if cameras is not None:
+            with torch.no_grad():
+                artifacts["refined_cameras"] = self(cameras)
+
     @staticmethod
     def warmup_factor(step: int, warmup: int) -> float:
         """Linear warm-up of the learning rate: (step + 1) / warmup, at most 1 (1 if warmup is 0)."""
