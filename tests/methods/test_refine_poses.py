@@ -72,9 +72,16 @@ def test_refine_poses_recovers_a_perturbation(scene):
     points = scene.gt_mesh.verts_packed()
     rot0, pix0 = errors(bad.train().cameras, truth, points)
     assert rot0 == pytest.approx(3.0, abs=1e-3) and pix0 > 2.0  # measured 2.31 px
-    torch.manual_seed(0)
-    m = get_method("nerf")
-    rec = m.fit(m.config_cls(**REFINE), bad, Loop(progress=False))
+    # One thread: with two, the fit's CPU reductions vary from run to run (measured 1.37 to
+    # 1.50 degrees at seed 0 with the same code), which a fixed bar cannot tolerate.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        m = get_method("nerf")
+        rec = m.fit(m.config_cls(**REFINE), bad, Loop(progress=False))
+    finally:
+        torch.set_num_threads(threads)
     rot1, pix1 = errors(rec.artifacts["refined_cameras"], truth, points)
     # Measured (seeds 0 / 1): 0.48 / 0.36 px, 1.39 / 0.85 degrees (160 steps: 1.17 / 1.51, most
     # of the rest a roll about the optical axis, which hardly moves a centred mug at 32 px).
