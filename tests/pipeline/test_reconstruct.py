@@ -147,3 +147,59 @@ def test_default_method_follows_the_data(tmp_path):
         {"data": str(tmp_path / "photos")}, {}, config_file=str(tmp_path / "c.yaml")
     )
     assert from_file[2].name == "mesh"
+
+
+def test_appearance_protocol_metrics_use_the_halves():
+    """The NeRF-W protocol: latents fitted on the left halves, PSNR on the right halves. A fake
+    fit whose 'latent' is a per-view gain: fitting it on the left half recovers the exposure
+    exactly, so the fitted right halves are perfect (capped PSNR) and the mean-latent ones are not."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from inverse3d.eval.metrics import psnr
+    from inverse3d.methods.base import Reconstruction
+    from inverse3d.pipeline.reconstruct import appearance_protocol_metrics
+
+    torch.manual_seed(0)
+    base = torch.rand(2, 6, 8, 3) * 0.5 + 0.1
+    gains = torch.tensor([0.7, 1.4])
+    images = base * gains[:, None, None, None]
+    seen = {}
+
+    def render(cameras, distortion=None, appearance=None):
+        g = torch.ones(2) if appearance is None else appearance[:, 0]
+        rgb = base * g[:, None, None, None]
+        return torch.cat([rgb, torch.ones(2, 6, 8, 1)], -1)
+
+    def fit_appearance(cameras, imgs, keep, distortion=None, steps=100):
+        seen["keep"] = keep.clone()
+        k = keep[..., None].expand_as(imgs).bool()
+        g = [(imgs[i][k[i]] / base[i][k[i]]).mean() for i in range(2)]
+        return torch.stack(g)[:, None]
+
+    rec = Reconstruction(
+        mesh=None, render=render, history=[], steps=1, artifacts={"fit_appearance": fit_appearance}
+    )
+    views = SimpleNamespace(images=images, cameras=[0, 1], distortion=None)
+    m = appearance_protocol_metrics(rec, views, render(None))
+    assert seen["keep"][:, :, :4].all() and not seen["keep"][:, :, 4:].any()
+    expected_mean = sum(float(psnr(base[i, :, 4:], images[i, :, 4:])) for i in range(2)) / 2
+    assert m["psnr_appearance_mean"] == pytest.approx(expected_mean, rel=1e-5)
+    assert m["psnr_appearance_fit"] > expected_mean + 20
+
+
+def test_appearance_embedding_run_reports_the_protocol(scene_dir, tmp_path):
+    def nerf(out, **flags):
+        run, cfg, m = resolve_settings(
+            {"data": str(scene_dir), "device": "cpu", "eval_samples": 500, "method": "nerf"},
+            {"steps": 2, "rays_per_step": 64, "n_levels": 2, "mesh_resolution": 16, **flags},
+        )
+        return reconstruct(run, cfg, m, out=out, progress=False, log=lambda s: None)
+
+    report = nerf(tmp_path, appearance_embedding=True)
+    for k in ("psnr_appearance_fit", "psnr_appearance_mean"):
+        assert math.isfinite(report["metrics"][k]), k
+        assert k in report["metric_definitions"]
+    plain = nerf(tmp_path / "plain")
+    assert "psnr_appearance_fit" not in plain["metrics"]

@@ -68,7 +68,10 @@ class Reconstruction:
     history: the loss history (one dict of scalars per step, with a "loss" key).
     steps: optimisation steps taken (including those before a resume).
     artifacts: anything else worth keeping, e.g. {"field": state_dict} (written by the pipeline)
-        or extra scalars for the report under "metrics".
+        or extra scalars for the report under "metrics". A method with per-image appearance
+        latents adds "fit_appearance": fit_appearance(cameras, images, keep, distortion=None,
+        steps=100) -> (N, A) latents for render(cameras, distortion=, appearance=); the pipeline
+        then reports NeRF-W's held-out protocol (psnr_appearance_fit / psnr_appearance_mean).
     """
 
     mesh: Any

@@ -71,8 +71,10 @@ class RunSettings:
         "cameras.npz (default: the built-in scene)",
     )
     downscale: int = setting(
-        1, "divide the data's image width and height by this factor when loading (box filter; "
-        "e.g. 8 for full-size phone photos)", low=1
+        1,
+        "divide the data's image width and height by this factor when loading (box filter; "
+        "e.g. 8 for full-size phone photos)",
+        low=1,
     )
     method: str = setting(
         DEFAULT_METHOD,
@@ -302,6 +304,10 @@ METRIC_DEFINITIONS = {
     "rotation corrections",
     "pose_translation": "pose refinement: mean length of the learnt translation corrections "
     "(working frame, the unit cube)",
+    "psnr_appearance_fit": "appearance embedding, NeRF-W protocol: PSNR (dB) of the held-out "
+    "views' right halves, each view's latent fitted on its left half (field frozen)",
+    "psnr_appearance_mean": "appearance embedding: PSNR (dB) of the same right halves rendered "
+    "with the training latents' mean (the plain psnr's latent)",
 }
 
 
@@ -380,6 +386,8 @@ def reconstruct(
     mesh = rec.mesh.detach().cpu() if rec.mesh is not None else None
     metrics = run_metrics(scene, mesh, pred, n_samples=run.eval_samples)
     metrics.update(rec.artifacts.get("metrics", {}))
+    if pred is not None and callable(rec.artifacts.get("fit_appearance")):
+        metrics.update(appearance_protocol_metrics(rec, test, pred))
     if mesh is not None:
         save_mesh_files(folder, mesh, lambda v: to_world(v, scene))
     if "field" in rec.artifacts:
@@ -389,7 +397,7 @@ def reconstruct(
     report = {
         "method": method.name,
         "data": str(scene.source or scene.name),
-        "metrics": {k: metrics.get(k) for k in (*METRIC_KEYS, *rec.artifacts.get("metrics", {}))},
+        "metrics": {k: metrics.get(k) for k in (*METRIC_KEYS, *extra_metric_keys(metrics))},
         "metric_definitions": METRIC_DEFINITIONS,
         "steps": int(rec.steps),
         "time_s": float(time.perf_counter() - t_start),
@@ -448,6 +456,48 @@ def _write_artifact_images(folder: Path, images: Mapping[str, torch.Tensor]) -> 
         arr = to_uint8(img.detach().cpu().float())
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
+
+
+def extra_metric_keys(metrics: Mapping[str, Any]) -> list[str]:
+    """The keys of `metrics` beyond the standard METRIC_KEYS, in their order."""
+    from inverse3d.eval.report_metrics import METRIC_KEYS
+
+    return [k for k in metrics if k not in METRIC_KEYS]
+
+
+def appearance_protocol_metrics(
+    rec: Reconstruction, views: Any, pred: torch.Tensor, steps: int = 100
+) -> dict[str, float]:
+    """NeRF-W's held-out protocol for a fit with per-image appearance latents: each held-out
+    view's latent is optimised (field frozen) on the left half of its image by
+    `rec.artifacts["fit_appearance"]`, and the PSNR is taken on the right half, against the
+    right half of `pred` (N, H, W, 4), the views rendered with the mean latent. A held-out
+    photo's exposure is unknown to the fit, so the plain psnr mixes exposure and geometry.
+    """
+    from inverse3d.eval.metrics import psnr
+
+    images = views.images
+    w = images.shape[2]
+    if w < 2:
+        raise ValueError(f"views.images: need at least 2 columns for the half split, got {w}")
+    keep = torch.zeros(images.shape[:3])
+    keep[:, :, : w // 2] = 1.0
+    with torch.enable_grad():
+        latents = rec.artifacts["fit_appearance"](
+            views.cameras, images, keep, distortion=views.distortion, steps=steps
+        )
+    with torch.no_grad():
+        fitted = rec.render(views.cameras, distortion=views.distortion, appearance=latents)
+
+    def right_half_psnr(p: torch.Tensor) -> float:
+        p = p[:, :, w // 2 :, :3].detach().float().cpu().clamp(0, 1)
+        t = images[:, :, w // 2 :].detach().float().cpu()
+        return sum(float(psnr(p[i], t[i])) for i in range(len(p))) / len(p)
+
+    return {
+        "psnr_appearance_fit": right_half_psnr(fitted),
+        "psnr_appearance_mean": right_half_psnr(pred),
+    }
 
 
 def _render_views(rec: Reconstruction, views, log) -> torch.Tensor:
