@@ -18,7 +18,7 @@ def test_two_step_run_writes_outputs(tmp_path, capsys):
         assert (run / f).is_file(), f
     rep = json.loads((run / "report.json").read_text())
     assert rep["command"] == "train-giraffe" and rep["settings"]["steps"] == 2
-    for k in ("translation_corr_x", "translation_corr_y", "appearance_iou"):
+    for k in ("translation_corr_x", "translation_corr_y", "appearance_iou", "rotation_width_corr"):
         assert k in rep["metrics"] and k in rep["metric_definitions"]
     assert Image.open(run / "samples.png").size == (8 * 18, 8 * 18)
     assert Image.open(run / "interpolation.png").size == (8 * 18, 5 * 18)

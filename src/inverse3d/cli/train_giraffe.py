@@ -37,6 +37,15 @@ METRIC_DEFINITIONS = {
     "appearance_iou": "IoU of the silhouettes (opacity > 0.5) before and after drawing new "
     "appearance codes",
     "mean_opacity": "mean object opacity at the feature resolution",
+    "translation_corr_x_object{k}": "(n_objects > 1) translation_corr_x of object k, rendered alone",
+    "translation_corr_y_object{k}": "(n_objects > 1) translation_corr_y of object k, rendered alone",
+    "rotation_width_corr": "Pearson correlation, over n scenes x 8 angles (half a turn about y), "
+    "of the change of object 0's silhouette width (opacity-weighted std of NDC x, minus its mean "
+    "over the angles) with the change of the mesh renderer's silhouette width of the box fitted "
+    "to the generator's canonical density (moments), posed alike",
+    "rotation_width_ratio": "std of the generator's width changes / std of the ground truth's",
+    "rotation_iou": "mean IoU of object 0's silhouette (opacity > 0.5) with that ground-truth "
+    "box silhouette over the scenes and angles",
 }
 
 
@@ -156,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(
         f"translation centroid correlation x {metrics['translation_corr_x']:.3f} "
-        f"y {metrics['translation_corr_y']:.3f}, appearance IoU {metrics['appearance_iou']:.3f}; "
+        f"y {metrics['translation_corr_y']:.3f}, appearance IoU {metrics['appearance_iou']:.3f}, "
+        f"rotation width-change correlation {metrics['rotation_width_corr']:.3f}; "
         f"saved {out}/model.pt, samples.png, interpolation.png, report.json"
     )
     return 0
