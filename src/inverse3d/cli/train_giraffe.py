@@ -1,5 +1,6 @@
 """`inverse3d train-giraffe`: train a GIRAFFE generator (compositional generative feature fields)
-on procedural images (one box or cylinder, random pose and colour, plain random background).
+on procedural images (--n-objects boxes or cylinders, random poses and colours, plain random
+background).
 
 The run folder gets model.pt (a plain dict {"format", "config", "generator", "discriminator"},
 readable with `torch.load(weights_only=True)`), report.json (controllability of the trained and
@@ -129,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = verb_run_folder(args, "giraffe")
     dev = torch.device(args.device)
-    data = make_giraffe_images(cfg.n_train, cfg.data_seed, cfg.image_size, kinds, pose_ranges(cfg))
+    data = make_giraffe_images(
+        cfg.n_train, cfg.data_seed, cfg.image_size, kinds, pose_ranges(cfg),
+        n_objects=cfg.n_objects,
+    )  # fmt: skip
     t_data = time.perf_counter() - t0
     torch.manual_seed(args.seed)
     untrained = controllability(build_models(cfg)[0].to(dev), args.eval_samples, seed=1)
