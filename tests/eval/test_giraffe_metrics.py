@@ -60,12 +60,30 @@ def test_rotation_check_passes_posed_box_and_fails_without_rotation():
     assert bad["rotation_iou"] < good["rotation_iou"] - 0.05, bad
 
 
+class _Object1IgnoresRotation(_BoxGenerator):
+    def object_fields(self, points, codes, poses):
+        rot = poses.rotation.clone()
+        rot[:, 1] = 0.0
+        return super().object_fields(
+            points, codes, ObjectPoses(poses.scale, poses.translation, rot)
+        )
+
+
+def test_rotation_check_per_object():
+    gen = _Object1IgnoresRotation((0.9, 0.8, 0.35), n_objects=2)
+    m = controllability(gen, n=8, seed=0, n_angles=8)
+    assert m["rotation_width_corr"] >= 0.85 and m["translation_corr_x_object1"] >= 0.9, m
+    assert abs(m["rotation_width_corr_object1"]) < 0.2, m
+    with pytest.raises(ValueError, match="k must"):
+        rotation_check(gen, n=3, k=2)
+
+
 def test_controllability_includes_rotation_and_every_object():
     torch.manual_seed(0)
     gen = GiraffeGenerator(n_objects=2, hidden=16, feat_dim=4, n_samples=8)
     m = controllability(gen, n=6, seed=0, n_angles=4)
     for key in ("translation_corr_x", "translation_corr_y_object1", "rotation_width_corr",
-                "rotation_width_ratio", "rotation_iou"):  # fmt: skip
+                "rotation_width_ratio", "rotation_iou", "rotation_iou_object1"):  # fmt: skip
         assert key in m, key
 
 

@@ -124,7 +124,7 @@ def test_default_path_is_the_plain_training():
     _, history = train_synsin(SynSinConfig(**TINY, steps=3), train_data=pairs)
     assert set(history[0]) == {"l1", "feature", "depth", "loss"}
     pinned = [0.08827928453683853, 0.2573821246623993, 0.10564480721950531]
-    assert [h["loss"] for h in history] == pytest.approx(pinned, rel=1e-4)
+    assert [h["loss"] for h in history] == pytest.approx(pinned, rel=1e-3)
 
 
 def test_loss_terms_with_a_discriminator_by_formula():

@@ -47,6 +47,7 @@ METRIC_DEFINITIONS = {
     "rotation_width_ratio": "std of the generator's width changes / std of the ground truth's",
     "rotation_iou": "mean IoU of object 0's silhouette (opacity > 0.5) with that ground-truth "
     "box silhouette over the scenes and angles",
+    "rotation_*_object{k}": "(n_objects > 1) the rotation checks of object k, rendered alone",
 }
 
 

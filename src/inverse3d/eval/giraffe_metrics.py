@@ -5,7 +5,7 @@
   ``focal * (c_x, c_y) / c_z`` of its centre c; Pearson correlation per image axis.
 - appearance: the silhouette (opacity > 0.5) with the scenes' appearance codes and with new
   ones; intersection over union (1 by construction: density ignores the appearance code).
-- rotation (`rotation_check`): for each scene, object 0 is turned about y by J angles spread over
+- rotation (`rotation_check`): for each scene, object k (rendered alone) is turned about y by J angles spread over
   half a turn. The ground truth is the mesh renderer's silhouette of the procedural box that is
   "the same object": the box fitted to the generator's own density in the object's canonical
   frame (centre and half-extents from the density's first and second moments, a solid box of
@@ -112,12 +112,19 @@ def _width(op: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def rotation_check(
-    gen: GiraffeGenerator, n: int = 100, seed: int = 0, n_angles: int = 8, chunk: int = 16
+    gen: GiraffeGenerator,
+    n: int = 100,
+    seed: int = 0,
+    n_angles: int = 8,
+    k: int = 0,
+    chunk: int = 16,
 ) -> dict[str, float]:
-    """{"rotation_width_corr", "rotation_width_ratio", "rotation_iou"} of `gen` (object 0)
-    over n random scenes drawn with `seed`, each turned by n_angles angles j * pi / n_angles
-    (module docstring)."""
+    """{"rotation_width_corr", "rotation_width_ratio", "rotation_iou"} of object k of `gen`
+    (rendered alone) over n random scenes drawn with `seed`, each turned by n_angles angles
+    j * pi / n_angles (module docstring)."""
     gen = _check_gen(gen)
+    if not isinstance(k, int) or not 0 <= k < gen.n_objects:
+        raise ValueError(f"k must be an object index in 0..{gen.n_objects - 1}; got {k!r}")
     n = check_positive_int(n, "n")
     n_angles = check_positive_int(n_angles, "n_angles")
     chunk = check_positive_int(chunk, "chunk")
@@ -132,7 +139,7 @@ def rotation_check(
     # the ground truth's pixel grid (row 0 is +y, column 0 is +x) as the generator's ray order
     cs = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
     gx = -cs[None, :].expand(h, h).reshape(-1)
-    mean, half = canonical_box_fit(gen, codes, poses)
+    mean, half = canonical_box_fit(gen, codes, poses, k)
     w_gen, w_gt, ious = [], [], []
     centre0 = torch.tensor([0.0, 0.0, gen.depth], device=dev)
     for s in range(0, n, chunk):
@@ -140,15 +147,15 @@ def rotation_check(
         m = idx.numel()
         rep = lambda x, i=idx: x[i].repeat_interleave(n_angles, 0)  # noqa: E731
         rot = poses.rotation[idx].repeat_interleave(n_angles, 0)
-        rot[:, 0] += offsets.repeat(m)
+        rot[:, k] += offsets.repeat(m)
         p = ObjectPoses(rep(poses.scale), rep(poses.translation), rot)
         c = SceneCodes(rep(codes.shape), rep(codes.appearance), rep(codes.bg_shape),
                        rep(codes.bg_appearance))  # fmt: skip
-        op = gen.render_features(c, p, objects_only=True, only=0)[1].reshape(m * n_angles, -1)
-        scale = p.scale[:, 0, None]
-        R = rotation_y(rot[:, 0])
-        world_c = (R @ (rep(mean) * scale)[..., None])[..., 0] + p.translation[:, 0] + centre0
-        gt = _box_silhouettes(world_c, rep(half) * scale, rot[:, 0], h, gen.focal)
+        op = gen.render_features(c, p, objects_only=True, only=k)[1].reshape(m * n_angles, -1)
+        scale = p.scale[:, k, None]
+        R = rotation_y(rot[:, k])
+        world_c = (R @ (rep(mean) * scale)[..., None])[..., 0] + p.translation[:, k] + centre0
+        gt = _box_silhouettes(world_c, rep(half) * scale, rot[:, k], h, gen.focal)
         gt = gt.reshape(m * n_angles, -1)
         w_gen.append(_width(op, xy[:, 0]).reshape(m, n_angles))
         w_gt.append(_width(gt, gx).reshape(m, n_angles))
@@ -170,9 +177,9 @@ def controllability(
     gen: GiraffeGenerator, n: int = 100, seed: int = 0, n_angles: int = 8
 ) -> dict[str, float]:
     """{"translation_corr_x", "translation_corr_y", "appearance_iou", "mean_opacity"} of object
-    0 of `gen` over n random scenes drawn with `seed`, the same translation keys with suffix
-    "_object{k}" for every further object k (its silhouette rendered alone), and the keys of
-    `rotation_check` (n scenes, n_angles angles; n_angles 0 leaves it out); module docstring."""
+    0 of `gen` over n random scenes drawn with `seed`, and the keys of `rotation_check` (n
+    scenes, n_angles angles; n_angles 0 leaves it out); the translation and rotation keys with
+    suffix "_object{k}" for every further object k (rendered alone); module docstring."""
     gen = _check_gen(gen)
     n = check_positive_int(n, "n")
     if n < 3:
@@ -199,6 +206,8 @@ def controllability(
     union = (a | b).sum()
     out["appearance_iou"] = float((a & b).sum() / union) if union > 0 else float("nan")
     out["mean_opacity"] = float(op.mean())
-    if int(n_angles):
-        out.update(rotation_check(gen, n, seed, int(n_angles)))
+    for k in range(gen.n_objects if int(n_angles) else 0):
+        suffix = "" if k == 0 else f"_object{k}"
+        rot = rotation_check(gen, n, seed, int(n_angles), k=k)
+        out.update({f"{key}{suffix}": v for key, v in rot.items()})
     return out
