@@ -3,13 +3,14 @@
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bm_synsin.py [--steps 300]
         [--n-train 128] [--n-test 32] [--image-size 32] [--channels 16] [--blocks 2]
         [--depth-width 8] [--batch-size 8] [--lr 2e-3] [--feature-weight 1.0]
-        [--depth-weight 0.0] [--device cpu] [--seed 0]
+        [--depth-weight 0.0] [--gan-weight 0.0] [--gan-loss hinge] [--device cpu] [--seed 0]
 
 Trains methods.synsin with the given settings (the rest at SynSinConfig's defaults) on
 datasets.view_pairs (seed data_seed) and evaluates on held-out pairs (seed data_seed + 1) with
 eval.view_synthesis: the model, the input copy, forward warping with the predicted depth (no
 refinement) and with the true depth, for the untrained and the trained model; plus the mean
-absolute depth error. Prints one JSON object.
+absolute depth error. With --gan-weight > 0 the patch-GAN is on (its final losses are printed
+too). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--feature-weight", type=float, default=1.0)
     ap.add_argument("--depth-weight", type=float, default=0.0)
+    ap.add_argument("--gan-weight", type=float, default=0.0)
+    ap.add_argument("--gan-loss", default="hinge", choices=("hinge", "nonsaturating"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -51,7 +54,7 @@ def main() -> None:
         steps=a.steps, n_train=a.n_train, n_test=a.n_test, image_size=a.image_size,
         channels=a.channels, blocks=a.blocks, depth_width=a.depth_width,
         batch_size=a.batch_size, lr=a.lr, feature_weight=a.feature_weight,
-        depth_weight=a.depth_weight,
+        depth_weight=a.depth_weight, gan_weight=a.gan_weight, gan_loss=a.gan_loss,
     )  # fmt: skip
     dev = torch.device(a.device)
     t0 = time.perf_counter()
@@ -74,6 +77,7 @@ def main() -> None:
         "trained": trained,
         "depth_l1": {"untrained": d0, "trained": depth_error(model, test, dev)},
         "final_loss": hist[-1]["loss"],
+        "final_gan": {k: hist[-1][k] for k in ("gan", "d_real", "d_fake") if k in hist[-1]},
         "time_s": {"data": t_data, "train": t_train, "per_step": t_train / cfg.steps},
         "device": str(dev),
     }

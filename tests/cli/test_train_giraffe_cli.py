@@ -18,7 +18,7 @@ def test_two_step_run_writes_outputs(tmp_path, capsys):
         assert (run / f).is_file(), f
     rep = json.loads((run / "report.json").read_text())
     assert rep["command"] == "train-giraffe" and rep["settings"]["steps"] == 2
-    for k in ("translation_corr_x", "translation_corr_y", "appearance_iou"):
+    for k in ("translation_corr_x", "translation_corr_y", "appearance_iou", "rotation_width_corr"):
         assert k in rep["metrics"] and k in rep["metric_definitions"]
     assert Image.open(run / "samples.png").size == (8 * 18, 8 * 18)
     assert Image.open(run / "interpolation.png").size == (8 * 18, 5 * 18)
@@ -35,3 +35,12 @@ def test_bad_flags_exit_2(tmp_path, capsys):
                  "--scale-max", "0.5"]) == 2  # fmt: skip
     assert main(["train-giraffe", "--out", out, *TINY, "--feature-size", "32"]) == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_two_objects_run_reports_each_object(tmp_path):
+    args = ["train-giraffe", "--out", str(tmp_path), "--name", "g2", *TINY, "--n-objects", "2"]
+    assert main(args) == 0
+    rep = json.loads((tmp_path / "g2" / "report.json").read_text())
+    assert rep["settings"]["n_objects"] == 2
+    for k in ("translation_corr_x_object1", "translation_corr_y_object1", "rotation_iou"):
+        assert k in rep["metrics"], k

@@ -117,3 +117,17 @@ def test_shapes_and_validation():
         gen.object_opacity(SceneCodes.sample(2, 1, 16), poses)
     with pytest.raises(ValueError, match="images"):
         GiraffeDiscriminator(32)(img)
+
+
+def test_render_only_one_object():
+    torch.manual_seed(0)
+    gen = GiraffeGenerator(n_objects=2, hidden=16, feat_dim=4, n_samples=8)
+    codes, poses = gen.sample_latents(2, torch.Generator().manual_seed(3))
+    poses.translation[:, 0, 0], poses.translation[:, 1, 0] = 0.5, -0.5  # apart in x
+    with torch.no_grad():
+        both = gen.object_opacity(codes, poses)
+        one = gen.render_features(codes, poses, objects_only=True, only=1)[1]
+    # object 1 alone: a subset of the pair's silhouette, and not all of it
+    assert bool((one <= both + 1e-5).all()) and float(one.sum()) < float(both.sum()) - 1.0
+    with pytest.raises(ValueError, match="only"):
+        gen.render_features(codes, poses, objects_only=True, only=2)

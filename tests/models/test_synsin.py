@@ -7,6 +7,7 @@ import torch
 
 from inverse3d.datasets.view_pairs import make_view_pairs, relative_camera, yaw_matrix
 from inverse3d.models.synsin import (
+    PatchDiscriminator,
     SynSin,
     lift_to_points,
     pixel_ndc_grid,
@@ -160,3 +161,42 @@ def test_pairs_validation():
         make_view_pairs(1, image_size=18)
     with pytest.raises(ValueError, match="max_angle"):
         make_view_pairs(1, max_angle=120.0)
+
+
+@pytest.mark.parametrize("size,layers", [(32, 3), (32, 2), (16, 1)])
+def test_patch_discriminator_one_logit_per_patch(size, layers):
+    torch.manual_seed(0)
+    d = PatchDiscriminator(width=8, n_layers=layers)
+    out = d(torch.rand(2, 3, size, size))
+    f = 2**layers
+    assert out.shape == (2, 1, size // f, size // f)
+
+
+def test_patch_discriminator_receptive_field_is_local():
+    # the pixels that reach one central logit (nonzero input gradient) span receptive_field
+    torch.manual_seed(0)
+    d = PatchDiscriminator(width=4, n_layers=3)
+    x = torch.rand(1, 3, 128, 128, requires_grad=True)
+    out = d(x)
+    assert out.shape == (1, 1, 16, 16)
+    (g,) = torch.autograd.grad(out[0, 0, 8, 8], x)
+    rows = g.abs().sum((0, 1, 3)).nonzero()[:, 0]
+    cols = g.abs().sum((0, 1, 2)).nonzero()[:, 0]
+    assert d.receptive_field == 38
+    assert int(rows.max() - rows.min() + 1) == 38 and int(cols.max() - cols.min() + 1) == 38
+    # a corner pixel changes the corner logits, not the far ones
+    y = x.detach().clone()
+    y[0, :, 0, 0] += 1.0
+    with torch.no_grad():
+        diff = (d(y) - out.detach()).abs()[0, 0]
+    assert float(diff[0, 0]) > 0 and float(diff[4:, :].max()) == 0 and float(diff[:, 4:].max()) == 0
+
+
+def test_patch_discriminator_validation():
+    d = PatchDiscriminator(n_layers=3)
+    with pytest.raises(ValueError, match="divisible"):
+        d(torch.rand(1, 3, 20, 20))
+    with pytest.raises(ValueError, match="images"):
+        d(torch.rand(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="n_layers"):
+        PatchDiscriminator(n_layers=0)

@@ -1,5 +1,6 @@
 """`inverse3d train-giraffe`: train a GIRAFFE generator (compositional generative feature fields)
-on procedural images (one box or cylinder, random pose and colour, plain random background).
+on procedural images (--n-objects boxes or cylinders, random poses and colours, plain random
+background).
 
 The run folder gets model.pt (a plain dict {"format", "config", "generator", "discriminator"},
 readable with `torch.load(weights_only=True)`), report.json (controllability of the trained and
@@ -37,6 +38,16 @@ METRIC_DEFINITIONS = {
     "appearance_iou": "IoU of the silhouettes (opacity > 0.5) before and after drawing new "
     "appearance codes",
     "mean_opacity": "mean object opacity at the feature resolution",
+    "translation_corr_x_object{k}": "(n_objects > 1) translation_corr_x of object k, rendered alone",
+    "translation_corr_y_object{k}": "(n_objects > 1) translation_corr_y of object k, rendered alone",
+    "rotation_width_corr": "Pearson correlation, over n scenes x 8 angles (half a turn about y), "
+    "of the change of object 0's silhouette width (opacity-weighted std of NDC x, minus its mean "
+    "over the angles) with the change of the mesh renderer's silhouette width of the box fitted "
+    "to the generator's canonical density (moments), posed alike",
+    "rotation_width_ratio": "std of the generator's width changes / std of the ground truth's",
+    "rotation_iou": "mean IoU of object 0's silhouette (opacity > 0.5) with that ground-truth "
+    "box silhouette over the scenes and angles",
+    "rotation_*_object{k}": "(n_objects > 1) the rotation checks of object k, rendered alone",
 }
 
 
@@ -120,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = verb_run_folder(args, "giraffe")
     dev = torch.device(args.device)
-    data = make_giraffe_images(cfg.n_train, cfg.data_seed, cfg.image_size, kinds, pose_ranges(cfg))
+    data = make_giraffe_images(
+        cfg.n_train, cfg.data_seed, cfg.image_size, kinds, pose_ranges(cfg),
+        n_objects=cfg.n_objects,
+    )  # fmt: skip
     t_data = time.perf_counter() - t0
     torch.manual_seed(args.seed)
     untrained = controllability(build_models(cfg)[0].to(dev), args.eval_samples, seed=1)
@@ -156,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(
         f"translation centroid correlation x {metrics['translation_corr_x']:.3f} "
-        f"y {metrics['translation_corr_y']:.3f}, appearance IoU {metrics['appearance_iou']:.3f}; "
+        f"y {metrics['translation_corr_y']:.3f}, appearance IoU {metrics['appearance_iou']:.3f}, "
+        f"rotation width-change correlation {metrics['rotation_width_corr']:.3f}; "
         f"saved {out}/model.pt, samples.png, interpolation.png, report.json"
     )
     return 0

@@ -29,6 +29,7 @@ HELP = (
 )
 EXAMPLES = (
     "inverse3d train-synsin --steps 400 --name synsin",
+    "inverse3d train-synsin --steps 400 --gan-weight 0.05 --name synsin-gan",
     "inverse3d synthesize room.png --angle 10 --checkpoint runs/synsin/model.pt",
 )
 MODEL_FORMAT = "inverse3d-synsin-1"
@@ -75,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--image-size must be a multiple of 4; got {cfg.image_size}")
     if not cfg.depth_min < cfg.depth_max:
         raise InputError(f"--depth-min must be < --depth-max; got {cfg.depth_min}, {cfg.depth_max}")
+    if cfg.gan_weight > 0 and cfg.image_size % 2**cfg.d_layers:
+        raise InputError(f"--image-size must be divisible by 2**--d-layers = {2**cfg.d_layers} "
+                         f"with the GAN on; got {cfg.image_size}")  # fmt: skip
     if cfg.vgg_weights and not Path(cfg.vgg_weights).is_file():
         raise FileNotFoundError(f"{cfg.vgg_weights}: no such VGG weights file")
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ import torch
 
 from inverse3d._validation import check_tensor
 from inverse3d.engine import Loop
+from inverse3d.loss.gan import gan_discriminator_loss, gan_generator_loss
 from inverse3d.methods.base import setting
 from inverse3d.models.giraffe import GiraffeDiscriminator, GiraffeGenerator, PoseRanges
 
@@ -97,8 +98,7 @@ def gan_losses(
     check_tensor(fake, "fake", (None, 3, real.shape[2], real.shape[3]), dtype="float")
     real = real.detach().requires_grad_(r1_weight > 0)
     logits_real = disc(real)
-    d_real = torch.nn.functional.softplus(-logits_real).mean()
-    d_fake = torch.nn.functional.softplus(disc(fake.detach())).mean()
+    d_real, d_fake = gan_discriminator_loss(logits_real, disc(fake.detach()), "nonsaturating")
     if r1_weight > 0:
         (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
         r1 = grad.pow(2).flatten(1).sum(1).mean()
@@ -143,7 +143,7 @@ def train_giraffe(
         opt_d.zero_grad()
         terms["d_loss"].backward()
         opt_d.step()
-        g_loss = torch.nn.functional.softplus(-disc(fake)).mean()
+        g_loss = gan_generator_loss(disc(fake), "nonsaturating")
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()

@@ -346,19 +346,29 @@ class GiraffeGenerator(nn.Module):
         return sigmas, feats
 
     def render_features(
-        self, codes: SceneCodes, poses: ObjectPoses, objects_only: bool = False
+        self,
+        codes: SceneCodes,
+        poses: ObjectPoses,
+        objects_only: bool = False,
+        only: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Volume-rendered (feature image (N, C, h, w), opacity (N, h, w)).
 
         With objects_only the background is left out: the opacity is then the objects'
-        silhouette, 1 - prod_i (1 - alpha_i) along each ray.
+        silhouette, 1 - prod_i (1 - alpha_i) along each ray. With `only` = k, object k is the
+        only object rendered (the others are left out, not occluding it).
         """
+        if only is not None and not (isinstance(only, int) and 0 <= only < self.n_objects):
+            raise ValueError(f"only must be None or an object index in 0..{self.n_objects - 1}; "
+                             f"got {only!r}")  # fmt: skip
         n = codes.bg_shape.shape[0]
         check_tensor(codes.bg_shape, "codes.bg_shape", (n, self.z_dim), dtype="float")
         pts, delta, _ = self.rays(n)
         r, s = pts.shape[1], self.n_samples
         flat = pts.reshape(n, r * s, 3)
         sigmas, feats = self.object_fields(flat, codes, poses)
+        if only is not None:
+            sigmas, feats = [sigmas[only]], [feats[only]]
         if not objects_only:
             bs, bf = self.background(flat / self.far, codes.bg_shape, codes.bg_appearance)
             sigmas.append(bs)

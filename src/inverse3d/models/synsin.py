@@ -36,6 +36,7 @@ from inverse3d.structures.pointclouds import Pointclouds
 __all__ = [
     "DepthUNet",
     "FeatureEncoder",
+    "PatchDiscriminator",
     "RefinementDecoder",
     "ResBlock",
     "SynSin",
@@ -251,6 +252,49 @@ class RefinementDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
+
+    `n_layers` convolutions 4x4 with stride 2 (LeakyReLU 0.2; channels width, 2 width, ...,
+    at most 8 width), then a 3x3 convolution to one channel. images (N, 3, S, S), S divisible by
+    2**n_layers -> logits (N, 1, S / 2**n_layers, S / 2**n_layers); logit (i, j) sees only the
+    patch of its receptive field (`receptive_field` pixels wide, 38 for 3 layers), so the
+    discriminator judges local texture and sharpness, not the layout of the whole image.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32, n_layers: int = 3) -> None:
+        super().__init__()
+        for name, v in (("in_channels", in_channels), ("width", width), ("n_layers", n_layers)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if n_layers > 6:
+            raise ValueError(f"n_layers must be in 1..6; got {n_layers}")
+        self.in_channels, self.n_layers = in_channels, n_layers
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(n_layers):
+            c_out = width * min(2**i, 8)
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Width in input pixels of the patch one logit sees."""
+        return 5 * 2**self.n_layers - 2  # 1 + 3 (2^n - 1) from the strided 4x4s, 2^(n+1) the 3x3
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        _check_images(images, "images", self.in_channels)
+        f = 2**self.n_layers
+        if images.shape[2] % f or images.shape[3] % f:
+            raise ValueError(
+                f"images height and width must be divisible by 2**n_layers = {f}; got "
+                f"{images.shape[2]}x{images.shape[3]}"
+            )
+        return self.net(images)
 
 
 @dataclass
