@@ -12,10 +12,12 @@ import torch
 from inverse3d.common.errors import InputError
 
 __all__ = [
+    "add_device_flag",
     "add_run_folder_flags",
     "load_mesh_file",
     "load_points_file",
     "read_image_file",
+    "verb_device",
     "verb_run_folder",
 ]
 
@@ -92,3 +94,18 @@ def verb_run_folder(args: argparse.Namespace, default_name: str) -> Path:
     )
     args.context.folder = folder
     return folder
+
+
+def add_device_flag(p: argparse.ArgumentParser) -> None:
+    """--device, as every verb spells it: default None, i.e. cuda when available (as reconstruct)."""
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
+
+
+def verb_device(args: argparse.Namespace) -> str:
+    """The verb's device: --device checked (InputError if unknown or CUDA is absent), or cuda
+    when available."""
+    from inverse3d.pipeline.reconstruct import resolve_device
+
+    return resolve_device(args.device)

@@ -25,7 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inverse3d.cli._common import add_run_folder_flags, read_image_file, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    read_image_file,
+    verb_device,
+    verb_run_folder,
+)
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.smplify import SMPLifyConfig
 
@@ -45,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("keypoints", help="keypoints JSON (see docs/body.md)")
     p.add_argument("--model", required=True, help="body model file (.npz or .pkl, SMPL layout)")
     p.add_argument("--gmm", default=None, help="pose prior GMM .npz (means, covars, weights)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     add_run_folder_flags(p, "body-<image file name>")
     add_dataclass_flags(p.add_argument_group("fitting settings"), SMPLifyConfig)
 
@@ -142,6 +148,7 @@ def render_overlay(model, vertices, K, image):
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from inverse3d.cli._common import add_device_flag, verb_device
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags, flag_name, given_values
 from inverse3d.methods.fit_sdf import FitSdfConfig
 
@@ -42,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="reuse the run folder: finished objects are kept, a partial one continues from "
         "its checkpoint (with the saved config.yaml; a contradicting flag is an error)",
     )
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    add_device_flag(p)
     p.add_argument(
         "--eval-points",
         type=int,
@@ -82,11 +83,11 @@ def _config(args: argparse.Namespace, folder: Path | None) -> FitSdfConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     from inverse3d import distributed
     from inverse3d.common.errors import InputError
     from inverse3d.pipeline.config import config_to_dict, write_yaml_file
     from inverse3d.pipeline.fit_sdf import collect_meshes, run_fit_sdf
-    from inverse3d.pipeline.reconstruct import resolve_device
     from inverse3d.pipeline.run_folder import prepare_run_folder
 
     if args.eval_points < 100:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--mc-resolution must be in [8, 1024]; got {args.mc_resolution}")
     if args.resume and args.overwrite:
         raise InputError("--resume and --overwrite cannot be used together")
-    device = resolve_device(args.device)
+    device = args.device
     files = collect_meshes([Path(p) for p in args.inputs])  # missing path / empty folder: exit 2
     default_name = "sdf-" + (Path(args.inputs[0]).resolve().name or "meshes")
     name = args.name or default_name

@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inverse3d.cli._common import add_run_folder_flags, read_image_file, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    read_image_file,
+    verb_device,
+    verb_run_folder,
+)
 
 SUMMARY = "Predict a mesh from one image with a model from train-mesh-head."
 HELP = (
@@ -43,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--checkpoint", required=True, help="model.pt written by 'inverse3d train-mesh-head'"
     )
     p.add_argument("--format", choices=("obj", "ply"), default="obj", help="mesh file format")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     add_run_folder_flags(p, "predict-<image file name>")
 
 
@@ -87,6 +93,7 @@ def render_overlay(mesh, image, focal: float):
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 

@@ -16,7 +16,13 @@ import math
 import time
 from pathlib import Path
 
-from inverse3d.cli._common import add_run_folder_flags, read_image_file, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    read_image_file,
+    verb_device,
+    verb_run_folder,
+)
 
 __all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
 
@@ -38,11 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shift-x", type=float, default=0.0, help="camera move along +x (left)")
     p.add_argument("--shift-z", type=float, default=0.0, help="camera move along +z (forward)")
     p.add_argument("--feedback", type=int, default=5, help="feedback steps in the GIF (0-100)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     add_run_folder_flags(p, "synthesize-<image file name>")
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 

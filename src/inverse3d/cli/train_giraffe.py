@@ -15,7 +15,12 @@ import dataclasses
 import json
 import time
 
-from inverse3d.cli._common import add_run_folder_flags, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    verb_device,
+    verb_run_folder,
+)
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.giraffe import GiraffeConfig
 
@@ -52,7 +57,7 @@ METRIC_DEFINITIONS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--eval-samples", type=int, default=100, help="scenes for the checks")
     add_run_folder_flags(p, "giraffe")
@@ -103,6 +108,7 @@ def _interpolations(gen, steps: int = 8):
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 

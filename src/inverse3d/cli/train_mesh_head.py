@@ -15,7 +15,12 @@ import dataclasses
 import json
 import time
 
-from inverse3d.cli._common import add_run_folder_flags, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    verb_device,
+    verb_run_folder,
+)
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.cli.predict_mesh import METRIC_DEFINITIONS, save_model, write_mesh
 from inverse3d.methods.mesh_head import MeshHeadConfig
@@ -35,7 +40,7 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--examples", type=int, default=4, help="held-out predictions to save")
     add_run_folder_flags(p, "mesh-head")
@@ -43,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 

@@ -14,7 +14,12 @@ import json
 import time
 from pathlib import Path
 
-from inverse3d.cli._common import add_run_folder_flags, verb_run_folder
+from inverse3d.cli._common import (
+    add_device_flag,
+    add_run_folder_flags,
+    verb_device,
+    verb_run_folder,
+)
 from inverse3d.cli._flags import add_dataclass_flags, config_from_flags
 from inverse3d.methods.synsin import SynSinConfig
 
@@ -36,7 +41,7 @@ MODEL_FORMAT = "inverse3d-synsin-1"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_flag(p)
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--examples", type=int, default=6, help="held-out pairs in examples.png")
     add_run_folder_flags(p, "synsin")
@@ -60,6 +65,7 @@ def load_model(path: str | Path, device: str = "cpu"):
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = verb_device(args)
     import torch
     from PIL import Image
 
