@@ -20,8 +20,10 @@ spans ~16 pixels, where the soft rasterizer's blur, fixed in pixels, swamps it).
 
 Initial mesh (`init`):
 
-- "auto": `ops.silhouette_init.silhouette_sphere`: the object's box triangulated from the masks'
-  bounding boxes, and an ico-sphere scaled and moved to fill it;
+- "auto": `ops.silhouette_init.silhouette_sphere`: an ico-sphere mapped onto the ellipsoid whose
+  projections match the masks' centroids, second moments and area (`auto_fit` "moments", any
+  orientation), or onto the axis-aligned one tangent to the planes of their bounding boxes
+  (`auto_fit` "box", the first version);
 - "sphere": the plain ico-sphere of radius 0.8 bound at the origin (SoftRas' start);
 - "hull": the visual hull of the masks (`ops.visual_hull`) meshed by `ops.hull_mesh`.
 
@@ -88,6 +90,12 @@ class SilhouetteConfig:
         'initial mesh: "auto" (sphere fitted to the box triangulated from the silhouettes), '
         '"sphere" (ico-sphere of radius 0.8 bound at the origin) or "hull" (visual hull)',
         choices=("auto", "sphere", "hull"),
+    )
+    auto_fit: str = setting(
+        "moments",
+        'the "auto" ellipsoid: "moments" (matches the silhouettes\' centroids, second moments '
+        'and area; any orientation) or "box" (axis-aligned, tangent to their bounding boxes)',
+        choices=("moments", "box"),
     )
     sphere_level: int = setting(
         -1, "ico-sphere level (-1: chosen from the silhouettes' perimeter)", low=-1, high=6
@@ -160,7 +168,7 @@ def scene_masks(cfg: SilhouetteConfig, images: torch.Tensor, masks: torch.Tensor
 
 def _initial_mesh(cfg: SilhouetteConfig, cameras, masks: torch.Tensor, level: int):
     if cfg.init == "auto":
-        return silhouette_sphere(cameras, masks, level=level)
+        return silhouette_sphere(cameras, masks, level=level, fit=cfg.auto_fit)
     if cfg.init == "hull":
         b = cfg.bound
         occ = visual_hull(
