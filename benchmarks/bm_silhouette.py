@@ -1,8 +1,8 @@
 """Silhouette fitting (method "silhouette") from three initial meshes: sphere, auto, hull.
 
-    OMP_NUM_THREADS=2 PYTHONPATH=src python benchmarks/bm_silhouette.py [--size 64] [--views 16]
+    OMP_NUM_THREADS=1 PYTHONPATH=src nice python benchmarks/bm_silhouette.py [--size 64] [--views 16]
         [--steps 150] [--objects mug,cow] [--inits sphere,auto,hull] [--data ../shared/data/book]
-        [--device cpu] [--markdown] [--set KEY=VALUE ...]
+        [--device cpu] [--seed 0] [--markdown] [--set KEY=VALUE ...]
 
 Objects: the built-in mug and the book's cow (chap2/data/cow_mesh/cow.obj; skipped when absent),
 each scaled so that its farthest vertex is at 0.9 from its bounding-box centre, placed either
@@ -97,8 +97,10 @@ def _steps_to(history, key="hard_iou", level=0.9, window=5):
     return None
 
 
-def run_one(scene, init: str, steps: int, size: int, overrides: dict | None = None) -> dict:
-    torch.manual_seed(0)
+def run_one(
+    scene, init: str, steps: int, size: int, overrides: dict | None = None, seed: int = 0
+) -> dict:
+    torch.manual_seed(seed)
     settings = {"hard_iou_every": 1, **(overrides or {})}
     cfg = SilhouetteConfig(steps=steps, init=init, image_size=size, **settings)
     t = time.perf_counter()
@@ -136,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--placements", default="centred,off-centre")
     p.add_argument("--data", default=str(_default_data()), help="the book's data folder")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="torch seed of each fit (view batches)")
     p.add_argument("--markdown", action="store_true", help="print a table at the end")
     p.add_argument(
         "--set",
@@ -181,7 +184,7 @@ def main(argv=None) -> int:
                 row = {
                     "object": name,
                     "placement": placement,
-                    **run_one(scene, init, args.steps, args.size, overrides),
+                    **run_one(scene, init, args.steps, args.size, overrides, args.seed),
                 }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
