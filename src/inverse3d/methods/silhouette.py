@@ -148,7 +148,7 @@ class SilhouetteConfig:
     hard_iou_every: int = setting(
         10,
         'record the batch\'s hard silhouette IoU ("hard_iou") every this many steps (0: never; '
-        "each costs a hard rasterization of the batch, ~40% of a step at 64 px on a CPU)",
+        "each costs a hard rasterization of the batch, about 0.4 of a step's time at 64 px on a CPU)",
         low=0,
     )
 
