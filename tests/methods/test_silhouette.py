@@ -43,7 +43,9 @@ class TestSmoke:
     def test_smoke(self, tiny_scene, init):
         rec = fit(tiny_scene, init=init, **TINY)
         assert rec.steps == 2 and len(rec.history) == 2
-        assert all(math.isfinite(h["loss"]) and 0 <= h["iou"] <= 1 for h in rec.history)
+        assert all(math.isfinite(h["loss"]) and 0 <= h["soft_iou"] <= 1 for h in rec.history)
+        # the hard IoU every hard_iou_every (10) steps: step 0 only
+        assert 0 <= rec.history[0]["hard_iou"] <= 1 and "hard_iou" not in rec.history[1]
         assert {"iou_loss", "laplacian", "flatten"} <= set(rec.history[0])
         rgba = rec.render(tiny_scene.test().cameras)
         assert rgba.shape == (2, 32, 32, 4) and 0 <= rgba.min() and rgba.max() <= 1
@@ -102,7 +104,49 @@ class TestQuality:
         scene = _moved(scene, 0.3, (0.35, -0.2, 0.25))
         auto = fit(scene, init="auto", steps=1, image_size=32)
         sphere = fit(scene, init="sphere", steps=1, image_size=32)
-        assert auto.history[0]["iou"] > 0.6 > sphere.history[0]["iou"]
+        assert auto.history[0]["soft_iou"] > 0.6 > sphere.history[0]["soft_iou"]
+
+
+@pytest.fixture(scope="module")
+def sphere_scene():
+    """The built-in cameras (distance 2.9) looking at an ico-sphere (level 3) of radius 0.8
+    at the origin: the plain sphere init at bound 1 is the true mesh."""
+    from dataclasses import replace
+
+    from inverse3d.renderer.mesh.render_views import render_mesh_views
+    from inverse3d.utils.ico_sphere import ico_sphere
+
+    scene = make_synthetic_scene(n_views=6, n_test=0, image_size=48)
+    s = ico_sphere(3)
+    gt = s.update_padded(s.verts_padded() * 0.8)
+    rgba = render_mesh_views(gt, scene.cameras, 48)
+    return replace(scene, images=rgba[..., :3], masks=rgba[..., 3], depths=None, gt_mesh=gt)
+
+
+class TestHardIoUTracking:
+    """The history's "hard_iou": hard silhouettes of the mesh being fitted against the masks."""
+
+    def first_hard_iou(self, scene, bound: float) -> float:
+        settings = dict(steps=1, lr=0.0, sphere_level=3, hard_iou_every=1, project_colors=False)
+        rec = fit(scene, init="sphere", bound=bound, image_size=48, **settings)
+        return rec.history[0]["hard_iou"]
+
+    def test_true_mesh_scores_one(self, sphere_scene):
+        assert self.first_hard_iou(sphere_scene, 1.0) > 0.97  # measured 0.988
+
+    def test_shrunken_sphere_scores_the_area_ratio(self, sphere_scene):
+        """A sphere of radius r inside the true one of radius R: IoU = the ratio of the discs'
+        areas, (tan(asin(r / d)) / tan(asin(R / d)))^2 with d = 2.9 (perspective)."""
+        d = 2.9
+        for k in (0.6, 0.85):
+            ratio = (math.tan(math.asin(0.8 * k / d)) / math.tan(math.asin(0.8 / d))) ** 2
+            assert self.first_hard_iou(sphere_scene, k) == pytest.approx(ratio, abs=0.02)
+
+    def test_period(self, tiny_scene):
+        rec = fit(tiny_scene, **{**TINY, "steps": 5, "hard_iou_every": 2})
+        assert ["hard_iou" in h for h in rec.history] == [True, False, True, False, True]
+        rec = fit(tiny_scene, **{**TINY, "hard_iou_every": 0})
+        assert not any("hard_iou" in h for h in rec.history)
 
 
 def heldout_iou(rec, scene) -> float:

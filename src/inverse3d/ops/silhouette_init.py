@@ -19,6 +19,24 @@ better than a box, which looks wider from its diagonals than from its faces. Edg
 the image border are not tangent (the object may continue outside) and are dropped; views with
 an empty mask give nothing.
 
+Moments (`silhouette_moments`, `silhouette_ellipsoid`). The box edges see only a silhouette's
+extremes (a cow's legs and tail make its box much larger than its body), and an axis-aligned
+model cannot lean. The moment-matched ellipsoid uses every pixel instead: each mask's centroid m
+and second moment C (coverage-weighted, pixel (i, j) at (j + 1/2, i + 1/2)) are those of an
+ellipse of shape matrix S = 4 C (a uniform ellipse of semi-axes a, b has variances a^2/4, b^2/4).
+An ellipsoid {x: (x - c)^T A^-1 (x - c) <= 1} projects, under the camera's projection linearised
+at c (the 2 x 3 screen Jacobian J), to the ellipse of centre proj(c) and shape J A J^T. So c is
+triangulated from the centroids (linear least squares on the lines through each camera and its
+centroid) and the six entries of the symmetric A from the 3 equations J A J^T = S of each view
+(linear least squares); A's eigenvectors give the axes (any orientation) and the square roots of
+its eigenvalues (clamped > 0) the semi-axes. Exact for an ellipsoid seen by orthographic cameras,
+approximate under perspective. For given second moments the ellipse has the largest area, so the
+moment ellipsoid of a non-elliptic object covers more than its silhouettes; the axes are then
+scaled by one factor so that the ellipsoid's rendered silhouettes (`render_mesh_silhouettes`,
+hard, 2 x 2 supersampled) have the masks' total area (two fixed-point iterations of
+k <- k sqrt(mask area / rendered area)), which also absorbs the perspective error of the size.
+Views whose silhouette is empty or touches the image border (truncated moments) are dropped.
+
 Level (`silhouette_sphere_level`). An ico-sphere of level L has about 6 * 2^L edges around its
 equator. The silhouettes' detail is measured by their perimeter P in pixels (median over views,
 counted as foreground pixels with a background 4-neighbour): a long perimeter means a large
@@ -49,6 +67,8 @@ from inverse3d._validation import (
 __all__ = [
     "mask_bboxes",
     "silhouette_box",
+    "silhouette_ellipsoid",
+    "silhouette_moments",
     "silhouette_planes",
     "silhouette_perimeters",
     "silhouette_sphere",
@@ -225,6 +245,123 @@ def _solve_ellipsoid(normals: torch.Tensor, offsets: torch.Tensor, x0: torch.Ten
     return x
 
 
+def silhouette_moments(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Area, centroid and second central moments of each mask's foreground (see the module
+    docstring); the mask values, clamped to [0, 1], are the pixels' coverage.
+
+    masks: (N, H, W) float (or bool).
+    Returns: areas (N,) float64 in pixels, centroids (N, 2) float64 (x, y) in screen pixels, and
+    covariances (N, 2, 2) float64 in pixels^2 (zeros, and centroid 0, for an empty mask).
+    """
+    masks = check_tensor(masks, "masks", ("N", "H", "W"), ("float", "bool"))
+    m = masks.double().clamp(0.0, 1.0)
+    n, h, w = m.shape
+    xs = torch.arange(w, dtype=torch.float64, device=m.device) + 0.5
+    ys = torch.arange(h, dtype=torch.float64, device=m.device) + 0.5
+    area = m.sum(dim=(1, 2))
+    safe = area.clamp(min=1e-12)
+    mx = (m.sum(dim=1) * xs).sum(dim=1) / safe
+    my = (m.sum(dim=2) * ys).sum(dim=1) / safe
+    dx = xs[None, None, :] - mx[:, None, None]
+    dy = ys[None, :, None] - my[:, None, None]
+    cxx = (m * dx * dx).sum(dim=(1, 2)) / safe
+    cyy = (m * dy * dy).sum(dim=(1, 2)) / safe
+    cxy = (m * dx * dy).sum(dim=(1, 2)) / safe
+    cov = torch.stack([torch.stack([cxx, cxy], -1), torch.stack([cxy, cyy], -1)], -2)
+    return area, torch.stack([mx, my], dim=-1), cov
+
+
+def silhouette_ellipsoid(
+    cameras, masks: torch.Tensor, threshold: float = 0.5, match_area: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ellipsoid whose projections have the masks' centroids and second moments (any
+    orientation), scaled to the masks' area (see the module docstring).
+
+    cameras: a batch of N cameras (any `CamerasBase`; exact for orthographic ones), one per mask.
+    masks: (N, H, W) float (or bool) foreground masks, 1 = object (values: pixel coverage).
+    threshold: a view is dropped when no pixel is >= threshold or one on the image border is.
+    match_area: scale the axes so that the rendered silhouettes have the masks' total area.
+    Returns: centre (3,) float32 and axes (3, 3) float32, the semi-axis vectors as columns
+    (the ellipsoid is centre + axes @ u for unit vectors u), on the masks' device.
+    Raises ValueError when fewer than two views are usable or they do not fix the ellipsoid.
+    """
+    from inverse3d.renderer.mesh.render_views import render_mesh_silhouettes
+    from inverse3d.structures.meshes import Meshes
+    from inverse3d.utils.ico_sphere import ico_sphere
+
+    masks = check_tensor(masks, "masks", ("N", "H", "W"), ("float", "bool"))
+    if not hasattr(cameras, "get_full_projection_transform") or not hasattr(cameras, "__len__"):
+        raise TypeError(f"cameras must be a CamerasBase batch; got {type(cameras).__name__}")
+    n, h, w = masks.shape
+    if len(cameras) != n:
+        raise ValueError(f"cameras must hold one camera per mask (N={n}); got {len(cameras)}")
+    fg = masks.float() >= float(threshold)
+    border = fg[:, 0].any(1) | fg[:, -1].any(1) | fg[:, :, 0].any(1) | fg[:, :, -1].any(1)
+    use = (fg.flatten(1).any(1) & ~border).cpu()
+    if int(use.sum()) < 2:
+        raise ValueError(
+            f"masks: need at least 2 non-empty silhouettes inside the images to place the "
+            f"object; got {int(use.sum())}"
+        )
+    _, cen, cov = silhouette_moments(masks)
+    cen, cov = cen.cpu(), cov.cpu()
+    m = _screen_matrix(cameras, (h, w)).cpu()
+    px, py, pw = m[:, :, 0], m[:, :, 1], m[:, :, 3]
+    views = torch.nonzero(use).flatten().tolist()
+    # centre: on each view's lines x_s = m_x and y_s = m_y (planes through the camera)
+    rows = []
+    for v in views:
+        rows.append(px[v] - cen[v, 0] * pw[v])
+        rows.append(py[v] - cen[v, 1] * pw[v])
+    g = torch.stack(rows)
+    g = g / g[:, :3].norm(dim=1, keepdim=True).clamp(min=1e-300)
+    ata = g[:, :3].T @ g[:, :3]
+    evals = torch.linalg.eigvalsh(ata)
+    if float(evals[0]) < 1e-9 * float(evals[-1]):
+        raise ValueError("cameras: the views do not fix the object's centre (one direction)")
+    centre = torch.linalg.solve(ata, -(g[:, :3].T @ g[:, 3]))
+    # shape: J A J^T = 4 C per view, linear in A's six entries
+    ch = torch.cat([centre, centre.new_ones(1)])
+    pairs = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+    a_rows, b = [], []
+    for v in views:
+        wv = ch @ pw[v]
+        jac = torch.stack(
+            [(p[v][:3] * wv - pw[v][:3] * (ch @ p[v])) / wv**2 for p in (px, py)]
+        )  # (2, 3)
+        for r, c in ((0, 0), (1, 1), (0, 1)):
+            coef = [
+                jac[r, k] * jac[c, k] if k == q else jac[r, k] * jac[c, q] + jac[r, q] * jac[c, k]
+                for k, q in pairs
+            ]
+            a_rows.append(torch.stack(coef))
+            b.append(4.0 * cov[v, r, c])
+    a_mat = torch.stack(a_rows)
+    ata = a_mat.T @ a_mat
+    evals = torch.linalg.eigvalsh(ata)
+    if float(evals[0]) < 1e-9 * float(evals[-1]):
+        raise ValueError("cameras: the views do not fix the object's shape (too few directions)")
+    sol = torch.linalg.solve(ata, a_mat.T @ torch.stack(b))
+    shape = torch.zeros(3, 3, dtype=torch.float64)
+    for val, (k, q) in zip(sol, pairs):
+        shape[k, q] = shape[q, k] = val
+    lam, vecs = torch.linalg.eigh(shape)
+    lam = lam.clamp(min=1e-8 * float(lam.abs().max().clamp(min=1e-300)))
+    axes = (vecs * lam.sqrt()).float().to(masks.device)
+    centre = centre.float().to(masks.device)
+    if match_area:
+        sphere = ico_sphere(3, device=masks.device)
+        target = masks[use.to(masks.device)].float().clamp(0.0, 1.0).sum()
+        sub = cameras[views]
+        for _ in range(2):
+            mesh = Meshes([sphere.verts_packed() @ axes.T + centre], [sphere.faces_packed()])
+            area = render_mesh_silhouettes(mesh, sub, (h, w), supersample=2).sum()
+            if float(area) <= 0:
+                break
+            axes = axes * float((target / area).sqrt())
+    return centre, axes
+
+
 def silhouette_perimeters(masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Perimeter of each mask's foreground in pixels.
 
@@ -280,24 +417,33 @@ def silhouette_sphere(
     level: int | None = None,
     threshold: float = 0.5,
     min_extent: float = 1e-3,
+    fit: str = "moments",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An ico-sphere scaled and moved onto `silhouette_box`'s ellipsoid (sphere * e + c).
+    """An ico-sphere mapped onto the ellipsoid that explains the masks.
 
+    fit "moments": `silhouette_ellipsoid` (centre + axes @ sphere, any orientation); "box":
+    `silhouette_box`'s axis-aligned ellipsoid tangent to the bounding boxes (sphere * e + c).
     cameras, masks, threshold: as `silhouette_box`.
     level: ico-sphere level, or None for `silhouette_sphere_level(masks)`.
-    min_extent: > 0, the smallest half extent (world units) along any axis.
+    min_extent: > 0, the smallest semi-axis (world units).
     Returns: verts (V, 3) float32 and faces (F, 3) int64 on the masks' device.
     """
     from inverse3d.utils.ico_sphere import ico_sphere
 
     min_extent = check_positive_float(min_extent, "min_extent")
+    check_choice(fit, "fit", ("moments", "box"))
     if level is None:
         level = silhouette_sphere_level(masks, threshold=threshold)
     level = check_nonneg_int(level, "level")
-    centre, half = silhouette_box(cameras, masks, threshold)
     sphere = ico_sphere(level, device=masks.device)
-    verts = sphere.verts_packed() * half.clamp(min=min_extent) + centre
-    return verts, sphere.faces_packed()
+    if fit == "box":
+        centre, half = silhouette_box(cameras, masks, threshold)
+        verts = sphere.verts_packed() * half.clamp(min=min_extent) + centre
+        return verts, sphere.faces_packed()
+    centre, axes = silhouette_ellipsoid(cameras, masks, threshold)
+    lengths = axes.norm(dim=0, keepdim=True)
+    axes = axes * (lengths.clamp(min=min_extent) / lengths.clamp(min=1e-30))
+    return sphere.verts_packed() @ axes.T + centre, sphere.faces_packed()
 
 
 def square_windows(

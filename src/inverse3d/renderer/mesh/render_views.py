@@ -1,4 +1,5 @@
-"""Render one mesh from many cameras at once: anti-aliased hard rasterization of its colours."""
+"""Render one mesh from many cameras at once: anti-aliased hard rasterization of its colours
+(`render_mesh_views`) or of its silhouette alone (`render_mesh_silhouettes`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import torch
 
 from inverse3d._validation import check_positive_int
 
-__all__ = ["render_mesh_views"]
+__all__ = ["render_mesh_silhouettes", "render_mesh_views"]
 
 
 def _with_colors(mesh):
@@ -69,3 +70,48 @@ def render_mesh_views(
             pooled = torch.nn.functional.avg_pool2d(rgba.permute(0, 3, 1, 2), ss)
             out.append(pooled.permute(0, 2, 3, 1))
     return torch.cat(out).clamp(0.0, 1.0)
+
+
+def render_mesh_silhouettes(
+    mesh,
+    cameras,
+    image_size: int | tuple[int, int],
+    supersample: int = 1,
+    chunk: int = 8,
+) -> torch.Tensor:
+    """Hard silhouettes of one mesh (batch of 1) from every camera: the covered pixels.
+
+    A pixel's value is the fraction of its supersample x supersample sub-pixel centres that some
+    face covers (hard rasterization: no blur, one face per pixel, so no gradient). supersample 1
+    gives binary masks sampled at the pixel centres; 2 gives the alpha of `render_mesh_views`.
+
+    mesh: `Meshes` holding one mesh. cameras: a batch of N cameras.
+    image_size: H = W (int) or (H, W), positive. supersample, chunk: positive ints.
+    Returns: (N, H, W) float in [0, 1] on the mesh's device.
+    """
+    from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
+
+    ss = check_positive_int(supersample, "supersample")
+    chunk = check_positive_int(chunk, "chunk")
+    if not hasattr(mesh, "verts_packed") or len(mesh) != 1:
+        got = len(mesh) if hasattr(mesh, "verts_packed") else type(mesh).__name__
+        raise ValueError(f"mesh must be a Meshes holding one mesh; got {got}")
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    if len(image_size) != 2 or any(not isinstance(s, int) or s < 1 for s in image_size):
+        raise ValueError(f"image_size must be a positive int or (H, W); got {image_size!r}")
+    h, w = image_size
+    rasterizer = MeshRasterizer(
+        raster_settings=RasterizationSettings(image_size=(h * ss, w * ss), faces_per_pixel=1)
+    )
+    out = []
+    n = len(cameras)
+    with torch.no_grad():
+        for s in range(0, n, chunk):
+            cams = cameras[list(range(s, min(n, s + chunk)))]
+            frags = rasterizer(mesh.detach().extend(len(cams)), cameras=cams)
+            cover = (frags.pix_to_face[..., 0] >= 0).float()
+            if ss > 1:
+                cover = torch.nn.functional.avg_pool2d(cover[:, None], ss)[:, 0]
+            out.append(cover)
+    return torch.cat(out)
