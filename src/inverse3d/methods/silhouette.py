@@ -51,7 +51,6 @@ from typing import Any
 import torch
 
 from inverse3d.engine import Loop
-from inverse3d.eval.metrics import mask_iou
 from inverse3d.loss.mesh_flatten import mesh_flatten_loss
 from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.silhouette_iou import silhouette_iou_loss
@@ -320,7 +319,9 @@ def fit(config: SilhouetteConfig, scene, loop: Loop) -> Reconstruction:
         # being scored, against the masks > 0.5 of the same views, pooled
         if cfg.hard_iou_every > 0 and step % cfg.hard_iou_every == 0:
             hard = render_mesh_silhouettes(mesh, cams, size)
-            out["hard_iou"] = mask_iou(hard, masks[idx])
+            w = hard.shape[-1]
+            pooled = (hard.float().reshape(1, -1, w), (masks[idx] > 0.5).float().reshape(1, -1, w))
+            out["hard_iou"] = 1.0 - silhouette_iou_loss(*pooled)
         state.optimizer.zero_grad()
         loss.backward()
         state.optimizer.step()
