@@ -188,3 +188,34 @@ def test_argument_errors():
         soft_silhouette_meshes(torch.zeros(3), sigma=1e-4)
     with pytest.raises(TypeError, match="raster_settings"):
         soft_silhouette(m, FoVPerspectiveCameras(), raster_settings={"image_size": 8})
+
+
+def test_mesh_renderer_routes_fused_shader_only():
+    R, T = look_at_view_transform(2.7, 20.0, 30.0)
+    cams = FoVPerspectiveCameras(R=R, T=T)
+    sigma = 1e-4
+    rs = RasterizationSettings(
+        image_size=20, blur_radius=math.log(1 / 1e-4 - 1) * sigma, faces_per_pixel=6
+    )
+    bp = BlendParams(sigma=sigma)
+    meshes = ico_sphere(1)
+    plain = MeshRenderer(MeshRasterizer(cams, rs), SoftSilhouetteShader(bp))
+    fused = MeshRenderer(MeshRasterizer(cams, rs), SoftSilhouetteShader(bp, fused=True))
+    ref = plain(meshes)
+    sizes = saved_numels(
+        lambda: fused(meshes.update_padded(meshes.verts_padded().clone().requires_grad_(True)))
+    )
+    assert max(sizes) < 20 * 20 * 6  # the fused path ran: no (N, H, W, K) tensor saved
+    img = fused(meshes)
+    assert img.shape == ref.shape == (1, 20, 20, 4)
+    torch.testing.assert_close(img, ref, rtol=1e-5, atol=1e-6)
+    # per-call overrides reach the fused path
+    rs2 = RasterizationSettings(image_size=(12, 16), blur_radius=rs.blur_radius, faces_per_pixel=3)
+    torch.testing.assert_close(
+        fused(meshes, raster_settings=rs2, blend_params=BlendParams(sigma=1e-3)),
+        plain(meshes, raster_settings=rs2, blend_params=BlendParams(sigma=1e-3)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(TypeError, match="fused"):
+        SoftSilhouetteShader(bp, fused=1)
