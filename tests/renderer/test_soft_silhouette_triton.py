@@ -88,6 +88,7 @@ CASES = {
     ),
     "k1": dict(image_size=10, faces_per_pixel=1, blur_radius=2e-3),
     "k20_many": dict(image_size=8, faces_per_pixel=20, blur_radius=2e-2),
+    "k50": dict(image_size=(8, 9), faces_per_pixel=50, blur_radius=5e-2),
     "no_blur": dict(image_size=12, faces_per_pixel=3),
 }
 
@@ -112,6 +113,26 @@ def test_more_than_k_faces_and_z_clip(backend, monkeypatch):
         z_clip_value=2.0,
     )  # fmt: skip
     assert_parity(res)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_path_saves_no_nhwk_tensor(backend, monkeypatch):
+    monkeypatch.setattr(rm, "use_triton", lambda *t, **kw: True)
+    meshes = random_meshes([30, 25], _device(backend))
+    verts = meshes.verts_padded().detach().clone().requires_grad_(True)
+    sizes = []
+
+    def pack(t):
+        sizes.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        alpha = rm.soft_silhouette_meshes(
+            meshes.update_padded(verts), 1e-3, image_size=16, faces_per_pixel=8, blur_radius=1e-2
+        )
+    alpha.sum().backward()
+    assert (alpha > 0.5).any() and verts.grad.abs().max() > 0
+    assert max(sizes) <= max(2 * 16 * 16, verts.numel() * 3)
 
 
 @pytest.mark.cuda

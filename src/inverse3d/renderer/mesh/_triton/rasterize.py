@@ -363,7 +363,10 @@ def _silhouette_kernel(
             blur, K, KP, BH, BW, BF, PERSP, CLIPB, HAS_NB, EARLY,
         )  # fmt: skip
         acc = tl.zeros((BH * BW,), tl.float32)
-        for _k in range(K):
+        # only as many rounds as the fullest pixel of the tile has faces (often far below K)
+        n_rounds = tl.max(tl.sum((td != _KEY_MAX).to(tl.int32), axis=1))
+        k = 0
+        while k < n_rounds:
             m = tl.min(td, axis=1)
             valid = (m != _KEY_MAX) & pmask
             f = tl.where(valid, m & 0x7FFFFFFF, 0).to(tl.int32)
@@ -383,6 +386,7 @@ def _silhouette_kernel(
             else:
                 acc += tl.where(valid, _log_sigmoid(sd * inv_sigma), 0.0)
             td = tl.where(td == m[:, None], _KEY_MAX, td)
+            k += 1
         if not BACKWARD:
             tl.store(logc_ptr + pix, acc, mask=pmask)
 
