@@ -158,6 +158,37 @@ def test_workload_size_parity_cuda(monkeypatch):
     assert_parity(run_both(monkeypatch, m, sigma, **kw))
 
 
+@pytest.mark.cuda
+def test_kernel_path_peak_memory_below_one_nhwk_tensor_cuda(monkeypatch):
+    # 8 x ico_sphere(4), 128^2, K 50: one (N, H, W, K) float32 tensor is 26 MB; the fused
+    # forward + backward must stay below it (structure, not a speed target)
+    monkeypatch.setattr(rm, "use_triton", lambda *t, **kw: True)
+    from inverse3d.renderer.cameras import FoVPerspectiveCameras
+    from inverse3d.renderer.look_at import look_at_view_transform
+    from inverse3d.renderer.mesh.rasterizer import MeshRasterizer, RasterizationSettings
+
+    N, S, K = 8, 128, 50
+    R, T = look_at_view_transform(2.7, torch.linspace(0, 60, N), 0.0, device="cuda")
+    cams = FoVPerspectiveCameras(device="cuda", R=R, T=T)
+    rs = RasterizationSettings(image_size=S, blur_radius=9.2e-4, faces_per_pixel=K)
+    rast = MeshRasterizer(cams, rs)
+    meshes = ico_sphere(4, "cuda").extend(N)
+    with torch.no_grad():
+        m = rast.transform(meshes)
+    verts = m.verts_padded().clone().requires_grad_(True)
+    kw = rast.rasterize_kwargs(cams, rs)
+    del kw["bin_size"], kw["max_faces_per_bin"]
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    alpha = rm.soft_silhouette_meshes(m.update_padded(verts), 1e-4, **kw)
+    alpha.sum().backward()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    assert (alpha > 0.5).any() and verts.grad.abs().max() > 0
+    assert peak < N * S * S * K * 4, peak
+
+
 _COMPILE_SCRIPT = """
 import triton
 from triton.backends.compiler import GPUTarget

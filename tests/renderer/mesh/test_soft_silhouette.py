@@ -219,3 +219,23 @@ def test_mesh_renderer_routes_fused_shader_only():
     )
     with pytest.raises(TypeError, match="fused"):
         SoftSilhouetteShader(bp, fused=1)
+
+
+def test_camera_gradients_match_unfused():
+    R, T = look_at_view_transform(2.7, 25.0, 40.0)
+    sigma = 1e-3
+    rs = RasterizationSettings(image_size=16, blur_radius=1e-2, faces_per_pixel=5)
+    meshes = ico_sphere(1)
+    out = []
+    for fused in (False, True):
+        t = T.clone().requires_grad_(True)
+        cams = FoVPerspectiveCameras(R=R, T=t)
+        ren = MeshRenderer(
+            MeshRasterizer(cams, rs), SoftSilhouetteShader(BlendParams(sigma=sigma), fused=fused)
+        )
+        alpha = ren(meshes)[..., 3]
+        cot = torch.rand(alpha.shape, generator=torch.Generator().manual_seed(3))
+        (g,) = torch.autograd.grad((alpha * cot).sum(), t)
+        out.append(g)
+    assert out[0].abs().max() > 0
+    torch.testing.assert_close(out[1], out[0], rtol=1e-4, atol=1e-5 * float(out[0].abs().max()))
