@@ -50,16 +50,19 @@ def _cotangent(shape, seed: int = 1) -> torch.Tensor:
 # Each builder returns a zero-argument callable doing one iteration of the workload.
 
 
-def w_soft_silhouette(api):
+def w_soft_silhouette(api, fused: bool = False):
     r = api.renderer
     meshes = api.utils.ico_sphere(4, DEV).extend(8)
     sigma = 1e-4
     rs = r.RasterizationSettings(
         image_size=256, blur_radius=math.log(1 / 1e-4 - 1) * sigma, faces_per_pixel=50
     )
+    # fused: ours with SoftSilhouetteShader(fused=True) (no (N, H, W, K) tensors); PyTorch3D
+    # has no fused path, so its row is the same call as soft_silhouette's
+    extra = {"fused": True} if fused and api.renderer.__name__.startswith("inverse3d") else {}
     ren = r.MeshRenderer(
         r.MeshRasterizer(cameras=_cams(api, 8), raster_settings=rs),
-        r.SoftSilhouetteShader(blend_params=r.BlendParams(sigma=sigma)),
+        r.SoftSilhouetteShader(blend_params=r.BlendParams(sigma=sigma), **extra),
     )
     verts = meshes.verts_padded().clone().requires_grad_(True)
     w = _cotangent((8, 256, 256))
@@ -279,6 +282,11 @@ WORKLOADS: dict[str, tuple[str, Callable, dict]] = {
     "soft_silhouette": (
         "soft silhouette 8 x ico4, 256^2, 50 F/px, fwd+bwd",
         w_soft_silhouette,
+        {"target_ms": 4.5, "target_mib": 270},
+    ),
+    "soft_silhouette_fused": (
+        "soft silhouette fused (ours), same workload",
+        lambda api: w_soft_silhouette(api, fused=True),
         {"target_ms": 4.5, "target_mib": 270},
     ),
     "hard_phong_fwd": ("hard Phong 8 x ico6, 512^2, fwd", w_hard_phong_fwd, {"target_ms": 3}),

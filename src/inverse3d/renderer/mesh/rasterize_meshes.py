@@ -54,6 +54,7 @@ __all__ = [
     "point_triangle_distance",
     "rasterize_meshes",
     "rasterize_meshes_python",
+    "soft_silhouette_meshes",
 ]
 
 kEpsilon = 1e-8
@@ -208,6 +209,21 @@ def _edge_dist_backward(a, b, il, px, py, g_dist):
     kb = -2.0 * g_dist * t
     ka = -2.0 * g_dist - kb  # -2 g (1 - t)
     return torch.stack((ka * rx, ka * ry), 1), torch.stack((kb * rx, kb * ry), 1)
+
+
+def _scatter_dist_grad(vxy, il, grad, face, code, px, py, g_dist):
+    """Add to grad (3 F, 2) the gradient w.r.t. the (face, vertex) xy vxy (3 F, 2) of
+    sum(g_dist * dist) over pairs (face, pixel centre (px, py)), dist the unsigned squared
+    distance to the pair's nearest edge `code` (uint8: 0 (v0 v1), 1 (v0 v2), 2 (v1 v2)); il
+    (3 F,): inverse squared length of each (face, edge)."""
+    code = code.long()
+    base = face * 3
+    ia = base + (code >> 1)  # edge start: v0, v0, v1
+    ib = base + 1 + (code > 0)  # edge end: v1, v2, v2
+    a, b = vxy.index_select(0, ia), vxy.index_select(0, ib)
+    ga, gb = _edge_dist_backward(a, b, il.index_select(0, base + code), px, py, g_dist)
+    grad.index_add_(0, ia, ga)
+    grad.index_add_(0, ib, gb)
 
 
 def _pair_geometry_backward(tab, px, py, persp, clipb, g_bary, g_z, g_dist):
@@ -366,14 +382,8 @@ class _RasterizeFaceVerts(torch.autograd.Function):
                 gd = gd_all.index_select(0, flat)
                 gd = torch.where(torch.signbit(d_all.index_select(0, flat)), -gd, gd)
             if dist_only:
-                code = code_all[s : s + _BACKWARD_CHUNK].long()
-                base = face * 3
-                ia = base + (code >> 1)  # edge start: v0, v0, v1
-                ib = base + 1 + (code > 0)  # edge end: v1, v2, v2
-                a, b = vxy.index_select(0, ia), vxy.index_select(0, ib)
-                ga, gb2 = _edge_dist_backward(a, b, il.index_select(0, base + code), px, py, gd)
-                grad.index_add_(0, ia, ga)
-                grad.index_add_(0, ib, gb2)
+                code = code_all[s : s + _BACKWARD_CHUNK]
+                _scatter_dist_grad(vxy, il, grad, face, code, px, py, gd)
                 continue
             else:
                 g = _pair_geometry_backward(
@@ -569,18 +579,45 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
     )
     kept_flat, kept_face, kept_code = [], [], []
     none = torch.zeros(0, dtype=torch.long, device=dev)
-    valid, i_lo, i_hi, j_lo, j_hi = _face_pixel_ranges(fv_t, H, W, blur_radius, cull_backfaces)
+    ranges = _face_pixel_ranges(fv_t, H, W, blur_radius, cull_backfaces)
     if settings[1]:  # the Triton kernel selects the pairs, the shared geometry fills them in
         from inverse3d.renderer.mesh._triton.rasterize import select_faces
 
         p2f = select_faces(
-            fv, tab, (valid, i_lo, i_hi, j_lo, j_hi), face_to_mesh, N, xs, ys, K,
+            fv, tab, ranges, face_to_mesh, N, xs, ys, K,
             blur_radius, perspective_correct, clip_barycentric_coords, neighbor,
         )  # fmt: skip
         return _fill_selection(p2f, tab, xs, ys, settings, outs, keep_pairs)
+    for R0, carry, rank in _kept_pairs(
+        tab, xs, ys, face_to_mesh, N, settings, neighbor, keep_pairs, ranges
+    ):
+        lpix, face, pz, sdist, bary = carry[:5]
+        flat = (lpix + R0 * W) * K + rank
+        pix_to_face.index_copy_(0, flat, face)
+        zbuf.index_copy_(0, flat, pz)
+        dists.index_copy_(0, flat, sdist)
+        bary_out.index_copy_(0, flat, bary)
+        if keep_pairs:
+            kept_flat.append(flat)
+            kept_face.append(face)
+            kept_code.append(carry[5])
+    if not kept_flat:
+        return outs, (none, none, none.to(torch.uint8))
+    return outs, (torch.cat(kept_flat), torch.cat(kept_face), torch.cat(kept_code))
+
+
+def _kept_pairs(tab, xs, ys, face_to_mesh, N, settings, neighbor, keep_code, ranges):
+    """The chunked reference selection: yields, per chunk of global image rows [R0, R1),
+    (R0, [lpix, face, pz, signed dist, bary (, edge code)], rank) for the kept (pixel, face)
+    pairs (the K nearest by depth per pixel), lpix = (global row - R0) * W + column, rank the
+    slot k of the pair. tab: (>= 19, F) `_face_table`; ranges: `_face_pixel_ranges`."""
+    H, W = ys.numel(), xs.numel()
+    blur_radius, _, K, perspective_correct, clip_barycentric_coords, _ = settings
+    dev = tab.device
+    valid, i_lo, i_hi, j_lo, j_hi = ranges
     fidx = valid.nonzero().squeeze(1)
     if fidx.numel() == 0:
-        return outs, (none, none, none.to(torch.uint8))
+        return
     g_lo = face_to_mesh[fidx] * H + i_lo[fidx]  # global rows (n * H + i)
     g_hi = face_to_mesh[fidx] * H + i_hi[fidx]
     j0 = j_lo[fidx]
@@ -628,7 +665,7 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                     ys.index_select(0, irow.view(-1)).view(irow.shape),
                     perspective_correct,
                     clip_barycentric_coords,
-                    keep_pairs,
+                    keep_code,
                 )
                 ok = (pz >= 0) & (inside | (dist < blur_radius))
                 ok &= ar < c_o
@@ -642,24 +679,12 @@ def _rasterize_forward(fv, face_to_mesh, N, image_size, settings, neighbor, keep
                         torch.where(inside.view(-1).index_select(0, q), -dq, dq),
                         bary.view(-1, 3).index_select(0, q),
                     ]
-                    + ([code.view(-1).index_select(0, q)] if keep_pairs else [])
+                    + ([code.view(-1).index_select(0, q)] if keep_code else [])
                 )
             cand = [torch.cat(ts) for ts in zip(*pieces)]
             idx, rank = _select_topk(cand[0], cand[2], cand[1], cand[3].abs(), neighbor, K)
             carry = [t.index_select(0, idx) for t in cand]
-        lpix, face, pz, sdist, bary = carry[:5]
-        flat = (lpix + R0 * W) * K + rank
-        pix_to_face.index_copy_(0, flat, face)
-        zbuf.index_copy_(0, flat, pz)
-        dists.index_copy_(0, flat, sdist)
-        bary_out.index_copy_(0, flat, bary)
-        if keep_pairs:
-            kept_flat.append(flat)
-            kept_face.append(face)
-            kept_code.append(carry[5])
-    if not kept_flat:
-        return outs, (none, none, none.to(torch.uint8))
-    return outs, (torch.cat(kept_flat), torch.cat(kept_face), torch.cat(kept_code))
+        yield R0, carry, rank
 
 
 def rasterize_face_verts(
@@ -710,48 +735,13 @@ def _check_projected_finite(verts: torch.Tensor, name: str) -> None:
         check_finite(v, name)
 
 
-def rasterize_meshes(
-    meshes,
-    image_size: int | Sequence[int] = 256,
-    blur_radius: float = 0.0,
-    faces_per_pixel: int = 8,
-    bin_size: int | None = None,
-    max_faces_per_bin: int | None = None,
-    perspective_correct: bool = False,
-    clip_barycentric_coords: bool = False,
-    cull_backfaces: bool = False,
-    z_clip_value: float | None = None,
-    cull_to_frustum: bool = False,
-):
-    """Rasterize a batch of meshes whose vertices are in NDC (x, y) with view-space z.
-
-    Args:
-        meshes: Meshes of batch size N (verts already projected: NDC x/y, view-space z).
-        image_size: int S (an SxS image) or (H, W). NDC [-1, 1] spans the shorter side.
-        blur_radius: squared-NDC-distance threshold: a face also covers pixels outside it whose
-            squared distance to its boundary is < blur_radius (soft rasterization).
-        faces_per_pixel: K, how many nearest faces to keep per pixel.
-        bin_size, max_faces_per_bin: accepted for compatibility; the chunked rasterizer never
-            overflows, so they do not change the output.
-        perspective_correct: perspective-correct barycentrics (from the view-space z).
-        clip_barycentric_coords: clamp barycentrics to >= 0 and renormalize before computing z.
-        cull_backfaces: skip faces whose screen-space winding is negative (facing away).
-        z_clip_value: if set, faces crossing the plane z = z_clip_value are clipped into the
-            visible part (1 or 2 triangles) and results are mapped back to the original faces.
-        cull_to_frustum: skip faces entirely outside the image's NDC extent.
-
-    Returns:
-        pix_to_face: (N, H, W, K) int64 packed face indices sorted by depth, -1 = empty.
-        zbuf: (N, H, W, K) float view-space depth of each face at the pixel centre, -1 = empty.
-        bary_coords: (N, H, W, K, 3) float barycentrics of the pixel centre, -1 = empty.
-        dists: (N, H, W, K) float signed squared NDC distance to the face boundary (negative
-            inside), -1 = empty.
-    """
+def _prepare(meshes, H, W, blur_radius, perspective_correct, z_clip_value, cull_to_frustum):
+    """Checks and packs the faces of `rasterize_meshes`' arguments: returns face_verts (F, 3, 3)
+    (clipped when asked), face_to_mesh (F,), the clipped faces' neighbours (or None), the
+    clipping record (or None) and whether the Triton kernel runs."""
     for name in ("verts_packed", "faces_packed", "mesh_to_faces_packed_first_idx"):
         if not hasattr(meshes, name):
             raise TypeError(f"meshes must be a Meshes object; got {type(meshes).__name__}")
-    H, W = _parse_image_size(image_size)
-    K = check_positive_int(faces_per_pixel, "faces_per_pixel")
     blur_radius = float(blur_radius)
     if not math.isfinite(blur_radius) or blur_radius < 0:
         raise ValueError(f"blur_radius must be a finite float >= 0; got {blur_radius}")
@@ -793,6 +783,52 @@ def rasterize_meshes(
     )
     # float64 stays on the reference (the kernel's depth keys are float32 bit patterns)
     kernel = face_verts.dtype == torch.float32 and use_triton(face_verts, experimental=True)
+    return face_verts, face_to_mesh, neighbor, clipped, kernel
+
+
+def rasterize_meshes(
+    meshes,
+    image_size: int | Sequence[int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    bin_size: int | None = None,
+    max_faces_per_bin: int | None = None,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = False,
+):
+    """Rasterize a batch of meshes whose vertices are in NDC (x, y) with view-space z.
+
+    Args:
+        meshes: Meshes of batch size N (verts already projected: NDC x/y, view-space z).
+        image_size: int S (an SxS image) or (H, W). NDC [-1, 1] spans the shorter side.
+        blur_radius: squared-NDC-distance threshold: a face also covers pixels outside it whose
+            squared distance to its boundary is < blur_radius (soft rasterization).
+        faces_per_pixel: K, how many nearest faces to keep per pixel.
+        bin_size, max_faces_per_bin: accepted for compatibility; the chunked rasterizer never
+            overflows, so they do not change the output.
+        perspective_correct: perspective-correct barycentrics (from the view-space z).
+        clip_barycentric_coords: clamp barycentrics to >= 0 and renormalize before computing z.
+        cull_backfaces: skip faces whose screen-space winding is negative (facing away).
+        z_clip_value: if set, faces crossing the plane z = z_clip_value are clipped into the
+            visible part (1 or 2 triangles) and results are mapped back to the original faces.
+        cull_to_frustum: skip faces entirely outside the image's NDC extent.
+
+    Returns:
+        pix_to_face: (N, H, W, K) int64 packed face indices sorted by depth, -1 = empty.
+        zbuf: (N, H, W, K) float view-space depth of each face at the pixel centre, -1 = empty.
+        bary_coords: (N, H, W, K, 3) float barycentrics of the pixel centre, -1 = empty.
+        dists: (N, H, W, K) float signed squared NDC distance to the face boundary (negative
+            inside), -1 = empty.
+    """
+    H, W = _parse_image_size(image_size)
+    K = check_positive_int(faces_per_pixel, "faces_per_pixel")
+    face_verts, face_to_mesh, neighbor, clipped, kernel = _prepare(
+        meshes, H, W, blur_radius, perspective_correct, z_clip_value, cull_to_frustum
+    )
+    N = len(meshes)
     pix_to_face, zbuf, bary, dists = rasterize_face_verts(
         face_verts,
         face_to_mesh,
@@ -811,6 +847,155 @@ def rasterize_meshes(
             pix_to_face, bary, clipped
         )
     return pix_to_face, zbuf, bary, dists
+
+
+class _SoftSilhouette(torch.autograd.Function):
+    """alpha = 1 - prod_k sigmoid(d_k / sigma) over the K nearest (pixel, face) pairs, never
+    holding (N, H, W, K) tensors: the forward reduces each chunk of selected pairs into the
+    per-pixel log c = sum_k log sigmoid(d_k / sigma) and keeps only log c (N H W,); the
+    backward selects the pairs again, chunk by chunk, and pushes
+    d alpha / d d_k = -c sigmoid(-d_k / sigma) / sigma = -exp(log c + log sigmoid(-d_k / sigma))
+    / sigma through each pair's nearest edge to the vertex x, y (d_k does not depend on z)."""
+
+    @staticmethod
+    def forward(ctx, face_verts, face_to_mesh, N, image_size, settings, neighbor, sigma):
+        fv = face_verts.detach()
+        if settings[1]:
+            from inverse3d.renderer.mesh._triton.rasterize import silhouette_forward
+
+            logc = silhouette_forward(
+                fv, *_silhouette_inputs(fv, image_size, settings)[1:], face_to_mesh, N,
+                settings, neighbor, sigma,
+            )  # fmt: skip
+        else:
+            logc = _silhouette_logc(fv, face_to_mesh, N, image_size, settings, neighbor, sigma)
+        ctx.save_for_backward(face_verts, face_to_mesh, logc, neighbor)
+        ctx.image_size, ctx.settings, ctx.sigma, ctx.N = image_size, settings, sigma, N
+        H, W = image_size
+        return (-torch.expm1(logc)).view(N, H, W)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_alpha):
+        face_verts, face_to_mesh, logc, neighbor = ctx.saved_tensors
+        fv = face_verts.detach()
+        settings, sigma, N = ctx.settings, ctx.sigma, ctx.N
+        g = g_alpha.reshape(-1).to(fv.dtype)
+        if settings[1]:
+            from inverse3d.renderer.mesh._triton.rasterize import silhouette_backward
+
+            grad = silhouette_backward(
+                fv, *_silhouette_inputs(fv, ctx.image_size, settings)[1:], face_to_mesh, N,
+                settings, neighbor, sigma, logc, g,
+            )  # fmt: skip
+        else:
+            grad = _silhouette_grad(fv, face_to_mesh, N, ctx.image_size, settings, neighbor,
+                                    sigma, logc, g)  # fmt: skip
+        out = fv.new_zeros(fv.shape)
+        out[..., :2] = grad.view(-1, 3, 2)
+        return out, None, None, None, None, None, None
+
+
+def _silhouette_inputs(fv, image_size, settings):
+    """fv_t (9, F), the face table, pixel centres xs (W,), ys (H,) and `_face_pixel_ranges`."""
+    H, W = image_size
+    F = fv.shape[0]
+    fv_t = fv.reshape(F, 9).t().contiguous()
+    tab = _face_table(fv_t)
+    if not settings[3]:
+        tab = tab[: _Z2 + 1]
+    ys, xs = pixel_centers_ndc(H, W, fv.dtype, fv.device)
+    ranges = _face_pixel_ranges(fv_t, H, W, settings[0], settings[5])
+    return fv_t, tab, xs, ys, ranges
+
+
+def _silhouette_logc(fv, face_to_mesh, N, image_size, settings, neighbor, sigma):
+    """(N H W,) log prod_k sigmoid(d_k / sigma) of the reference selection (0: no face)."""
+    H, W = image_size
+    _, tab, xs, ys, ranges = _silhouette_inputs(fv, image_size, settings)
+    logc = fv.new_zeros(N * H * W)
+    inv = 1.0 / sigma
+    for R0, carry, _ in _kept_pairs(
+        tab, xs, ys, face_to_mesh, N, settings, neighbor, False, ranges
+    ):
+        logc.index_add_(0, carry[0] + R0 * W, torch.nn.functional.logsigmoid(carry[3] * inv))
+    return logc
+
+
+def _silhouette_grad(fv, face_to_mesh, N, image_size, settings, neighbor, sigma, logc, g):
+    """(3 F, 2) gradient w.r.t. the (face, vertex) x, y of sum(g * alpha), g: (N H W,)."""
+    H, W = image_size
+    fv_t, tab, xs, ys, ranges = _silhouette_inputs(fv, image_size, settings)
+    F = fv.shape[0]
+    vxy = fv[..., :2].reshape(F * 3, 2)
+    il = _face_table(fv_t)[[_IL01, _IL02, _IL12]].t().reshape(F * 3)
+    grad = fv.new_zeros(F * 3, 2)
+    inv = 1.0 / sigma
+    for R0, carry, _ in _kept_pairs(tab, xs, ys, face_to_mesh, N, settings, neighbor, True, ranges):
+        gpix = carry[0] + R0 * W
+        face, sd, code = carry[1], carry[3], carry[5]
+        pix = gpix % (H * W)
+        px = xs.index_select(0, pix % W)
+        py = ys.index_select(0, pix // W)
+        w = torch.exp(logc.index_select(0, gpix) + torch.nn.functional.logsigmoid(sd * -inv))
+        g_sd = g.index_select(0, gpix) * w * -inv
+        g_d = torch.where(torch.signbit(sd), -g_sd, g_sd)  # d = -dist inside the face
+        _scatter_dist_grad(vxy, il, grad, face, code, px, py, g_d)
+    return grad
+
+
+def soft_silhouette_meshes(
+    meshes,
+    sigma: float = 1e-4,
+    image_size: int | Sequence[int] = 256,
+    blur_radius: float = 0.0,
+    faces_per_pixel: int = 8,
+    perspective_correct: bool = False,
+    clip_barycentric_coords: bool = False,
+    cull_backfaces: bool = False,
+    z_clip_value: float | None = None,
+    cull_to_frustum: bool = False,
+) -> torch.Tensor:
+    """Fused soft silhouette of meshes already in NDC: the alpha channel of
+    `rasterize_meshes` followed by `sigmoid_alpha_blend` (SoftSilhouetteShader), computed
+    without (N, H, W, K) tensors in the forward or in the autograd graph.
+
+    alpha = 1 - prod_k (1 - sigmoid(-d_k / sigma)) over the (at most) K = faces_per_pixel
+    nearest faces by depth that `rasterize_meshes` keeps at the pixel (same selection, same
+    signed squared distances d_k: negative inside), evaluated in log space. Only the per-pixel
+    log of the product (N H W floats) is saved for the backward, which selects the pairs again.
+    CUDA float32 inputs run a Triton kernel when INVERSE3D_KERNELS=triton (experimental).
+
+    Args:
+        meshes: Meshes of batch size N (verts already projected: NDC x/y, view-space z).
+        sigma: > 0, the sigmoid's width (BlendParams.sigma).
+        image_size, blur_radius, faces_per_pixel, perspective_correct,
+            clip_barycentric_coords, cull_backfaces, z_clip_value, cull_to_frustum: as
+            `rasterize_meshes` (perspective_correct and clip_barycentric_coords only change
+            which K faces are the nearest).
+
+    Returns:
+        (N, H, W) float alpha, differentiable w.r.t. the vertex positions.
+    """
+    sigma = float(sigma)
+    if not math.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a finite float > 0; got {sigma}")
+    H, W = _parse_image_size(image_size)
+    K = check_positive_int(faces_per_pixel, "faces_per_pixel")
+    face_verts, face_to_mesh, neighbor, _, kernel = _prepare(
+        meshes, H, W, blur_radius, perspective_correct, z_clip_value, cull_to_frustum
+    )
+    settings = (
+        float(blur_radius),
+        bool(kernel),
+        K,
+        bool(perspective_correct),
+        bool(clip_barycentric_coords),
+        bool(cull_backfaces),
+    )
+    return _SoftSilhouette.apply(
+        face_verts, face_to_mesh, len(meshes), (H, W), settings, neighbor, sigma
+    )
 
 
 def rasterize_meshes_python(

@@ -115,11 +115,10 @@ class MeshRasterizer(nn.Module):
         verts_ndc = torch.cat((verts_ndc[..., :2], verts_view[..., 2:3]), dim=-1)
         return meshes_world.update_padded(new_verts_padded=verts_ndc)
 
-    def forward(self, meshes_world, **kwargs) -> Fragments:
-        """Fragments of `meshes_world` (see Fragments for the shapes)."""
-        cameras = self._cameras(kwargs)
-        meshes_proj = self.transform(meshes_world, **kwargs)
-        rs = kwargs.get("raster_settings", self.raster_settings)
+    def rasterize_kwargs(self, cameras, raster_settings: RasterizationSettings) -> dict:
+        """The keyword arguments of `rasterize_meshes` for these cameras and settings (the
+        None settings resolved: perspective_correct, clip_barycentric_coords, z_clip_value)."""
+        rs = raster_settings
         clip_bary = rs.clip_barycentric_coords
         if clip_bary is None:
             clip_bary = rs.blur_radius > 0.0
@@ -132,8 +131,7 @@ class MeshRasterizer(nn.Module):
             if torch.is_tensor(znear):
                 znear = float(znear.min())
             z_clip = None if (not persp or znear is None) else znear / 2
-        pix_to_face, zbuf, bary, dists = rasterize_meshes(
-            meshes_proj,
+        return dict(
             image_size=rs.image_size,
             blur_radius=rs.blur_radius,
             faces_per_pixel=rs.faces_per_pixel,
@@ -144,5 +142,14 @@ class MeshRasterizer(nn.Module):
             cull_backfaces=rs.cull_backfaces,
             z_clip_value=z_clip,
             cull_to_frustum=rs.cull_to_frustum,
+        )
+
+    def forward(self, meshes_world, **kwargs) -> Fragments:
+        """Fragments of `meshes_world` (see Fragments for the shapes)."""
+        cameras = self._cameras(kwargs)
+        meshes_proj = self.transform(meshes_world, **kwargs)
+        rs = kwargs.get("raster_settings", self.raster_settings)
+        pix_to_face, zbuf, bary, dists = rasterize_meshes(
+            meshes_proj, **self.rasterize_kwargs(cameras, rs)
         )
         return Fragments(pix_to_face=pix_to_face, zbuf=zbuf, bary_coords=bary, dists=dists)

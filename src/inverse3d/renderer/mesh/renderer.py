@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from inverse3d.renderer.mesh.rasterizer import MeshRasterizer
+from inverse3d.renderer.mesh.shader import SoftSilhouetteShader
+from inverse3d.renderer.mesh.silhouette import soft_silhouette
+
 __all__ = ["MeshRenderer", "MeshRendererWithFragments"]
 
 
@@ -13,6 +17,8 @@ class MeshRenderer(nn.Module):
 
     forward(meshes_world, **kwargs) -> images (N, H, W, C) float; kwargs (cameras=, lights=,
     materials=, blend_params=, raster_settings=, R=, T=, ...) reach both stages.
+    A MeshRasterizer with SoftSilhouetteShader(fused=True) takes the fused silhouette path
+    (`soft_silhouette`: RGB ones and its alpha, no fragments).
     """
 
     def __init__(self, rasterizer, shader) -> None:
@@ -26,8 +32,23 @@ class MeshRenderer(nn.Module):
         return self
 
     def forward(self, meshes_world, **kwargs) -> torch.Tensor:
+        if (
+            type(self).forward is MeshRenderer.forward
+            and type(self.rasterizer) is MeshRasterizer
+            and type(self.shader) is SoftSilhouetteShader
+            and self.shader.fused
+        ):
+            return self._fused_silhouette(meshes_world, kwargs)
         fragments = self.rasterizer(meshes_world, **kwargs)
         return self.shader(fragments, meshes_world, **kwargs)
+
+    def _fused_silhouette(self, meshes_world, kwargs) -> torch.Tensor:
+        kw = dict(kwargs)
+        cameras = kw.pop("cameras", self.rasterizer.cameras)
+        rs = kw.pop("raster_settings", self.rasterizer.raster_settings)
+        bp = kw.pop("blend_params", self.shader.blend_params)
+        alpha = soft_silhouette(meshes_world, cameras, rs, sigma=bp.sigma, **kw)
+        return torch.cat((alpha.new_ones(()).expand(*alpha.shape, 3), alpha[..., None]), -1)
 
 
 class MeshRendererWithFragments(MeshRenderer):

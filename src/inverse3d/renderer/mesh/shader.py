@@ -229,11 +229,20 @@ class HardFlatShader(ShaderBase):
 
 
 class SoftSilhouetteShader(nn.Module):
-    """Silhouette: RGB of ones and alpha = 1 - prod_k (1 - sigmoid(-dist_k / sigma))."""
+    """Silhouette: RGB of ones and alpha = 1 - prod_k (1 - sigmoid(-dist_k / sigma)).
 
-    def __init__(self, blend_params: BlendParams | None = None) -> None:
+    fused=True (not in PyTorch3D): a MeshRenderer with a plain MeshRasterizer and this shader
+    skips the fragments and computes the alpha with `renderer.mesh.silhouette.soft_silhouette`
+    (no (N, H, W, K) tensors; equal up to rounding). Called on fragments, the shader blends
+    them as usual.
+    """
+
+    def __init__(self, blend_params: BlendParams | None = None, fused: bool = False) -> None:
         super().__init__()
+        if not isinstance(fused, bool):
+            raise TypeError(f"fused must be a bool; got {type(fused).__name__}")
         self.blend_params = blend_params if blend_params is not None else BlendParams()
+        self.fused = fused
 
     def forward(self, fragments, meshes, **kwargs) -> torch.Tensor:
         bary = fragments.bary_coords
