@@ -49,3 +49,19 @@ def grads(out: torch.Tensor, inputs, seed: int):
     g = torch.Generator().manual_seed(seed)
     cot = torch.randn(out.shape, generator=g, dtype=out.dtype).to(out.device)
     return torch.autograd.grad((out * cot).sum(), inputs, allow_unused=True)
+
+
+def random_ndc_meshes(sizes, device="cpu", dtype=torch.float32, scale=0.6, seed=0):
+    """Meshes of random triangles already in NDC (x/y in about [-1, 1], view z in [1, 5]), the
+    input of rasterize_meshes; a size of 0 gives an empty mesh. Seeded, device-independent."""
+    from inverse3d.structures.meshes import Meshes
+
+    g = torch.Generator().manual_seed(seed)
+    verts, faces = [], []
+    for F in sizes:
+        centre = torch.rand(F, 1, 3, generator=g) * 1.6 - 0.8
+        centre[..., 2] = torch.rand(F, 1, generator=g) * 4 + 1
+        jitter = (torch.rand(F, 3, 3, generator=g) - 0.5) * scale * torch.tensor([1, 1, 0.5])
+        verts.append((centre + jitter).reshape(-1, 3).to(device=device, dtype=dtype))
+        faces.append(torch.arange(3 * F).reshape(F, 3).to(device))
+    return Meshes(verts, faces)

@@ -14,44 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 
-if importlib.util.find_spec("triton") is not None and not torch.cuda.is_available():
-    if "triton" not in sys.modules:
-        os.environ["TRITON_INTERPRET"] = "1"
-
-from inverse3d.structures.meshes import Meshes  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inverse3d.utils.ico_sphere import ico_sphere  # noqa: E402
+from kernel_backends import BACKENDS  # noqa: E402 (sets TRITON_INTERPRET without a GPU)
+from kernel_backends import backend_device as _device  # noqa: E402
+from kernel_backends import random_ndc_meshes as random_meshes  # noqa: E402
 
 rm = importlib.import_module("inverse3d.renderer.mesh.rasterize_meshes")
 
-_INTERP = (
-    importlib.util.find_spec("triton") is not None and os.environ.get("TRITON_INTERPRET") == "1"
-)
+# the interpreter evaluates masked-out lanes too (e.g. 1 / 0 on padding faces)
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
-
-BACKENDS = [
-    pytest.param("cuda", marks=pytest.mark.cuda),
-    pytest.param(
-        "interp",
-        marks=pytest.mark.skipif(not _INTERP, reason="needs triton (run under TRITON_INTERPRET=1)"),
-    ),
-]
-
-
-def _device(backend: str) -> str:
-    return "cuda" if backend == "cuda" else "cpu"
-
-
-def random_meshes(sizes, device, scale=0.6, seed=0):
-    """Random triangles (NDC x/y in about [-1, 1], view z in [1, 5]); size 0: empty mesh."""
-    g = torch.Generator().manual_seed(seed)
-    verts, faces = [], []
-    for F in sizes:
-        centre = torch.rand(F, 1, 3, generator=g) * 1.6 - 0.8
-        centre[..., 2] = torch.rand(F, 1, generator=g) * 4 + 1
-        jitter = (torch.rand(F, 3, 3, generator=g) - 0.5) * scale * torch.tensor([1, 1, 0.5])
-        verts.append((centre + jitter).reshape(-1, 3).to(device))
-        faces.append(torch.arange(3 * F).reshape(F, 3).to(device))
-    return Meshes(verts, faces)
 
 
 def run_both(monkeypatch, meshes, sigma, seed=1, **kw):

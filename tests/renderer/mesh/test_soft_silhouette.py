@@ -4,6 +4,8 @@ rasterizer + SoftSilhouetteShader path: values, gradients, and the autograd grap
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,18 +25,13 @@ from inverse3d.renderer.mesh.silhouette import soft_silhouette
 from inverse3d.structures.meshes import Meshes
 from inverse3d.utils.ico_sphere import ico_sphere
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from kernel_backends import random_ndc_meshes  # noqa: E402
+
 
 def random_meshes(sizes, dtype=torch.float64, scale=0.6, seed=0):
-    """Random triangles (NDC x/y in about [-1, 1], view z in [1, 5]); size 0: empty mesh."""
-    g = torch.Generator().manual_seed(seed)
-    verts, faces = [], []
-    for F in sizes:
-        centre = torch.rand(F, 1, 3, generator=g) * 1.6 - 0.8
-        centre[..., 2] = torch.rand(F, 1, generator=g) * 4 + 1
-        jitter = (torch.rand(F, 3, 3, generator=g) - 0.5) * scale * torch.tensor([1, 1, 0.5])
-        verts.append((centre + jitter).reshape(-1, 3).to(dtype))
-        faces.append(torch.arange(3 * F).reshape(F, 3))
-    return Meshes(verts, faces)
+    """Random NDC triangles on the CPU (kernel_backends.random_ndc_meshes), float64 by default."""
+    return random_ndc_meshes(sizes, "cpu", dtype, scale, seed)
 
 
 def unfused_alpha(meshes, sigma, **kw):
