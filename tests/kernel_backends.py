@@ -65,3 +65,21 @@ def random_ndc_meshes(sizes, device="cpu", dtype=torch.float32, scale=0.6, seed=
         verts.append((centre + jitter).reshape(-1, 3).to(device=device, dtype=dtype))
         faces.append(torch.arange(3 * F).reshape(F, 3).to(device))
     return Meshes(verts, faces)
+
+
+def run_compile_script(script: str, timeout: float = 600) -> str:
+    """Run `script` in a fresh Python without TRITON_INTERPRET (the interpreter replaces the
+    kernels and does not type-check like the compiler), with the project's src on the path, so
+    it can build kernels for a GPU target without a GPU. Asserts exit code 0; returns stdout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout

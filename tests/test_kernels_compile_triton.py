@@ -6,14 +6,13 @@ TRITON_INTERPRET (the interpreter replaces the kernels); skipped without triton.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_backends import run_compile_script  # noqa: E402
 
 SCRIPT = r"""
 import importlib
@@ -47,10 +46,5 @@ for ft in ("fp32", "fp64"):
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not importable")
 def test_kernels_compile_for_sm90():
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.count("compiled") == 8
+    out = run_compile_script(SCRIPT)
+    assert out.count("compiled") == 8

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inverse3d.utils.ico_sphere import ico_sphere  # noqa: E402
-from kernel_backends import BACKENDS  # noqa: E402 (sets TRITON_INTERPRET without a GPU)
+from kernel_backends import BACKENDS, run_compile_script  # noqa: E402 (sets TRITON_INTERPRET)
 from kernel_backends import backend_device as _device  # noqa: E402
 from kernel_backends import random_ndc_meshes as random_meshes  # noqa: E402
 
@@ -187,12 +186,4 @@ print("compiled")
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="needs triton")
 def test_kernel_compiles_for_sm90():
     # the interpreter does not type-check like the compiler: build for an H100 (no GPU needed)
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run(
-        [sys.executable, "-c", _COMPILE_SCRIPT], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]
+    assert "compiled" in run_compile_script(_COMPILE_SCRIPT)
