@@ -22,6 +22,8 @@ class NonFiniteError(ValueError):
     reaching a raymarcher). Not an input error: during training it usually means the optimisation
     blew up, and `engine.run_loop` reports it as a `NonFiniteLossError` naming the step.
     """
+
+
 class ArgTypeError(TypeError, InputError):
     """An argument of the wrong kind (a str where a tensor is expected, ...): a TypeError, and a
     ValueError too because PyTorch3D raises ValueError in these places."""

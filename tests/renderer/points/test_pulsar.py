@@ -100,7 +100,9 @@ class TestPulsarPointsRenderer:
     def test_gradcheck(self):
         torch.manual_seed(0)
         dt = torch.float64
-        cams = FoVPerspectiveCameras(R=torch.eye(3, dtype=dt)[None], T=torch.zeros(1, 3, dtype=dt), dtype=dt)
+        cams = FoVPerspectiveCameras(
+            R=torch.eye(3, dtype=dt)[None], T=torch.zeros(1, 3, dtype=dt), dtype=dt
+        )
         pts = torch.tensor([[0.1, 0.05, 3.0], [-0.2, 0.1, 3.5], [0.05, -0.15, 4.0]], dtype=dt)
         feats = torch.rand(3, 3, dtype=dt)
         ren = _renderer(cams, image_size=6, radius=torch.full((3,), 0.4, dtype=dt))
