@@ -140,3 +140,25 @@ def test_crop_needs_perspective_cameras(tiny_scene):
     other = replace(tiny_scene, cameras=cams)
     with pytest.raises(InputError, match="crop-ratio"):
         fit(other, **{**TINY, "crop_ratio": 0.5})
+
+
+class _SpyLoop(Loop):
+    """A Loop that keeps the state the method hands it (to read the scheduler back)."""
+
+    def run(self, step_fn, n_steps, state=None, desc=""):
+        self.state = state
+        return super().run(step_fn, n_steps, state, desc)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.1])
+def test_learning_rates_decay_to_the_final_ratio_and_are_checkpointed(tiny_scene, ratio):
+    """lr_final_ratio: after `steps` steps every group's rate is its start times the ratio, and the
+    scheduler is part of the checkpointed state (so a resumed run continues the decay)."""
+    torch.manual_seed(0)
+    loop = _SpyLoop(progress=False)
+    cfg = DiffeomorphicConfig(**{**TINY, "steps": 5, "lr": 2e-3, "lr_final_ratio": ratio})
+    get_method("diffeomorphic").fit(cfg, tiny_scene, loop)
+    sched = loop.state["scheduler"]
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    assert sched.get_last_lr() == pytest.approx([2e-3 * ratio, cfg.lr_albedo * ratio], rel=1e-6)
+    assert loop.state["optimizer"] is sched.optimizer

@@ -113,7 +113,18 @@ class DiffeomorphicConfig:
         high=1.0,
     )
     views_per_step: int = setting(4, "training views rendered per step", low=1)
-    lr: float = setting(1e-3, "Adam learning rate of the velocity field", low=0.0, high=1.0)
+    lr: float = setting(
+        1e-3,
+        "Adam learning rate of the velocity field (decays to lr * lr_final_ratio)",
+        low=0.0,
+        high=1.0,
+    )
+    lr_final_ratio: float = setting(
+        1.0,
+        "learning rates at the last step relative to the first (exponential decay; 1: none)",
+        low=0.0,
+        high=1.0,
+    )
     max_grad_norm: float = setting(1.0, "gradient norm clipping (0: none)", low=0.0)
     lr_albedo: float = setting(5e-3, "Adam learning rate of the albedo MLP", low=0.0, high=1.0)
     sigma: float = setting(
@@ -277,6 +288,8 @@ def fit(config: DiffeomorphicConfig, scene, loop: Loop) -> Reconstruction:
             {"params": model.albedo_net.parameters(), "lr": cfg.lr_albedo},
         ]
     )
+    gamma = cfg.lr_final_ratio ** (1.0 / max(cfg.steps, 1)) if cfg.lr_final_ratio > 0 else 1.0
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
     blur = math.log(1.0 / 1e-4 - 1.0) * cfg.sigma
     blend = BlendParams(sigma=cfg.sigma, gamma=1e-4, background_color=bg)
     nv = min(cfg.views_per_step, len(train))
@@ -347,12 +360,12 @@ def fit(config: DiffeomorphicConfig, scene, loop: Loop) -> Reconstruction:
         if cfg.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
+        scheduler.step()
         out["loss"] = loss
         return out
 
-    result = loop.run(
-        step_fn, cfg.steps, {"model": model, "optimizer": optimizer}, desc="diffeomorphic"
-    )
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    result = loop.run(step_fn, cfg.steps, state, desc="diffeomorphic")
     with torch.no_grad():
         verts = model.verts()
         albedo = model.albedo()
