@@ -91,6 +91,39 @@ def test_round_trips(model):
     assert (back - xy).abs().max() < (distort_points(xy, dist.model, c) - xy).abs().max()
 
 
+class _CountOps(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the aten operators run inside the block (each is one kernel launch on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("model", sorted(COLMAP))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_newton_stops_once_converged(model, dtype, monkeypatch):
+    """The early stop gives the fixed-count result (to the dtype's precision) with a fraction of
+    the operators: a real lens converges in a few of the 20 steps."""
+    from inverse3d.renderer import lens_distortion as ld
+
+    dist = LensDistortion.from_colmap([model], [COLMAP[model]])
+    g = torch.Generator().manual_seed(2)
+    xy = ((torch.rand(4096, 2, generator=g, dtype=torch.float64) - 0.5) * 0.9).to(dtype)
+    c = dist.coeffs[0].to(dtype)
+    with _CountOps() as early:
+        fast = undistort_points(xy, dist.model, c)
+    monkeypatch.setattr(ld, "_CHECK_EVERY", 10**9)  # never checks: all 20 steps
+    with _CountOps() as full:
+        slow = undistort_points(xy, dist.model, c)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(fast, slow, atol=16 * eps, rtol=0)
+    assert early.n < 0.5 * full.n, (early.n, full.n)
+
+
 def test_full_opencv_k3_and_identity():
     xy = torch.tensor([[0.3, -0.2], [0.0, 0.0], [-0.4, 0.35]], dtype=torch.float64)
     c = torch.tensor([-0.1, 0.02, 0.01, 0.001, 0.002], dtype=torch.float64)
