@@ -99,7 +99,7 @@ def test_quality_floor_and_no_self_intersection(tiny_scene):
         sphere_level=2,
         hidden_dim=32,
         image_size=32,
-        lr=5e-3,
+        lr=2e-2,  # decays to 2e-3 (the default lr_final_ratio)
         views_per_step=3,
     )
     test = tiny_scene.test()

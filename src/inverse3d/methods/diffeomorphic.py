@@ -114,13 +114,13 @@ class DiffeomorphicConfig:
     )
     views_per_step: int = setting(4, "training views rendered per step", low=1)
     lr: float = setting(
-        1e-3,
+        3e-3,
         "Adam learning rate of the velocity field (decays to lr * lr_final_ratio)",
         low=0.0,
         high=1.0,
     )
     lr_final_ratio: float = setting(
-        1.0,
+        0.1,
         "learning rates at the last step relative to the first (exponential decay; 1: none)",
         low=0.0,
         high=1.0,
