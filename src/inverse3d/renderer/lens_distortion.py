@@ -120,9 +120,14 @@ _CHECK_EVERY = 3
 _TOL_ULPS = 4.0
 
 
-def _converged(i: int, iterations: int, update: torch.Tensor, size: torch.Tensor) -> bool:
-    """After Newton step i (0-based) of `iterations`: stop now? (checked every _CHECK_EVERY)."""
-    if (i + 1) % _CHECK_EVERY or i + 1 >= iterations or update.numel() == 0:
+def _check_due(i: int, iterations: int) -> bool:
+    """Whether convergence is checked after Newton step i (0-based) of `iterations`."""
+    return (i + 1) % _CHECK_EVERY == 0 and i + 1 < iterations
+
+
+def _converged(update: torch.Tensor, size: torch.Tensor) -> bool:
+    """Every update below the tolerance relative to its point (one host sync)."""
+    if update.numel() == 0:
         return False
     tol = _TOL_ULPS * torch.finfo(update.dtype).eps
     return bool((update <= tol * (1 + size)).all())
@@ -165,7 +170,7 @@ def undistort_points(
             det = torch.where(det.abs() > 1e-12, det, torch.full_like(det, 1e-12))
             dx, dy = (jyy * fx - jxy * fy) / det, (jxx * fy - jxy * fx) / det
             x, y = x - dx, y - dy
-            if _converged(i, iterations, dx.abs() + dy.abs(), x.abs() + y.abs()):
+            if _check_due(i, iterations) and _converged(dx.abs() + dy.abs(), x.abs() + y.abs()):
                 break
         return torch.stack(torch.broadcast_tensors(x, y), -1)
     k1, k2, k3, k4 = c
@@ -178,8 +183,9 @@ def undistort_points(
         dg = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + 9 * k4 * t2)))
         dg = torch.where(dg.abs() > 1e-12, dg, torch.full_like(dg, 1e-12))
         new = (theta - g / dg).clamp(0.0, limit)
-        step, theta = (new - theta).abs(), new
-        if _converged(i, iterations, step, theta):
+        done = _check_due(i, iterations) and _converged((new - theta).abs(), new)
+        theta = new
+        if done:
             break
     scale = torch.where(rd > 1e-12, torch.tan(theta) / rd.clamp_min(1e-12), torch.ones_like(rd))
     return torch.stack(torch.broadcast_tensors(xd * scale, yd * scale), -1)
