@@ -45,6 +45,7 @@ __all__ = [
     "checkpoint_path",
     "data_parallel_hooks",
     "diverged",
+    "exponential_lr_decay",
     "load_checkpoint",
     "peak_memory_mb",
     "run_loop",
@@ -153,6 +154,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def exponential_lr_decay(
+    optimizer: torch.optim.Optimizer, final_ratio: float, steps: int
+) -> torch.optim.lr_scheduler.ExponentialLR:
+    """A scheduler that multiplies every group's rate by the same factor per step, so that after
+    `steps` steps each is its start times `final_ratio` (0 < final_ratio <= 1; 0 means no decay,
+    as the methods' `lr_final_ratio` settings define it). Call `.step()` after each optimizer
+    step and put it in the loop's state so that a resumed run continues the decay."""
+    gamma = final_ratio ** (1.0 / max(steps, 1)) if final_ratio > 0 else 1.0
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
 
 
 def peak_memory_mb(device: torch.device | str | None = None) -> float:

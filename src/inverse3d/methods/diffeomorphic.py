@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inverse3d.common.errors import InputError
-from inverse3d.engine import Loop
+from inverse3d.engine import Loop, exponential_lr_decay
 from inverse3d.loss.mesh_edge_loss import mesh_edge_loss
 from inverse3d.loss.mesh_laplacian_smoothing import mesh_laplacian_smoothing
 from inverse3d.loss.mesh_normal_consistency import mesh_normal_consistency
@@ -288,8 +288,7 @@ def fit(config: DiffeomorphicConfig, scene, loop: Loop) -> Reconstruction:
             {"params": model.albedo_net.parameters(), "lr": cfg.lr_albedo},
         ]
     )
-    gamma = cfg.lr_final_ratio ** (1.0 / max(cfg.steps, 1)) if cfg.lr_final_ratio > 0 else 1.0
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
+    scheduler = exponential_lr_decay(optimizer, cfg.lr_final_ratio, cfg.steps)
     blur = math.log(1.0 / 1e-4 - 1.0) * cfg.sigma
     blend = BlendParams(sigma=cfg.sigma, gamma=1e-4, background_color=bg)
     nv = min(cfg.views_per_step, len(train))

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from inverse3d._validation import check_positive_int
-from inverse3d.engine import Loop
+from inverse3d.engine import Loop, exponential_lr_decay
 from inverse3d.loss.implicit_surface import (
     eikonal_loss,
     mask_bce_loss,
@@ -381,8 +381,7 @@ def fit(config: SdfConfig, scene, loop: Loop) -> Reconstruction:
     if field.background is not None:
         params.append({"params": list(field.background.parameters()), "lr": cfg.lr_background})
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
-    gamma = cfg.lr_final_ratio ** (1.0 / max(steps, 1)) if cfg.lr_final_ratio > 0 else 1.0
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    sched = exponential_lr_decay(opt, cfg.lr_final_ratio, steps)
     images = train.images.permute(0, 3, 1, 2)  # (N, 3, H, W)
     masks = train.masks
     depths = train.depths if (cfg.use_depth and train.depths is not None) else None
